@@ -1,0 +1,27 @@
+"""Pydantic models, the sample type and the unified label vocabulary."""
+
+from medshard.schemas.models import (
+    SCHEMA_VERSION,
+    SPLITS,
+    ImageDescriptor,
+    License,
+    Manifest,
+    Provenance,
+    RawRecord,
+    SampleMeta,
+    ShardInfo,
+    SignalDescriptor,
+    SourceInfo,
+    SourceSummary,
+    SplitCounts,
+    VideoDescriptor,
+    VolumeDescriptor,
+)
+from medshard.schemas.sample import Filtered, Payload, RecordError, Sample
+
+__all__ = [
+    "SCHEMA_VERSION", "SPLITS", "Filtered", "ImageDescriptor", "License", "Manifest",
+    "Payload", "Provenance", "RawRecord", "RecordError", "Sample", "SampleMeta", "ShardInfo",
+    "SignalDescriptor", "SourceInfo", "SourceSummary", "SplitCounts", "VideoDescriptor",
+    "VolumeDescriptor",
+]

@@ -1,0 +1,195 @@
+"""Typed edges of medshard: source info, raw records, sample metadata, shards, manifest.
+
+These pydantic models are the contract between the parts. Validation happens here,
+at the boundaries; hot loops handle plain numpy arrays and dicts.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+SCHEMA_VERSION = "1.0"
+
+Modality = Literal[
+    "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
+    "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text",
+]
+AccessKind = Literal["open", "registration", "credentialed", "manual"]
+Split = Literal["train", "val", "test"]
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class License(_Strict):
+    """The terms a source is distributed under."""
+
+    name: str
+    spdx: str | None = None
+    url: str | None = None
+    terms_version: str = Field(
+        description="version or date of the terms text; consent is tied to it"
+    )
+    non_commercial: bool = False
+    share_alike: bool = False
+    credentialed: bool = False
+
+
+class SourceInfo(_Strict):
+    """Declarative head of a source: what a datasheet would say."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="slug, e.g. ptb-xl")
+    title: str
+    version: str = Field(description="upstream data version")
+    modality: Modality
+    tasks: list[str]
+    license: License
+    access: AccessKind
+    homepage: str
+    citation: str
+    label_space: list[str] = Field(description="classes as the source names them")
+    split_policy: str = Field(description="how splits are decided, in one sentence")
+    manual_download: str | None = Field(
+        default=None, description="exact steps a person follows when files cannot be fetched"
+    )
+    release_notes: dict[str, str] = Field(default_factory=dict)
+
+
+class RawRecord(_Strict):
+    """A lightweight pointer to one raw recording; no payload."""
+
+    record_id: str = Field(pattern=r"^[A-Za-z0-9_-]+$")
+    subject_id: str
+    files: list[str] = Field(description="paths relative to the source root")
+    source_labels: dict[str, Any] = Field(default_factory=dict)
+    split: Split | None = Field(default=None, description="official split, if the source has one")
+    size_bytes: int = Field(default=0, ge=0, description="raw bytes, for shard planning")
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class SignalDescriptor(_Strict):
+    sampling_rate_hz: float
+    channels: list[str]
+    units: str
+    n_samples: int
+    original_sampling_rate_hz: float
+    scale: list[float] = Field(description="per-channel divisor: raw = stored * scale")
+    normalization: str
+    dtype: str = "float32"
+    member: str = "signal.npy"
+
+
+class ImageDescriptor(_Strict):
+    height: int
+    width: int
+    bit_depth: int
+    photometric: str
+    channels: int = 1
+    encoding: str = Field(description="jpeg | png | npy")
+    source_encoding: str | None = None
+    pixel_spacing_mm: list[float] | None = None
+    view: str | None = None
+    window_center: list[float] | None = None
+    window_width: list[float] | None = None
+    rescale_applied: bool = False
+    member: str
+
+
+class VolumeDescriptor(_Strict):
+    shape: list[int]
+    spacing_mm: list[float]
+    affine: list[list[float]]
+    orientation: str = Field(description="axis codes, e.g. RAS")
+    dtype: str
+    units: str | None = None
+    member: str = "volume.npy"
+    segmentation_member: str | None = None
+
+
+class VideoDescriptor(_Strict):
+    fps: float
+    n_frames: int
+    height: int
+    width: int
+    channels: int = 3
+    encoding: str
+    member: str
+
+
+class Provenance(_Strict):
+    files: dict[str, str] = Field(description="relative path -> sha256")
+    source_version: str
+    transform_config_hash: str
+    medshard_version: str
+
+
+class SampleMeta(_Strict):
+    """What each sample's `<key>.json` holds."""
+
+    key: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="no dots: WebDataset splits there")
+    source: str
+    modality: Modality
+    split: Split
+    subject: str = Field(description="keyed hash of the subject id")
+    task: str
+    labels: list[str] = Field(description="unified concept ids")
+    source_labels: dict[str, Any]
+    meta: dict[str, Any] = Field(default_factory=dict)
+    provenance: Provenance
+    signal: SignalDescriptor | None = None
+    image: ImageDescriptor | None = None
+    volume: VolumeDescriptor | None = None
+    video: VideoDescriptor | None = None
+    members: list[str] = Field(description="payload member extensions, in shard order")
+
+    @field_validator("members")
+    @classmethod
+    def _members_are_extensions(cls, v: list[str]) -> list[str]:
+        for m in v:
+            if not m or m.startswith(".") or "/" in m:
+                raise ValueError(f"bad member extension {m!r}")
+        return v
+
+
+class ShardInfo(_Strict):
+    path: str = Field(description="relative to the build directory")
+    format: Literal["webdataset", "parquet"]
+    source: str
+    split: Split
+    samples: int
+    bytes: int
+    sha256: str
+
+
+class SplitCounts(_Strict):
+    listed: int = 0
+    written: int = 0
+    quarantined: int = 0
+    filtered: int = 0
+    samples: int = 0
+    filtered_reasons: dict[str, int] = Field(default_factory=dict)
+
+
+class SourceSummary(_Strict):
+    version: str
+    license: str
+    access: AccessKind
+    modality: Modality
+    counts: dict[str, SplitCounts] = Field(description="per split")
+
+
+class Manifest(_Strict):
+    schema_version: str = SCHEMA_VERSION
+    medshard_version: str
+    config: dict[str, Any]
+    config_hash: str
+    vocabulary_version: str
+    pseudonym_key_id: str = Field(
+        description="fingerprint of the installation secret used for subject pseudonyms"
+    )
+    sources: dict[str, SourceSummary]
+    shards: list[ShardInfo]

@@ -1,0 +1,103 @@
+"""The unified label vocabulary: concepts, and per source a map from its classes to concepts.
+
+The data lives in `vocabulary.json` next to this module (versioned). A source
+class maps to zero or more concept ids; zero means the class has no unified
+concept (it stays in `source_labels`). The concepts a source can express
+form its mask (CLIMB's evaluation mask): "cannot say" is explicit, not a zero.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Concept(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=r"^[a-z0-9]+(\.[a-z0-9-]+)+$")
+    name: str
+    modality: list[str]
+    synonyms: list[str] = Field(default_factory=list)
+    description: str | None = None
+
+
+class VocabularyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    version: str
+    concepts: list[Concept]
+    sources: dict[str, dict[str, list[str]]] = Field(
+        description="source slug -> source class (verbatim) -> concept ids"
+    )
+    notes: dict[str, str] = Field(default_factory=dict, description="per source, mapping notes")
+
+
+class UnknownClass(KeyError):
+    pass
+
+
+class Vocabulary:
+    """Index over the vocabulary file: ids in a fixed order, class maps and masks."""
+
+    def __init__(self, data: VocabularyFile) -> None:
+        self.data = data
+        self.version = data.version
+        self.concept_ids: list[str] = [c.id for c in data.concepts]
+        self.index: dict[str, int] = {cid: i for i, cid in enumerate(self.concept_ids)}
+        for slug, mapping in data.sources.items():
+            for cls, targets in mapping.items():
+                for t in targets:
+                    if t not in self.index:
+                        raise ValueError(f"vocabulary: {slug} class {cls!r} maps to unknown {t!r}")
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> Vocabulary:
+        return cls(VocabularyFile.model_validate(obj))
+
+    def __len__(self) -> int:
+        return len(self.concept_ids)
+
+    def map_classes(self, source: str, classes: list[str]) -> list[str]:
+        """Unified concept ids for the source's classes, sorted by vocabulary order."""
+        mapping = self.data.sources.get(source)
+        if mapping is None:
+            raise UnknownClass(f"vocabulary {self.version} has no map for source {source!r}")
+        out: set[str] = set()
+        for c in classes:
+            if c not in mapping:
+                raise UnknownClass(
+                    f"source {source!r} class {c!r} is not in vocabulary {self.version}"
+                )
+            out.update(mapping[c])
+        return sorted(out, key=self.index.__getitem__)
+
+    def source_concepts(self, source: str) -> list[str]:
+        mapping = self.data.sources.get(source, {})
+        ids = {t for targets in mapping.values() for t in targets}
+        return sorted(ids, key=self.index.__getitem__)
+
+    def mask(self, source: str) -> np.ndarray:
+        """1 where the source can express the concept, else 0 (float32, len(vocabulary))."""
+        m = np.zeros(len(self), dtype=np.float32)
+        for cid in self.source_concepts(source):
+            m[self.index[cid]] = 1.0
+        return m
+
+    def multi_hot(self, labels: list[str]) -> np.ndarray:
+        v = np.zeros(len(self), dtype=np.float32)
+        for cid in labels:
+            v[self.index[cid]] = 1.0
+        return v
+
+
+@lru_cache(maxsize=1)
+def load_vocabulary() -> Vocabulary:
+    """The vocabulary shipped with this medshard version."""
+    text = resources.files("medshard.schemas").joinpath("vocabulary.json").read_text()
+    return Vocabulary.from_dict(json.loads(text))

@@ -1,0 +1,59 @@
+"""The source contract: declarative info plus `list_records` and `load`.
+
+A source never writes files and knows nothing about shards, Beam or PyTorch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from medshard.schemas import RawRecord, Sample, SourceInfo
+
+
+class MissingRawData(Exception):
+    """The raw files of a source are not where the user said they are."""
+
+
+class Source:
+    """Base class for a dataset. Subclasses set `info` and implement the two functions.
+
+    Options (e.g. CheXpert's uncertainty policy) are keyword arguments of the
+    constructor and listed in `options()`, so they enter the build config hash.
+    """
+
+    info: ClassVar[SourceInfo]
+    # Files a downloader fetches, relative to the source root: {path: sha256 or None}.
+    declared_files: ClassVar[dict[str, str | None]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = set(options) - set(self.default_options())
+        if unknown:
+            raise ValueError(
+                f"unknown option(s) {sorted(unknown)} for source {self.info.name}; "
+                f"known: {sorted(self.default_options())}"
+            )
+        self._options = {**self.default_options(), **options}
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {}
+
+    def options(self) -> dict[str, Any]:
+        return dict(self._options)
+
+    def check_root(self, root: Path) -> None:
+        """Raise MissingRawData with what to do when `root` lacks the source's layout."""
+        if not root.is_dir():
+            raise MissingRawData(f"{self.info.name}: raw data directory {root} does not exist")
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        raise NotImplementedError
+
+    def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
+        raise NotImplementedError
+
+    def estimate_output_bytes(self, record: RawRecord) -> int:
+        """Bytes a record will take in a shard; used to plan shards before any payload is read."""
+        return max(record.size_bytes, 1)

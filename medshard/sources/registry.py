@@ -1,0 +1,59 @@
+"""Registry of sources: built-ins plus any package exposing the `medshard.sources` entry point.
+
+A third-party package adds a source with, in its pyproject.toml:
+
+    [project.entry-points."medshard.sources"]
+    my-dataset = "my_package.my_module:MyDataset"
+"""
+
+from __future__ import annotations
+
+import importlib
+from functools import lru_cache
+from importlib.metadata import entry_points
+
+from medshard.sources.base import Source
+
+# slug -> "module:Class"; imported lazily so listing sources stays cheap.
+BUILTIN_SOURCES: dict[str, str] = {
+    "ptb-xl": "medshard.sources.ptbxl:PTBXL",
+    "chexpert": "medshard.sources.chexpert:CheXpert",
+}
+
+
+class UnknownSource(KeyError):
+    def __str__(self) -> str:  # KeyError quotes its message; this one is for people
+        return str(self.args[0])
+
+
+def _import(target: str) -> type[Source]:
+    module, _, attr = target.partition(":")
+    return getattr(importlib.import_module(module), attr)
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, str]:
+    found = dict(BUILTIN_SOURCES)
+    for ep in entry_points(group="medshard.sources"):
+        found.setdefault(ep.name, ep.value)
+    return found
+
+
+def available_sources() -> list[str]:
+    return sorted(_registry())
+
+
+def source_class(slug: str) -> type[Source]:
+    reg = _registry()
+    if slug not in reg:
+        raise UnknownSource(
+            f"unknown source {slug!r}; run `medshard sources` to list the {len(reg)} available"
+        )
+    cls = _import(reg[slug])
+    if cls.info.name != slug:
+        raise RuntimeError(f"source registered as {slug!r} declares name {cls.info.name!r}")
+    return cls
+
+
+def get_source(slug: str, **options) -> Source:
+    return source_class(slug)(**options)
