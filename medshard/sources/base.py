@@ -24,8 +24,9 @@ class Source:
     """
 
     info: ClassVar[SourceInfo]
-    # Files a downloader fetches, relative to the source root: {path: sha256 or None}.
-    declared_files: ClassVar[dict[str, str | None]] = {}
+    # How `medshard download` fetches the raw files (medshard.schemas.download.DownloadSpec);
+    # None: the source declares no download yet.
+    download: ClassVar[Any] = None
 
     def __init__(self, **options: Any) -> None:
         unknown = set(options) - set(self.default_options())
