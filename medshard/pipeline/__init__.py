@@ -1,0 +1,1 @@
+"""The build: Beam graph, transforms, validation, quarantine, consent, downloads, runner options."""

@@ -1,0 +1,1 @@
+"""Payload standardization: small functions over plain numpy values."""
