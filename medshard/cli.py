@@ -1,0 +1,353 @@
+"""The `medshard` command.
+
+Every user error prints one line (`medshard: error: ...` saying what to do) and exits 2;
+`validate` exits 1 when a shard does not match its manifest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from medshard import __version__
+from medshard.errors import UserError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
+          "ki": 2**10, "mi": 2**20, "gi": 2**30, "ti": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """`512MB` -> 512_000_000, `1GiB` -> 2**30, `4096` -> 4096."""
+    m = _SIZE.match(text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size; write e.g. 512MB or 1GiB")
+    unit = (m.group(2) or "").lower().rstrip("b")
+    if unit not in _UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r} has an unknown unit; use KB, MB, GB or KiB..")
+    return int(float(m.group(1)) * _UNITS[unit])
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, exit 2, no usage dump
+        sys.stderr.write(f"medshard: error: {message} (see `{self.prog} --help`)\n")
+        sys.exit(2)
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, sort_keys=True) + "\n")
+
+
+# --- sources / info / vocab -------------------------------------------------------------
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from medshard.sources import available_sources, source_class
+
+    infos = [source_class(s).info for s in available_sources()]
+    if args.json:
+        _print_json([i.model_dump(mode="json") for i in infos])
+        return 0
+    for i in infos:
+        print(f"{i.name:<18} {i.modality:<12} {i.access:<13} {i.license.spdx or i.license.name[:40]:<28} {i.title}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from medshard.sources import UnknownSource, source_class
+
+    try:
+        cls = source_class(args.source)
+    except UnknownSource as exc:
+        raise UserError(str(exc)) from None
+    info = cls.info
+    if args.json:
+        _print_json({**info.model_dump(mode="json"), "options": cls.default_options()})
+        return 0
+    lic = info.license
+    flags = [f for f, on in (("non-commercial", lic.non_commercial),
+                             ("share-alike", lic.share_alike),
+                             ("credentialed", lic.credentialed)) if on]
+    print(f"{info.title} ({info.name}, upstream {info.version})")
+    print(f"  modality:   {info.modality}; tasks: {', '.join(info.tasks)}")
+    print(f"  license:    {lic.name}{' [' + ', '.join(flags) + ']' if flags else ''}")
+    print(f"  terms:      {lic.url or '-'} (version {lic.terms_version})")
+    print(f"  access:     {info.access}")
+    print(f"  homepage:   {info.homepage}")
+    print(f"  classes:    {', '.join(info.label_space) or '-'}")
+    print(f"  split:      {info.split_policy}")
+    print(f"  options:    {json.dumps(cls.default_options())}")
+    print(f"  citation:   {info.citation}")
+    if info.manual_download:
+        print("  manual download:")
+        for line in info.manual_download.splitlines():
+            print(f"    {line}")
+    return 0
+
+
+def cmd_vocab(args: argparse.Namespace) -> int:
+    from medshard.schemas.vocabulary import load_vocabulary
+
+    vocab = load_vocabulary()
+    if args.json:
+        _print_json(vocab.data.model_dump(mode="json"))
+        return 0
+    print(f"unified vocabulary {vocab.version}: {len(vocab)} concepts, "
+          f"{len(vocab.data.sources)} sources")
+    for c in vocab.data.concepts:
+        syn = f"  ({', '.join(c.synonyms)})" if c.synonyms else ""
+        print(f"  {c.id:<40} {c.name}{syn}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from medshard.schemas.export import export_json_schemas
+
+    written = export_json_schemas(Path(args.out))
+    for p in written:
+        print(p)
+    return 0
+
+
+# --- build ------------------------------------------------------------------------------
+
+
+def _parse_pairs(values: list[str], flag: str) -> list[tuple[str, str]]:
+    pairs = []
+    for v in values:
+        if "=" not in v:
+            raise UserError(f"{flag} takes NAME=VALUE, got {v!r}")
+        k, _, val = v.partition("=")
+        pairs.append((k.strip(), val.strip()))
+    return pairs
+
+
+def _option_value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
+    from medshard.pipeline.build import BuildConfig
+    from medshard.pipeline.transforms.signal import ECG_SPEC, EEG_SPEC, SignalSpec
+
+    raw = {k: Path(v) for k, v in _parse_pairs(args.raw, "--raw")}
+    options: dict[str, dict[str, Any]] = {}
+    for k, v in _parse_pairs(args.option, "--option"):
+        slug, _, name = k.partition(".")
+        if not name:
+            raise UserError(f"--option takes SOURCE.NAME=VALUE, got {k!r}")
+        options.setdefault(slug, {})[name] = _option_value(v)
+    formats = ("webdataset", "parquet") if args.format == "both" else (args.format,)
+    ecg = SignalSpec(args.ecg_rate, args.ecg_length, ECG_SPEC.channels, ECG_SPEC.normalization,
+                     ECG_SPEC.zero_prefix_filter)
+    eeg = SignalSpec(args.eeg_rate, None, None, EEG_SPEC.normalization, 0)
+    if args.data_root is None and set(args.sources) - set(raw):
+        raise UserError("give --data-root DIR (raw files at DIR/<source>/) or --raw SOURCE=PATH")
+    return BuildConfig(
+        sources=list(dict.fromkeys(args.sources)),
+        data_root=Path(args.data_root or "."),
+        out=Path(args.out),
+        raw=raw,
+        formats=formats,
+        workers=args.workers,
+        shard_size=args.shard_size,
+        source_options=options,
+        signal_specs={"ecg": ecg, "eeg": eeg},
+        beam_args=beam_args,
+        progress=not args.no_progress,
+    )
+
+
+def print_build_summary(result) -> None:
+    m = result.manifest
+    total_q = 0
+    for slug, s in m.sources.items():
+        for split, c in sorted(s.counts.items()):
+            total_q += c.quarantined
+            reasons = ", ".join(f"{r}: {n}" for r, n in c.filtered_reasons.items())
+            print(f"{slug:<16} {split:<5} listed {c.listed:>7}  written {c.written:>7}  "
+                  f"samples {c.samples:>8}  quarantined {c.quarantined:>5}  "
+                  f"filtered {c.filtered:>5}{' (' + reasons + ')' if reasons else ''}")
+    size = sum(sh.bytes for sh in m.shards)
+    print(f"{len(m.shards)} shards, {size / 1e6:.1f} MB in {result.out} "
+          f"({result.shards_written} written, {result.shards_skipped} already built)")
+    if total_q:
+        print(f"{total_q} records quarantined: reasons in {result.out / 'quarantine.jsonl'}")
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    from medshard.pipeline.build import run_build
+
+    config = build_config_from_args(args, args.beam_args)
+    result = run_build(config)
+    print_build_summary(result)
+    return 0
+
+
+# --- inspect / validate -----------------------------------------------------------------
+
+
+def _manifest(out: str):
+    from pydantic import ValidationError
+
+    from medshard.sharding.manifest import read_manifest
+
+    path = Path(out) / "manifest.json"
+    if not path.is_file():
+        raise UserError(f"no manifest.json in {out}: give the --out directory of a build")
+    try:
+        return read_manifest(path)
+    except ValidationError as exc:
+        raise UserError(f"{path} is not a valid medshard manifest ({exc.error_count()} errors)") from None
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    m = _manifest(args.out)
+    if args.json:
+        _print_json(m.model_dump(mode="json"))
+        return 0
+    print(f"medshard build {args.out}: schema {m.schema_version}, medshard {m.medshard_version}, "
+          f"vocabulary {m.vocabulary_version}, config {m.config_hash[:12]}")
+    for slug, s in m.sources.items():
+        print(f"  {slug} (upstream {s.version}, {s.modality}, {s.license}, {s.access})")
+        for split, c in sorted(s.counts.items()):
+            print(f"    {split:<5} listed {c.listed}  written {c.written}  samples {c.samples}  "
+                  f"quarantined {c.quarantined}  filtered {c.filtered}")
+    by: dict[tuple[str, str], list[int]] = {}
+    for sh in m.shards:
+        agg = by.setdefault((sh.source, sh.format), [0, 0, 0])
+        agg[0] += 1
+        agg[1] += sh.samples
+        agg[2] += sh.bytes
+    for (src, fmt), (n, samples, size) in sorted(by.items()):
+        print(f"  {src} {fmt}: {n} shards, {samples} samples, {size / 1e6:.1f} MB")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from medshard.sharding.validate import validate_build
+
+    m = _manifest(args.out)
+    problems = validate_build(Path(args.out), m)
+    for p in problems:
+        print(f"MISMATCH {p}")
+    if problems:
+        print(f"{len(problems)} of {len(m.shards)} shards do not match the manifest")
+        return 1
+    print(f"all {len(m.shards)} shards match the manifest (sample counts and sha256)")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from medshard.demo.run import run_demo
+
+    result = run_demo(Path(args.out), workers=args.workers, progress=not args.no_progress)
+    print_build_summary(result)
+    return 0
+
+
+# --- parser -----------------------------------------------------------------------------
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="medshard", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"medshard {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser("sources", help="list the available sources")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_sources)
+
+    p = sub.add_parser("info", help="a source's datasheet: license, access, classes, layout")
+    p.add_argument("source")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("vocab", help="the unified label vocabulary")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_vocab)
+
+    p = sub.add_parser("schema", help="export the JSON Schema of manifest and sample metadata")
+    p.add_argument("--out", required=True, help="directory to write *.schema.json into")
+    p.set_defaults(func=cmd_schema)
+
+    p = sub.add_parser("build", help="build shards of one or more sources",
+                       epilog="Arguments after `--` go to Apache Beam, e.g. "
+                              "`-- --runner=FlinkRunner --flink_master=host:8081`.")
+    p.add_argument("sources", nargs="+", metavar="SOURCE")
+    p.add_argument("--data-root", help="raw files of each source live at DIR/<source>/")
+    p.add_argument("--out", required=True, help="build directory")
+    p.add_argument("--raw", action="append", default=[], metavar="SOURCE=PATH",
+                   help="raw files of one source elsewhere than DATA_ROOT/<source>")
+    p.add_argument("--format", choices=["webdataset", "parquet", "both"], default="webdataset")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes")
+    p.add_argument("--shard-size", type=parse_size, default=parse_size("512MB"))
+    p.add_argument("--option", action="append", default=[], metavar="SOURCE.NAME=VALUE",
+                   help="source option, e.g. chexpert.uncertain=positive")
+    p.add_argument("--ecg-rate", type=float, default=500.0)
+    p.add_argument("--ecg-length", type=int, default=2500)
+    p.add_argument("--eeg-rate", type=float, default=200.0)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_build)
+
+    p = sub.add_parser("inspect", help="summarize a build")
+    p.add_argument("out")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("validate", help="re-check every shard's sample count and sha256")
+    p.add_argument("out")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("demo", help="write the bundled miniature raw sources and build them")
+    p.add_argument("out")
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=cmd_demo)
+
+    try:
+        from medshard.pipeline.download.commands import add_commands
+    except ImportError:
+        pass
+    else:
+        add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    beam_args: list[str] = []
+    if "--" in argv:
+        cut = argv.index("--")
+        argv, beam_args = argv[:cut], argv[cut + 1 :]
+    parser = make_parser()
+    args = parser.parse_args(argv)
+    args.beam_args = beam_args
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        sys.stderr.write(f"medshard: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("medshard: interrupted; run the same command again to resume\n")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

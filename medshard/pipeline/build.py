@@ -1,0 +1,343 @@
+"""The build: list records -> assign split -> plan shards -> write shards (Beam) -> manifest.
+
+The driver lists records (cheap), pseudonymizes subjects, assigns splits and plans
+shards; only these small plans cross the shuffle. Each shard is one Beam task
+(`shard_task.run_shard_job`) that streams its samples to its files. Finished shards
+are skipped on a re-run, so an interrupted build resumes and ends byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from medshard import __version__
+from medshard.errors import UserError
+from medshard.pipeline.pseudonym import installation_secret, key_id, pseudonymize
+from medshard.pipeline.runner import beam_options
+from medshard.pipeline.shard_task import (
+    PARTS_DIR,
+    ShardJob,
+    load_done_part,
+    records_digest,
+    run_shard_job,
+)
+from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
+from medshard.pipeline.transforms.signal import ECG_SPEC, EEG_SPEC, SignalSpec
+from medshard.schemas import SPLITS, Manifest, RawRecord, SourceSummary, SplitCounts
+from medshard.schemas.vocabulary import load_vocabulary
+from medshard.sharding.manifest import (
+    read_manifest,
+    write_index,
+    write_manifest,
+    write_quarantine,
+)
+from medshard.sharding.members import json_bytes
+from medshard.sharding.plan import plan_shards
+from medshard.sources.base import MissingRawData, Source
+from medshard.sources.registry import UnknownSource, get_source
+
+log = logging.getLogger("medshard.build")
+
+FORMATS = ("webdataset", "parquet")
+
+
+@dataclass
+class BuildConfig:
+    sources: list[str]
+    data_root: Path
+    out: Path
+    raw: dict[str, Path] = field(default_factory=dict)
+    formats: tuple[str, ...] = ("webdataset",)
+    workers: int = 1
+    shard_size: int = 512 << 20
+    row_group_bytes: int = 64 << 20
+    source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    signal_specs: dict[str, SignalSpec] = field(
+        default_factory=lambda: {"ecg": ECG_SPEC, "eeg": EEG_SPEC}
+    )
+    split_fractions: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
+    beam_args: list[str] = field(default_factory=list)
+    progress: bool = True
+
+
+@dataclass
+class BuildResult:
+    out: Path
+    manifest: Manifest
+    shards_written: int
+    shards_skipped: int
+
+
+def source_root(config: BuildConfig, slug: str) -> Path:
+    return Path(config.raw.get(slug, Path(config.data_root) / slug))
+
+
+def config_record(config: BuildConfig, sources: dict[str, Source]) -> dict[str, Any]:
+    """What determines the output bytes: recorded in the manifest and hashed."""
+    return {
+        "sources": {s: {"options": sources[s].options()} for s in sorted(sources)},
+        "formats": sorted(config.formats),
+        "shard_size": config.shard_size,
+        "row_group_bytes": config.row_group_bytes,
+        "signal_specs": {m: s.as_config() for m, s in sorted(config.signal_specs.items())},
+        "split_fractions": dict(sorted(config.split_fractions.items())),
+        "vocabulary_version": load_vocabulary().version,
+    }
+
+
+def _check_config(config: BuildConfig) -> dict[str, Source]:
+    if not config.sources:
+        raise UserError("no source given: name one or more, e.g. `medshard build ptb-xl ...`")
+    bad = [f for f in config.formats if f not in FORMATS]
+    if bad:
+        raise UserError(f"unknown format {bad[0]!r}: use webdataset, parquet or both")
+    if config.workers < 1:
+        raise UserError("--workers must be at least 1")
+    if config.shard_size < 1:
+        raise UserError("--shard-size must be positive, e.g. 512MB")
+    extra = set(config.raw) - set(config.sources)
+    if extra:
+        raise UserError(f"--raw names {sorted(extra)[0]!r}, which is not being built")
+    sources: dict[str, Source] = {}
+    for slug in config.sources:
+        try:
+            sources[slug] = get_source(slug, **config.source_options.get(slug, {}))
+        except UnknownSource as exc:
+            raise UserError(str(exc)) from None
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        root = source_root(config, slug)
+        try:
+            sources[slug].check_root(root)
+        except MissingRawData as exc:
+            raise UserError(
+                f"{exc}; put the files there (see `medshard info {slug}`) or pass --raw {slug}=PATH"
+            ) from None
+    return sources
+
+
+def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) -> list[ShardJob]:
+    """List, pseudonymize, split and plan every source. Deterministic in its inputs."""
+    secret = installation_secret()
+    jobs: list[ShardJob] = []
+    for slug in sorted(sources):
+        src = sources[slug]
+        root = source_root(config, slug)
+        by_split: dict[str, list[RawRecord]] = defaultdict(list)
+        seen: set[str] = set()
+        try:
+            listed = list(src.list_records(root))
+        except MissingRawData as exc:
+            raise UserError(f"{exc}; see `medshard info {slug}` for the expected layout") from None
+        for rec in listed:
+            if rec.record_id in seen:
+                raise RuntimeError(f"source {slug} listed record id {rec.record_id} twice")
+            seen.add(rec.record_id)
+            split = assign_split(slug, rec.subject_id, rec.split, config.split_fractions)
+            pseudo = rec.model_copy(
+                update={"subject_id": pseudonymize(slug, rec.subject_id, secret), "split": split}
+            )
+            by_split[split].append(pseudo)
+        for split in SPLITS:
+            recs = sorted(by_split.get(split, []), key=lambda r: r.record_id)
+            for plan in plan_shards(slug, split, recs, config.shard_size, src.estimate_output_bytes):
+                jobs.append(
+                    ShardJob(
+                        source=slug,
+                        split=split,
+                        index=plan.index,
+                        records=plan.records,
+                        source_root=str(root.resolve()),
+                        source_options=src.options(),
+                        source_version=src.info.version,
+                        modality=src.info.modality,
+                        formats=tuple(sorted(config.formats)),
+                        signal_specs=dict(config.signal_specs),
+                        config_hash=cfg_hash,
+                        out=str(Path(config.out).resolve()),
+                        row_group_bytes=config.row_group_bytes,
+                        records_digest=records_digest(plan.records),
+                    )
+                )
+    return jobs
+
+
+class _Progress:
+    """Polls finished part files so the bar works for any runner that shares the output dir."""
+
+    def __init__(self, jobs: list[ShardJob], enabled: bool) -> None:
+        self.jobs = jobs
+        self.enabled = enabled and bool(jobs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _run(self) -> None:
+        from tqdm import tqdm
+
+        total = sum(len(j.records) for j in self.jobs)
+        pending = {j.part_path(): len(j.records) for j in self.jobs}
+        done_shards = 0
+        with tqdm(total=total, unit="rec", desc="build", dynamic_ncols=True, mininterval=0.5) as bar:
+            while True:
+                stopping = self._stop.is_set()
+                finished = [p for p in pending if p.exists()]
+                for p in finished:
+                    bar.update(pending.pop(p))
+                    done_shards += 1
+                bar.set_postfix_str(f"shards {done_shards}/{len(self.jobs)}", refresh=False)
+                if not pending or stopping:
+                    bar.refresh()
+                    break
+                self._stop.wait(0.5)
+
+
+class _DropBeamImportNoise(logging.Filter):
+    """Beam logs a warning about optional GCP client libraries on import; it is not ours."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "apitools not found" not in record.getMessage()
+
+
+def _run_beam(jobs: list[ShardJob], config: BuildConfig) -> None:
+    root_logger = logging.getLogger()
+    noise = _DropBeamImportNoise()
+    for handler in root_logger.handlers:
+        handler.addFilter(noise)
+    import apache_beam as beam
+
+    options = beam_options(config.workers, config.beam_args)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)
+    with beam.Pipeline(options=options) as p:
+        _ = (
+            p
+            | "PlanShards" >> beam.Create(jobs, reshuffle=False)
+            | "Distribute" >> beam.Reshuffle()
+            | "WriteShard" >> beam.Map(lambda job: run_shard_job(job)["stem"])
+        )
+
+
+def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) -> None:
+    """Delete shard files of the built sources that the current plan does not produce."""
+    keep = {f"{j.stem}.{'tar' if f == 'webdataset' else 'parquet'}" for j in jobs for f in j.formats}
+    pattern = re.compile(r"^[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)$")
+    for slug in sources:
+        for path in (out / slug).glob("*/*"):
+            rel = path.relative_to(out).as_posix()
+            if pattern.match(path.name) and rel not in keep:
+                path.unlink()
+
+
+def run_build(config: BuildConfig) -> BuildResult:
+    """Build (or resume) the release in `config.out`. User errors raise UserError."""
+    sources = _check_config(config)
+    out = Path(config.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cfg = config_record(config, sources)
+    cfg_hash = hashlib.sha256(json_bytes(cfg)).hexdigest()
+    jobs = plan_jobs(config, sources, cfg_hash)
+
+    done: dict[str, dict] = {}
+    todo: list[ShardJob] = []
+    for job in jobs:
+        part = load_done_part(job)
+        if part is None:
+            todo.append(job)
+        else:
+            done[job.stem] = part
+    log.info("%d shards planned, %d already built", len(jobs), len(done))
+
+    if todo:
+        started = time.monotonic()
+        with _Progress(todo, config.progress):
+            _run_beam(todo, config)
+        log.info("wrote %d shards in %.1fs", len(todo), time.monotonic() - started)
+
+    parts = []
+    for job in jobs:
+        part = done.get(job.stem)
+        if part is None:
+            path = job.part_path()
+            if not path.exists():
+                raise RuntimeError(f"shard {job.stem} produced no result; run the build again")
+            part = json.loads(path.read_text())
+        parts.append(part)
+
+    _remove_stale_shards(out, jobs, list(sources))
+    _finish(out, parts, sources, cfg, cfg_hash)
+    return BuildResult(out, read_manifest(out / "manifest.json"), len(todo), len(done))
+
+
+def _finish(
+    out: Path,
+    parts: list[dict],
+    sources: dict[str, Source],
+    cfg: dict[str, Any],
+    cfg_hash: str,
+) -> None:
+    counts: dict[str, dict[str, SplitCounts]] = {
+        s: {sp: SplitCounts() for sp in SPLITS} for s in sources
+    }
+    index_rows: list[dict] = []
+    quarantine: list[dict] = []
+    shards = []
+    for part in parts:
+        c = counts[part["source"]][part["split"]]
+        c.listed += part["listed"]
+        c.written += part["written"]
+        c.quarantined += part["quarantined"]
+        c.filtered += part["filtered"]
+        c.samples += part["samples"]
+        for reason, n in part["filtered_reasons"].items():
+            c.filtered_reasons[reason] = c.filtered_reasons.get(reason, 0) + n
+        index_rows.extend(part["index_rows"])
+        quarantine.extend(part["quarantine"])
+        shards.extend(part["shards"])
+    for slug, per_split in counts.items():
+        for split, c in per_split.items():
+            if c.listed != c.written + c.quarantined + c.filtered:
+                raise RuntimeError(f"counts do not reconcile for {slug}/{split}: {c}")
+    summaries = {
+        slug: SourceSummary(
+            version=src.info.version,
+            license=src.info.license.spdx or src.info.license.name,
+            access=src.info.access,
+            modality=src.info.modality,
+            counts={sp: c for sp, c in counts[slug].items() if c.listed},
+        )
+        for slug, src in sorted(sources.items())
+    }
+    manifest = Manifest(
+        medshard_version=__version__,
+        config=cfg,
+        config_hash=cfg_hash,
+        vocabulary_version=cfg["vocabulary_version"],
+        pseudonym_key_id=key_id(installation_secret()),
+        sources=summaries,
+        shards=shards,
+    )
+    write_index(out / "index.parquet", index_rows)
+    write_quarantine(out / "quarantine.jsonl", quarantine)
+    write_manifest(out / "manifest.json", manifest)
+
+
+__all__ = ["BuildConfig", "BuildResult", "PARTS_DIR", "run_build"]

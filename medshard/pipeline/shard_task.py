@@ -1,0 +1,400 @@
+"""One shard task: read, transform, validate, encode and stream one shard's samples to its files.
+
+This is the unit of work of the build. It runs on a Beam worker with nothing but a
+`ShardJob` (plain, picklable) and writes:
+  - the shard file(s), to a temporary name renamed into place when complete;
+  - a part file `<out>/.medshard/parts/<stem>.json` with the shard infos, the index rows,
+    the quarantine lines and the counts, written last: its presence marks the shard done.
+A record either lands whole (all its samples) or not at all: samples are spooled per
+record and only appended to the shard once the record has loaded without error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import pickle
+import tempfile
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from medshard import __version__
+from medshard.pipeline.transforms.image import check_encoded_image, encode_png
+from medshard.pipeline.transforms.signal import SignalSpec, standardize_signal
+from medshard.schemas import Filtered, RawRecord, Sample, SampleMeta
+from medshard.schemas.vocabulary import load_vocabulary
+from medshard.sharding.members import JSON_MEMBER, json_bytes, npy_bytes
+from medshard.sharding.parquet import ParquetShardWriter
+from medshard.sharding.wds import TarShardWriter
+from medshard.sources.registry import get_source
+
+log = logging.getLogger("medshard.build")
+
+PARTS_DIR = ".medshard/parts"
+SPOOL_LIMIT = 256 << 20  # bytes of one record's encoded samples held in memory before spilling
+
+
+@dataclass
+class ShardJob:
+    """Everything a worker needs for one shard. Subject ids are already pseudonyms."""
+
+    source: str
+    split: str
+    index: int
+    records: list[RawRecord]
+    source_root: str
+    source_options: dict[str, Any]
+    source_version: str
+    modality: str
+    formats: tuple[str, ...]
+    signal_specs: dict[str, SignalSpec]
+    config_hash: str
+    out: str
+    row_group_bytes: int = 64 << 20
+    records_digest: str = ""
+
+    @property
+    def stem(self) -> str:
+        return f"{self.source}/{self.split}/{self.source}-{self.split}-{self.index:06d}"
+
+    def part_path(self) -> Path:
+        return Path(self.out) / PARTS_DIR / f"{self.stem}.json"
+
+
+def records_digest(records: list[RawRecord]) -> str:
+    h = hashlib.sha256()
+    for r in records:
+        h.update(json_bytes(r.model_dump(mode="json")))
+    return h.hexdigest()
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _HashingWriter(io.RawIOBase):
+    """File wrapper that hashes and counts bytes as they are written."""
+
+    def __init__(self, f) -> None:
+        self._f = f
+        self.sha = hashlib.sha256()
+        self.size = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b) -> int:
+        self._f.write(b)
+        self.sha.update(b)
+        self.size += len(b)
+        return len(b)
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+class _RecordSpool:
+    """Encoded samples of one record; spills to a temp file past SPOOL_LIMIT."""
+
+    def __init__(self) -> None:
+        self._mem: list[tuple[dict, bytes, dict[str, bytes]]] = []
+        self._bytes = 0
+        self._file: Any = None
+        self.count = 0
+
+    def add(self, meta: dict, meta_json: bytes, payloads: dict[str, bytes]) -> None:
+        self.count += 1
+        if self._file is None:
+            self._mem.append((meta, meta_json, payloads))
+            self._bytes += len(meta_json) + sum(len(v) for v in payloads.values())
+            if self._bytes > SPOOL_LIMIT:
+                self._file = tempfile.TemporaryFile()
+                for item in self._mem:
+                    pickle.dump(item, self._file, protocol=pickle.HIGHEST_PROTOCOL)
+                self._mem = []
+        else:
+            pickle.dump((meta, meta_json, payloads), self._file, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def drain(self):
+        if self._file is None:
+            yield from self._mem
+            self._mem = []
+            return
+        self._file.seek(0)
+        while True:
+            try:
+                yield pickle.load(self._file)
+            except EOFError:
+                break
+        self._file.close()
+        self._file = None
+
+    def discard(self) -> None:
+        self._mem = []
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _member_ext(role: str, kind: str, encoding: str) -> str:
+    return f"{role}.{encoding}"
+
+
+def encode_payloads(
+    sample: Sample, spec: SignalSpec | None
+) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """Standardize each payload; returns member bytes and the descriptor fields of the sample."""
+    members: dict[str, bytes] = {}
+    descriptors: dict[str, Any] = {}
+    for role in sorted(sample.payloads):
+        p = sample.payloads[role]
+        if p.kind == "signal":
+            if spec is None:
+                raise ValueError(f"no signal standard for modality of {sample.key}")
+            data, desc = standardize_signal(p.data, p.descriptor, spec)
+            ext = _member_ext(role, p.kind, "npy")
+            desc["member"] = ext
+            members[ext] = npy_bytes(data)
+            descriptors["signal"] = desc
+        elif p.kind == "image":
+            desc = dict(p.descriptor)
+            if isinstance(p.data, (bytes, bytearray)):
+                info = check_encoded_image(bytes(p.data))
+                ext = _member_ext(role, p.kind, info.pop("ext"))
+                for k, v in info.items():
+                    desc.setdefault(k, v)
+                desc["encoding"] = info["encoding"]
+                members[ext] = bytes(p.data)
+            else:
+                arr = np.asarray(p.data)
+                ext = _member_ext(role, p.kind, "png")
+                members[ext] = encode_png(arr)
+                desc.setdefault("height", int(arr.shape[0]))
+                desc.setdefault("width", int(arr.shape[1]))
+                desc.setdefault("channels", 1 if arr.ndim == 2 else int(arr.shape[2]))
+                desc["encoding"] = "png"
+            desc["member"] = ext
+            descriptors["image"] = desc
+        elif p.kind in ("volume", "array"):
+            arr = np.asarray(p.data)
+            ext = _member_ext(role, p.kind, "npy")
+            members[ext] = npy_bytes(arr)
+            if p.kind == "volume":
+                desc = dict(p.descriptor)
+                desc["member"] = ext
+                desc.setdefault("shape", list(arr.shape))
+                desc.setdefault("dtype", str(arr.dtype))
+                descriptors["volume"] = desc
+        elif p.kind == "video":
+            desc = dict(p.descriptor)
+            ext = _member_ext(role, p.kind, desc.get("encoding", "bin"))
+            members[ext] = bytes(p.data)
+            desc["member"] = ext
+            descriptors["video"] = desc
+        else:
+            raise ValueError(f"unknown payload kind {p.kind!r} in {sample.key}")
+    return members, descriptors
+
+
+def _quarantine_line(job: ShardJob, rec: RawRecord, key: str, stage: str, exc: BaseException):
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if isinstance(exc, ValidationError):
+        message = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
+        )
+    return {
+        "key": key,
+        "source": job.source,
+        "split": job.split,
+        "record_id": rec.record_id,
+        "files": list(rec.files),
+        "stage": stage,
+        "error_type": type(exc).__name__,
+        "message": message[:500],
+    }
+
+
+def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
+    row = {
+        "key": meta["key"],
+        "source": meta["source"],
+        "modality": meta["modality"],
+        "split": meta["split"],
+        "subject": meta["subject"],
+        "task": meta["task"],
+        "labels": meta["labels"],
+        "shard_webdataset": f"{job.stem}.tar" if "webdataset" in job.formats else None,
+        "shard_parquet": f"{job.stem}.parquet" if "parquet" in job.formats else None,
+        "source_labels_json": json_bytes(meta["source_labels"]).decode(),
+        "meta_json": json_bytes(meta["meta"]).decode(),
+    }
+    for k, v in meta["meta"].items():
+        if isinstance(v, (str, int, float, bool)) or v is None:
+            row[f"meta_{k}"] = v
+    return row
+
+
+def run_shard_job(job: ShardJob) -> dict[str, Any]:
+    """Process one shard end to end; returns the part dict (also written to disk)."""
+    out = Path(job.out)
+    source = get_source(job.source, **job.source_options)
+    root = Path(job.source_root)
+    vocab = load_vocabulary()
+    spec = job.signal_specs.get(job.modality)
+
+    writers: dict[str, Any] = {}
+    files: dict[str, tuple[Path, Path, Any, _HashingWriter]] = {}
+    for fmt in job.formats:
+        ext = "tar" if fmt == "webdataset" else "parquet"
+        final = out / f"{job.stem}.{ext}"
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        fh = open(tmp, "wb")
+        hw = _HashingWriter(fh)
+        files[fmt] = (final, tmp, fh, hw)
+        if fmt == "webdataset":
+            writers[fmt] = TarShardWriter(hw)  # type: ignore[arg-type]
+        else:
+            writers[fmt] = ParquetShardWriter(hw, row_group_bytes=job.row_group_bytes)  # type: ignore[arg-type]
+
+    quarantine: list[dict] = []
+    index_rows: list[dict] = []
+    filtered_reasons: Counter[str] = Counter()
+    written = samples = 0
+    provenance_base = {
+        "source_version": job.source_version,
+        "transform_config_hash": job.config_hash,
+        "medshard_version": __version__,
+    }
+
+    for rec in job.records:
+        spool = _RecordSpool()
+        key = f"{job.source}_{rec.record_id}"
+        stage = "load"
+        file_hashes: dict[str, str] | None = None
+        try:
+            for sample in source.load(rec, root):
+                stage = "transform"
+                members, descriptors = encode_payloads(sample, spec)
+                stage = "labels"
+                labels = vocab.map_classes(job.source, sample.classes)
+                stage = "provenance"
+                if file_hashes is None:
+                    file_hashes = {f: sha256_file(root / f) for f in rec.files}
+                stage = "validate"
+                meta_obj = SampleMeta(
+                    key=sample.key,
+                    source=job.source,
+                    modality=job.modality,  # type: ignore[arg-type]
+                    split=job.split,  # type: ignore[arg-type]
+                    subject=rec.subject_id,
+                    task=sample.task,
+                    labels=labels,
+                    source_labels=sample.source_labels,
+                    meta=sample.meta,
+                    provenance={"files": file_hashes, **provenance_base},
+                    members=list(members),
+                    **descriptors,
+                )
+                stage = "encode"
+                meta = meta_obj.model_dump(mode="json", exclude_none=True)
+                meta_json = json_bytes(meta)
+                spool.add(meta, meta_json, members)
+        except Filtered as exc:
+            spool.discard()
+            filtered_reasons[str(exc)] += 1
+            continue
+        except Exception as exc:  # any failure of one record is quarantined, never fatal
+            spool.discard()
+            quarantine.append(_quarantine_line(job, rec, key, stage, exc))
+            log.debug("quarantined %s at %s: %s", key, stage, traceback.format_exc())
+            continue
+        if spool.count == 0:
+            filtered_reasons["no samples"] += 1
+            continue
+        for meta, meta_json, members in spool.drain():
+            if "webdataset" in writers:
+                writers["webdataset"].write(
+                    meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
+                )
+            if "parquet" in writers:
+                writers["parquet"].write(meta, meta_json, members)
+            index_rows.append(_index_row(meta, job))
+            samples += 1
+        written += 1
+
+    shard_infos = []
+    for fmt, (final, tmp, fh, hw) in files.items():
+        writers[fmt].close()
+        fh.flush()
+        os.fsync(fh.fileno())
+        fh.close()
+        os.replace(tmp, final)
+        shard_infos.append(
+            {
+                "path": final.relative_to(out).as_posix(),
+                "format": fmt,
+                "source": job.source,
+                "split": job.split,
+                "samples": samples,
+                "bytes": hw.size,
+                "sha256": hw.sha.hexdigest(),
+            }
+        )
+
+    part = {
+        "stem": job.stem,
+        "source": job.source,
+        "split": job.split,
+        "index": job.index,
+        "config_hash": job.config_hash,
+        "records_digest": job.records_digest,
+        "listed": len(job.records),
+        "written": written,
+        "quarantined": len(quarantine),
+        "filtered": sum(filtered_reasons.values()),
+        "filtered_reasons": dict(sorted(filtered_reasons.items())),
+        "samples": samples,
+        "shards": shard_infos,
+        "quarantine": quarantine,
+        "index_rows": index_rows,
+    }
+    part_path = job.part_path()
+    part_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp_part = part_path.with_name(f".{part_path.name}.{os.getpid()}.tmp")
+    tmp_part.write_bytes(json_bytes(part))
+    os.replace(tmp_part, part_path)
+    return part
+
+
+def load_done_part(job: ShardJob) -> dict[str, Any] | None:
+    """The part of a shard finished by an earlier run with the same config and records, if intact."""
+    path = job.part_path()
+    if not path.exists():
+        return None
+    try:
+        part = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if part.get("config_hash") != job.config_hash or part.get("records_digest") != job.records_digest:
+        return None
+    if sorted(s["format"] for s in part["shards"]) != sorted(job.formats):
+        return None
+    for s in part["shards"]:
+        p = Path(job.out) / s["path"]
+        if not p.exists() or p.stat().st_size != s["bytes"]:
+            return None
+    return part

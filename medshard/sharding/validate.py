@@ -1,0 +1,48 @@
+"""Re-check a build against its manifest: every shard's existence, sample count and sha256."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from medshard.schemas import Manifest
+from medshard.sharding.members import split_member_name
+from medshard.sharding.wds import iter_tar_members
+
+
+def _count_tar_samples(path: Path) -> int:
+    keys = set()
+    with open(path, "rb") as f:
+        for name, _ in iter_tar_members(f):
+            keys.add(split_member_name(name)[0])
+    return len(keys)
+
+
+def validate_build(out: Path, manifest: Manifest) -> list[str]:
+    """One line per shard that is missing or differs from the manifest; empty when all match."""
+    problems = []
+    for shard in manifest.shards:
+        path = out / shard.path
+        if not path.is_file():
+            problems.append(f"{shard.path}: missing")
+            continue
+        h = hashlib.sha256()
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                h.update(block)
+        if h.hexdigest() != shard.sha256:
+            problems.append(f"{shard.path}: sha256 {h.hexdigest()[:12]}.. != {shard.sha256[:12]}..")
+            continue
+        try:
+            if shard.format == "webdataset":
+                n = _count_tar_samples(path)
+            else:
+                n = pq.ParquetFile(path).metadata.num_rows
+        except Exception as exc:
+            problems.append(f"{shard.path}: unreadable ({exc})")
+            continue
+        if n != shard.samples:
+            problems.append(f"{shard.path}: {n} samples, manifest says {shard.samples}")
+    return problems

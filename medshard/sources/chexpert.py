@@ -1,0 +1,164 @@
+"""CheXpert: 224,316 chest radiographs of 65,240 patients (Stanford ML Group), v1.0.
+
+Raw layout (as Stanford AIMI ships it; the `-small` variant has downsampled JPEGs):
+    CheXpert-v1.0[-small]/train.csv, valid.csv
+    CheXpert-v1.0[-small]/{train,valid}/patientNNNNN/studyN/viewN_{frontal,lateral}.jpg
+CSV columns: Path, Sex, Age, Frontal/Lateral, AP/PA, then the 14 observations. `Path`
+starts with the release folder name (`CheXpert-v1.0-small/train/...`). The data root may
+be the folder holding the release folder, or the release folder itself.
+
+Labels. Each observation is 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or blank
+(not mentioned); `source_labels` keeps them verbatim (blank as null). Unified labels follow
+the `uncertain` option: "negative" (default, as CLIMB: only positives count) or
+"positive" (the U-Ones policy of the CheXpert paper).
+
+Split: `valid.csv` (radiologist-labelled) is test, as in CLIMB; `train.csv` is split
+into train/val by a keyed hash of the patient, so no patient is in two splits.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.sources.base import MissingRawData, Source
+from medshard.sources.splits import hash_split
+
+OBSERVATIONS = [
+    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
+    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
+    "Pleural Other", "Fracture", "Support Devices",
+]
+RELEASE_DIRS = ("CheXpert-v1.0-small", "CheXpert-v1.0")
+
+
+def _label_value(text: str) -> float | None:
+    text = text.strip()
+    if not text:
+        return None
+    value = float(text)
+    if value not in (1.0, 0.0, -1.0):
+        raise ValueError(f"label value {text!r} is not 1, 0, -1 or blank")
+    return value
+
+
+class CheXpert(Source):
+    info: ClassVar[SourceInfo] = SourceInfo(
+        name="chexpert",
+        title="CheXpert: a large chest radiograph dataset with uncertainty labels",
+        version="1.0",
+        modality="chest-xray",
+        tasks=["multi-label classification"],
+        license=License(
+            name="Stanford University School of Medicine CheXpert Dataset Research Use Agreement",
+            url="https://stanfordaimi.azurewebsites.net/datasets/8cbd9ed4-2eb9-4565-affc-111cf4f7ebe2",
+            terms_version="2019",
+            non_commercial=True,
+        ),
+        access="registration",
+        homepage="https://stanfordmlgroup.github.io/competitions/chexpert/",
+        citation=(
+            "Irvin J, Rajpurkar P, Ko M, et al. CheXpert: A Large Chest Radiograph Dataset with "
+            "Uncertainty Labels and Expert Comparison. AAAI 2019."
+        ),
+        label_space=list(OBSERVATIONS),
+        split_policy="valid.csv is test; train.csv split train/val by keyed hash of the patient",
+        manual_download=(
+            "1. Register and accept the research use agreement at "
+            "https://stanfordaimi.azurewebsites.net/datasets/8cbd9ed4-2eb9-4565-affc-111cf4f7ebe2\n"
+            "2. Download CheXpert-v1.0 (or CheXpert-v1.0-small) with the link you receive.\n"
+            "3. Unzip it into DATA_ROOT/chexpert/ so that "
+            "DATA_ROOT/chexpert/CheXpert-v1.0-small/train.csv exists."
+        ),
+        release_notes={"0.1.0": "first medshard adapter, CheXpert v1.0 and v1.0-small"},
+    )
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"uncertain": "negative", "val_fraction": 0.1}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self._options["uncertain"] not in ("negative", "positive"):
+            raise ValueError("chexpert option uncertain must be 'negative' or 'positive'")
+
+    def release_dir(self, root: Path) -> Path:
+        """The folder holding train.csv: the root itself or a release folder inside it."""
+        if (root / "train.csv").is_file():
+            return root
+        for name in RELEASE_DIRS:
+            if (root / name / "train.csv").is_file():
+                return root / name
+        raise MissingRawData(f"chexpert: train.csv not found in {root} or {root}/CheXpert-v1.0*/")
+
+    def check_root(self, root: Path) -> None:
+        super().check_root(root)
+        self.release_dir(root)
+
+    def classes_for(self, labels: dict[str, float | None]) -> list[str]:
+        positive = {1.0, -1.0} if self._options["uncertain"] == "positive" else {1.0}
+        return [name for name in OBSERVATIONS if labels.get(name) in positive]
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        release = self.release_dir(root)
+        prefix = release.relative_to(root).as_posix()
+        fractions = {"train": 1.0 - float(self._options["val_fraction"]),
+                     "val": float(self._options["val_fraction"])}
+        for csv_name, official in (("train.csv", None), ("valid.csv", "test")):
+            path = release / csv_name
+            if not path.is_file():
+                continue
+            with open(path, newline="", encoding="utf-8") as f:
+                for row in csv.DictReader(f):
+                    # Path begins with the release folder name, whichever variant it is
+                    rel_in_release = Path(row["Path"]).parts[1:]
+                    rel = Path(prefix, *rel_in_release).as_posix()
+                    patient, study = rel_in_release[-3], rel_in_release[-2]
+                    view = Path(rel_in_release[-1]).stem
+                    labels = {name: _label_value(row.get(name, "")) for name in OBSERVATIONS}
+                    split = official or hash_split(self.info.name, patient, fractions)
+                    meta: dict[str, Any] = {"view": row.get("Frontal/Lateral") or None}
+                    if row.get("AP/PA"):
+                        meta["ap_pa"] = row["AP/PA"]
+                    if row.get("Sex"):
+                        meta["sex"] = row["Sex"]
+                    if row.get("Age"):
+                        meta["age"] = float(row["Age"])
+                    meta["study"] = study
+                    file = root / rel
+                    yield RawRecord(
+                        record_id=f"{patient}_{study}_{view}",
+                        subject_id=patient,
+                        files=[rel],
+                        source_labels=labels,
+                        split=split,  # type: ignore[arg-type]
+                        size_bytes=file.stat().st_size if file.exists() else 0,
+                        meta={k: v for k, v in meta.items() if v is not None},
+                    )
+
+    def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
+        path = root / record.files[0]
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise RecordError(f"missing image file {record.files[0]}") from None
+        meta = dict(record.meta)
+        view = meta.get("ap_pa") or meta.get("view")
+        yield Sample(
+            key=f"chexpert_{record.record_id}",
+            record_id=record.record_id,
+            subject_id=record.subject_id,
+            classes=self.classes_for(record.source_labels),
+            source_labels=record.source_labels,
+            payloads={
+                "image": Payload(
+                    "image", data, {"view": view, "source_encoding": "jpeg", "bit_depth": 8}
+                )
+            },
+            meta=meta,
+            task="multi-label classification",
+            files=list(record.files),
+        )
