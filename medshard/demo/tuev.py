@@ -1,0 +1,70 @@
+"""A miniature TUH EEG Events Corpus (TUEV) in its real layout: EDF files plus `.rec` annotations.
+
+Layout (v2.0.x): `edf/train/<subject>/<subject>_<NNNNNNNN>.edf` and
+`edf/eval/<NNN>/<class>_<NNN>_a_.edf`, each with a same-stem `.rec`
+(`channel,start,stop,label`; channel = TCP montage number 0-21, label 1-6).
+
+Signals are built exactly as the TUAB demo's (see `medshard.demo.tuab`): each
+electrode is the real single-channel EEG shipped in pyedflib's test data,
+resampled to 250 Hz (TUEV's usual rate) and started at its own offset; the
+channels are therefore real EEG but not truly simultaneous. The events are
+illustrative: their times and classes are made up, not annotations of this
+signal. They are placed to cover edge padding (an event in the first and one in
+the last 2 s), a 2-s event, and one span annotated on two channels, one of them
+outside the 16-channel montage (T4-A2).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from medshard.demo.tuab import write_session
+
+# (relative stem, duration_s, [(channel, start_s, stop_s, label_code), ...])
+DEMO_SESSIONS: tuple[tuple[str, int, tuple[tuple[int, float, float, int], ...]], ...] = (
+    (
+        "edf/train/00000254/00000254_00000001",
+        40,
+        (
+            (13, 0.5, 1.5, 6),
+            (0, 10.0, 11.0, 1),
+            (14, 10.0, 11.0, 1),
+            (5, 20.4, 21.4, 4),
+            (2, 25.0, 27.0, 3),
+            (9, 38.6, 39.6, 5),
+        ),
+    ),
+    (
+        "edf/train/00000629/00000629_00000002",
+        30,
+        ((4, 3.0, 4.0, 2), (18, 12.0, 13.0, 2), (21, 22.0, 23.0, 6)),
+    ),
+    (
+        "edf/train/00001113/00001113_00000001",
+        20,
+        ((7, 5.0, 6.0, 4), (3, 14.0, 15.0, 5)),
+    ),
+    ("edf/eval/032/bckg_032_a_", 20, ((1, 4.0, 5.0, 6), (15, 9.0, 10.0, 6))),
+    ("edf/eval/017/spsw_017_a_", 25, ((6, 8.0, 9.0, 1), (20, 16.0, 17.0, 3))),
+)
+
+
+def format_rec(events: tuple[tuple[int, float, float, int], ...]) -> str:
+    """The text of a `.rec` file: one `channel,start,stop,label` line per event."""
+    return "".join(f"{ch},{start:.4f},{stop:.4f},{code}\n" for ch, start, stop, code in events)
+
+
+def write_raw(root: Path, *, rate_hz: int = 250) -> list[Path]:
+    """Write the miniature TUEV tree under `root` (the source root); returns the EDF paths.
+
+    Five sessions from five subject folders (three train, two eval), 20-40 s each,
+    with 15 annotated events in all.
+    """
+    written = []
+    for i, (stem, duration, events) in enumerate(DEMO_SESSIONS):
+        edf = write_session(
+            root / f"{stem}.edf", duration_s=duration, rate_hz=rate_hz, offset_s=71.0 * i
+        )
+        edf.with_suffix(".rec").write_text(format_rec(events), encoding="ascii")
+        written.append(edf)
+    return written

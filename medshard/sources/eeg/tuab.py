@@ -1,0 +1,181 @@
+"""TUH EEG Abnormal Corpus (TUAB): normal vs abnormal clinical EEG, one sample per 10-s window.
+
+Raw layout (TUAB v3.0.1 AAREADME; BIOT `datasets/TUAB/process.py`):
+
+    edf/{train,eval}/{normal,abnormal}/01_tcp_ar/<subject>_s<NNN>_t<NNN>.edf
+
+One session is split into token files t000, t001, ...; each file is one record.
+Channels are referential (`EEG FP1-REF`, ...); the native rate is read from each
+EDF header (256 Hz in most files).
+
+What `load` yields per record: the 16-channel bipolar TCP montage used by BIOT and
+CLIMB, in microvolts at the native rate, cut into floor(duration / 10 s)
+consecutive non-overlapping 10-s windows (the remainder is dropped). The pipeline
+resamples each window to 200 Hz and divides each channel by the 95th percentile
+of its absolute amplitude (BIOT), keeping that divisor as the channel's `scale`.
+Because each window is resampled on its own, the few samples at window edges
+differ slightly from resampling the whole recording first (BIOT's order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from medshard.errors import UserError
+from medshard.schemas import RawRecord, Sample, SourceInfo
+from medshard.schemas.sample import Filtered, Payload, RecordError
+from medshard.sources.base import MissingRawData, Source
+from medshard.sources.eeg.tuh import (
+    MONTAGE_16_CHANNELS,
+    MONTAGE_16_NAME,
+    TUH_LICENSE,
+    TUHSession,
+    check_val_fraction,
+    record_id_for,
+    tuh_manual_download,
+)
+from medshard.sources.splits import hash_split
+
+WINDOW_S = 10.0
+_LABELS = ("normal", "abnormal")
+_OFFICIAL_SPLITS = {"train": None, "eval": "test"}
+
+class TUAB(Source):
+    """TUH EEG Abnormal Corpus: classes `normal` / `abnormal` from the folder a file is in."""
+
+    info = SourceInfo(
+        name="tuab",
+        title="TUH EEG Abnormal Corpus (TUAB)",
+        version="3.0.1",
+        modality="eeg",
+        tasks=["abnormal-eeg-detection"],
+        license=TUH_LICENSE,
+        access="manual",
+        homepage="https://isip.piconepress.com/projects/nedc/html/tuh_eeg/",
+        citation=(
+            "Lopez de Diego S. Automated Interpretation of Abnormal Adult "
+            "Electroencephalograms. MS thesis, Temple University, 2017. "
+            "Obeid I, Picone J. The Temple University Hospital EEG Data Corpus. "
+            "Frontiers in Neuroscience 10:196, 2016."
+        ),
+        label_space=list(_LABELS),
+        split_policy=(
+            "official eval/ folder is test; train/ is split into train and val by "
+            "HMAC-SHA256 of the subject id (key 'medshard-split:tuab'), a `val_fraction` "
+            "of subjects (default 0.1) going to val"
+        ),
+        manual_download=tuh_manual_download(
+            "tuh_eeg_abnormal", "v3.0.1", "tuab", "edf/train/normal/01_tcp_ar"
+        ),
+        release_notes={
+            "3.0.1": "EDF headers rewritten upstream; signals unchanged from 3.0.0 (AAREADME)",
+        },
+    )
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"val_fraction": 0.1}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.val_fraction = check_val_fraction(self._options["val_fraction"])
+
+    def train_or_val(self, subject: str) -> str:
+        """"train" or "val" for a subject of the official train set, by its keyed hash."""
+        return hash_split(
+            self.info.name, subject, {"train": 1.0 - self.val_fraction, "val": self.val_fraction}
+        )
+
+    def check_root(self, root: Path) -> None:
+        """Raise MissingRawData unless `root/edf/train` or `root/edf/eval` exists."""
+        super().check_root(root)
+        if not any((root / "edf" / s).is_dir() for s in _OFFICIAL_SPLITS):
+            raise MissingRawData(
+                f"tuab: {root} has no edf/train or edf/eval folder; copy TUAB v3.0.1 so that "
+                f"{root}/edf/train/normal/01_tcp_ar/*.edf exist (see the source's manual "
+                "download steps)"
+            )
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        """One record per EDF file, sorted by path; reads no EDF content."""
+        self.check_root(root)
+        seen: dict[str, str] = {}
+        for split_dir, official in _OFFICIAL_SPLITS.items():
+            for label in _LABELS:
+                base = root / "edf" / split_dir / label
+                if not base.is_dir():
+                    continue
+                for path in sorted(base.rglob("*.edf")):
+                    rel = path.relative_to(root).as_posix()
+                    record_id = record_id_for(path)
+                    if record_id in seen:
+                        raise UserError(
+                            f"tuab: {rel} and {seen[record_id]} have the same file name; "
+                            "remove the duplicate copy from the raw tree"
+                        )
+                    seen[record_id] = rel
+                    subject = path.stem.split("_")[0]
+                    parts = path.relative_to(base).parts
+                    yield RawRecord(
+                        record_id=record_id,
+                        subject_id=subject,
+                        files=[rel],
+                        source_labels={"folder": label},
+                        split=official or self.train_or_val(subject),
+                        size_bytes=path.stat().st_size,
+                        meta={"montage_folder": parts[0] if len(parts) > 1 else ""},
+                    )
+
+    def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
+        """floor(duration / 10 s) samples, each 16 montage channels x 10 s at the native rate (uV).
+
+        Raises RecordError for an unreadable file or a missing montage electrode,
+        Filtered for a file shorter than one window; both before yielding anything.
+        """
+        label = record.source_labels["folder"]
+        with TUHSession(root / record.files[0]) as session:
+            rate = session.sampling_rate_hz
+            win = int(round(WINDOW_S * rate))
+            if abs(win - WINDOW_S * rate) > 1e-6:
+                raise RecordError(
+                    f"sampling rate {rate} Hz gives no whole number of samples per 10-s window"
+                )
+            n_windows = session.n_samples // win
+            if n_windows == 0:
+                raise Filtered("recording shorter than one 10-s window")
+            common = {
+                "montage": MONTAGE_16_NAME,
+                "reference": session.reference,
+                "montage_folder": record.meta.get("montage_folder", ""),
+                "source_channels": session.source_labels,
+                "native_sampling_rate_hz": rate,
+                "recording_duration_s": session.duration_s,
+                "n_windows": n_windows,
+                "window_duration_s": WINDOW_S,
+            }
+            for w in range(n_windows):
+                data = session.read_montage(w * win, (w + 1) * win)
+                yield Sample(
+                    key=f"tuab_{record.record_id}_w{w:04d}",
+                    record_id=record.record_id,
+                    subject_id=record.subject_id,
+                    classes=[label],
+                    source_labels=dict(record.source_labels),
+                    payloads={
+                        "signal": Payload(
+                            kind="signal",
+                            data=data,
+                            descriptor={
+                                "sampling_rate_hz": rate,
+                                "channels": list(MONTAGE_16_CHANNELS),
+                                "units": "uV",
+                            },
+                        )
+                    },
+                    meta={**common, "window_index": w, "window_start_s": w * WINDOW_S},
+                    task="classification",
+                    split=record.split,
+                    files=list(record.files),
+                )
