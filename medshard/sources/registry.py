@@ -18,6 +18,7 @@ from medshard.sources.base import Source
 BUILTIN_SOURCES: dict[str, str] = {
     "ptb-xl": "medshard.sources.ptbxl:PTBXL",
     "chexpert": "medshard.sources.chexpert:CheXpert",
+    "vindr-cxr": "medshard.sources.cxr.vindr_cxr:VinDrCXR",
     "tuab": "medshard.sources.eeg.tuab:TUAB",
     "tuev": "medshard.sources.eeg.tuev:TUEV",
 }

@@ -1,0 +1,289 @@
+"""VinDr-CXR: 18,000 posteroanterior chest X-rays (DICOM) with radiologist labels and boxes.
+
+Raw layout (PhysioNet 1.0.0, https://physionet.org/content/vindr-cxr/1.0.0/):
+    train/<image_id>.dicom        15,000 images, each read by 3 of 17 radiologists
+    test/<image_id>.dicom          3,000 images, labelled by the consensus of 5
+    annotations/image_labels_{train,test}.csv
+        image_id, rad_id, then one 0/1 column per label, 28 columns in this order:
+        22 findings (Aortic enlargement ... Other lesion) then 6 diagnoses (COPD, Lung
+        tumor, Pneumonia, Tuberculosis, Other diseases, No finding); one row per reader
+        (train), the consensus row (test). The test file spells one column "Other
+        disease": it is read as "Other diseases". rad_id is optional (test).
+    annotations/annotations_{train,test}.csv
+        image_id, rad_id, class_name, x_min, y_min, x_max, y_max: one box per reader and
+        finding, in pixels of the DICOM image; rows without coordinates ("No finding")
+        carry no box.
+
+Labels. `classes` are the CSV column names verbatim. Readers are aggregated per image
+by the `reader_aggregation` option:
+  - "majority" (default): positive when more than half of the image's readers marked
+    it (2 of 3 in train; the consensus row in test). With 3 readers this never yields
+    "No finding" together with a finding, which "any" can.
+  - "any": positive when at least one reader marked it.
+  - "all": positive only when every reader marked it.
+A blank cell counts as not marked. `source_labels` keeps every reader's vote
+verbatim: {label: [vote of each reader, in `meta["readers"]` order]}.
+Boxes of every reader travel in `meta["annotations"]` as
+{"rad_id", "class_name", "box_xyxy": [x_min, y_min, x_max, y_max]} (pixels of the
+stored image, which is at native resolution; x is the column).
+
+Pixels and de-identification: `medshard.sources.dicom` (modality LUT applied
+losslessly, VOI window kept but not applied, MONOCHROME1 kept as stored unless
+`monochrome1="invert"`, allow-listed tags only). The DICOM PatientID (or, when the
+file has none, the image id) is the subject id; the pipeline replaces it with a
+keyed hash before anything is written.
+
+Split: the official train/test folders. Validation is carved from train by a keyed
+hash of the subject (`val_fraction` of the subjects, default 0.1, key
+"medshard-split:vindr-cxr"), so one patient's images never straddle train and val.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+from medshard.schemas import Filtered, License, Payload, RawRecord, Sample, SourceInfo
+from medshard.sources.base import MissingRawData, Source
+from medshard.sources.dicom import MONOCHROME1_POLICIES, read_image, read_patient_id
+from medshard.sources.splits import hash_split
+
+SLUG = "vindr-cxr"
+
+# Column order of image_labels_{train,test}.csv after image_id, rad_id.
+LOCAL_LABELS: tuple[str, ...] = (
+    "Aortic enlargement", "Atelectasis", "Calcification", "Cardiomegaly", "Clavicle fracture",
+    "Consolidation", "Edema", "Emphysema", "Enlarged PA", "ILD", "Infiltration",
+    "Lung Opacity", "Lung cavity", "Lung cyst", "Mediastinal shift", "Nodule/Mass",
+    "Pleural effusion", "Pleural thickening", "Pneumothorax", "Pulmonary fibrosis",
+    "Rib fracture", "Other lesion",
+)
+GLOBAL_LABELS: tuple[str, ...] = (
+    "COPD", "Lung tumor", "Pneumonia", "Tuberculosis", "Other diseases", "No finding",
+)
+LABELS: tuple[str, ...] = LOCAL_LABELS + GLOBAL_LABELS
+# Spellings that differ between the train and test files of the same release.
+LABEL_ALIASES: dict[str, str] = {"Other disease": "Other diseases"}
+
+AGGREGATIONS = ("majority", "any", "all")
+SPLIT_DIRS = ("train", "test")
+_BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
+
+
+def _vote(text: str | None) -> int | float | None:
+    """A label cell as written: 0/1 (or another number) or None when blank."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    value = float(text)
+    return int(value) if value.is_integer() else value
+
+
+def aggregate_readers(votes: dict[str, list[int | float | None]], rule: str) -> list[str]:
+    """Labels (in LABELS order) that `rule` makes positive from per-reader votes."""
+    out = []
+    for label in LABELS:
+        marks = votes.get(label, [])
+        positive = sum(1 for v in marks if v == 1)
+        n = len(marks)
+        if n == 0:
+            continue
+        if (
+            (rule == "majority" and 2 * positive > n)
+            or (rule == "any" and positive >= 1)
+            or (rule == "all" and positive == n)
+        ):
+            out.append(label)
+    return out
+
+
+def _open_csv(path: Path) -> tuple[csv.DictReader, Any]:
+    f = open(path, newline="", encoding="utf-8-sig")
+    return csv.DictReader(f), f
+
+
+def read_image_labels(path: Path) -> dict[str, list[tuple[str | None, dict[str, Any]]]]:
+    """image_id -> [(rad_id, {label: vote})] in file order, from image_labels_<split>.csv."""
+    reader, f = _open_csv(path)
+    with f:
+        header = [LABEL_ALIASES.get(c.strip(), c.strip()) for c in reader.fieldnames or []]
+        unknown = [c for c in header if c not in LABELS and c not in ("image_id", "rad_id")]
+        missing = [c for c in LABELS if c not in header]
+        if "image_id" not in header or unknown or missing:
+            raise MissingRawData(
+                f"{SLUG}: {path.name} does not have the VinDr-CXR 1.0.0 columns "
+                f"(unexpected {unknown[:3]}, missing {missing[:3]}); re-download the annotations"
+            )
+        rows: dict[str, list[tuple[str | None, dict[str, Any]]]] = defaultdict(list)
+        for raw in reader:
+            row = {LABEL_ALIASES.get(k.strip(), k.strip()): v for k, v in raw.items() if k}
+            image_id = (row.get("image_id") or "").strip()
+            if not image_id:
+                continue
+            try:
+                votes = {label: _vote(row.get(label)) for label in LABELS}
+            except ValueError:
+                raise MissingRawData(
+                    f"{SLUG}: {path.name} has a non-numeric label cell for image {image_id}"
+                ) from None
+            rows[image_id].append(((row.get("rad_id") or "").strip() or None, votes))
+    return rows
+
+
+def read_boxes(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """image_id -> boxes {"rad_id", "class_name", "box_xyxy"} from annotations_<split>.csv."""
+    if not path.is_file():
+        return {}
+    reader, f = _open_csv(path)
+    boxes: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    with f:
+        for row in reader:
+            image_id = (row.get("image_id") or "").strip()
+            cells = [(row.get(c) or "").strip() for c in _BOX_COLUMNS]
+            if not image_id or not all(cells):
+                continue  # "No finding" rows have no box
+            name = (row.get("class_name") or "").strip()
+            boxes[image_id].append(
+                {
+                    "rad_id": (row.get("rad_id") or "").strip() or None,
+                    "class_name": LABEL_ALIASES.get(name, name),
+                    "box_xyxy": [float(c) for c in cells],
+                }
+            )
+    for items in boxes.values():
+        items.sort(key=lambda b: (b["rad_id"] or "", b["class_name"], b["box_xyxy"]))
+    return boxes
+
+
+class VinDrCXR(Source):
+    info: ClassVar[SourceInfo] = SourceInfo(
+        name=SLUG,
+        title="VinDr-CXR: An open dataset of chest X-rays with radiologist annotations",
+        version="1.0.0",
+        modality="chest-xray",
+        tasks=["multi-label classification", "detection"],
+        license=License(
+            name="PhysioNet Credentialed Health Data License 1.5.0",
+            url="https://physionet.org/content/vindr-cxr/view-license/1.0.0/",
+            terms_version="1.5.0",
+            credentialed=True,
+        ),
+        access="credentialed",
+        homepage="https://physionet.org/content/vindr-cxr/1.0.0/",
+        citation=(
+            "Nguyen HQ, Lam K, Le LT, et al. VinDr-CXR: An open dataset of chest X-rays with "
+            "radiologist's annotations. Scientific Data 9, 429 (2022). "
+            "PhysioNet, https://doi.org/10.13026/3akn-b287"
+        ),
+        label_space=list(LABELS),
+        split_policy=(
+            "official train/test folders; val = a keyed hash of the subject over train "
+            "(val_fraction, default 0.1)"
+        ),
+        manual_download=(
+            "1. Get credentialed access on PhysioNet and sign the data use agreement at "
+            "https://physionet.org/content/vindr-cxr/1.0.0/. "
+            "2. Run: wget -r -N -c -np --user YOUR_PHYSIONET_USER --ask-password "
+            "https://physionet.org/files/vindr-cxr/1.0.0/ (about 200 GB; wget asks for the "
+            "password). 3. Point medshard at the downloaded 1.0.0 folder, the one holding "
+            "annotations/, train/ and test/: move it to DATA_ROOT/vindr-cxr or pass "
+            "--raw vindr-cxr=PATH."
+        ),
+        release_notes={"0.1.0": "first medshard adapter, VinDr-CXR 1.0.0"},
+    )
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        rule = self._options["reader_aggregation"]
+        if rule not in AGGREGATIONS:
+            raise ValueError(f"{SLUG}: reader_aggregation must be one of {AGGREGATIONS}, not {rule!r}")
+        frac = self._options["val_fraction"]
+        if not isinstance(frac, (int, float)) or not 0 <= frac < 1:
+            raise ValueError(f"{SLUG}: val_fraction must be a number in [0, 1), not {frac!r}")
+        if self._options["monochrome1"] not in MONOCHROME1_POLICIES:
+            raise ValueError(
+                f"{SLUG}: monochrome1 must be one of {MONOCHROME1_POLICIES}, "
+                f"not {self._options['monochrome1']!r}"
+            )
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"reader_aggregation": "majority", "val_fraction": 0.1, "monochrome1": "keep"}
+
+    def check_root(self, root: Path) -> None:
+        super().check_root(root)
+        needed = [f"annotations/image_labels_{s}.csv" for s in SPLIT_DIRS]
+        absent = [n for n in needed if not (root / n).is_file()]
+        if absent:
+            raise MissingRawData(
+                f"{SLUG}: {absent[0]} not found in {root}; it must be the VinDr-CXR 1.0.0 folder "
+                "that holds annotations/, train/ and test/"
+            )
+
+    def _split_for(self, official: str, subject_id: str) -> str:
+        frac = float(self._options["val_fraction"])
+        if official != "train" or frac == 0:
+            return official
+        return hash_split(SLUG, subject_id, {"train": 1.0 - frac, "val": frac})
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        """One record per image listed in a label CSV or present as a .dicom file.
+
+        Reads the CSVs and each DICOM header's PatientID (no pixels).
+        """
+        self.check_root(root)
+        for split_dir in SPLIT_DIRS:
+            labels = read_image_labels(root / "annotations" / f"image_labels_{split_dir}.csv")
+            boxes = read_boxes(root / "annotations" / f"annotations_{split_dir}.csv")
+            on_disk = {p.stem for p in (root / split_dir).glob("*.dicom")}
+            for image_id in sorted(set(labels) | on_disk):
+                rel = f"{split_dir}/{image_id}.dicom"
+                path = root / rel
+                readers = labels.get(image_id, [])
+                subject = (read_patient_id(path) if path.is_file() else None) or image_id
+                yield RawRecord(
+                    record_id=image_id,
+                    subject_id=subject,
+                    files=[rel],
+                    source_labels={
+                        label: [votes[label] for _, votes in readers] for label in LABELS
+                    }
+                    if readers
+                    else {},
+                    split=self._split_for(split_dir, subject),  # type: ignore[arg-type]
+                    size_bytes=path.stat().st_size if path.is_file() else 0,
+                    meta={
+                        "readers": [rad for rad, _ in readers],
+                        "annotations": boxes.get(image_id, []),
+                    },
+                )
+
+    def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
+        if not record.source_labels:
+            raise Filtered("image has no rows in image_labels csv")
+        rule = self._options["reader_aggregation"]
+        image = read_image(root / record.files[0], monochrome1=self._options["monochrome1"])
+        readers = record.meta.get("readers", [])
+        meta: dict[str, Any] = {
+            **image.meta,
+            "readers": readers,
+            "n_readers": len(readers),
+            "reader_aggregation": rule,
+            "annotations": record.meta.get("annotations", []),
+        }
+        if image.descriptor.get("view"):
+            meta["view"] = image.descriptor["view"]
+        yield Sample(
+            key=f"{SLUG}_{record.record_id}",
+            record_id=record.record_id,
+            subject_id=record.subject_id,
+            classes=aggregate_readers(record.source_labels, rule),
+            source_labels=record.source_labels,
+            payloads={"image": Payload("image", image.pixels, image.descriptor)},
+            meta=meta,
+            task="multi-label classification",
+            files=list(record.files),
+        )
