@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.splits import hash_split
 
@@ -74,6 +75,28 @@ class CheXpert(Source):
             "DATA_ROOT/chexpert/CheXpert-v1.0-small/train.csv exists."
         ),
         release_notes={"0.1.0": "first medshard adapter, CheXpert v1.0 and v1.0-small"},
+    )
+    # Stanford AIMI hands out download links per registered user: steps, then verification.
+    download: ClassVar[DownloadSpec | None] = DownloadSpec(
+        provider="manual",
+        manual=ManualSteps(
+            url="https://stanfordaimi.azurewebsites.net/datasets/8cbd9ed4-2eb9-4565-affc-111cf4f7ebe2",
+            steps=[
+                "Sign in (or register) at the Stanford AIMI page above and accept the "
+                "Stanford University Dataset Research Use Agreement.",
+                "Use the download link Stanford AIMI gives you (Azure storage) to download "
+                "CheXpert-v1.0-small.zip, or the full CheXpert-v1.0 release.",
+                "Put the zip file, or the folder unpacked from it, into the folder named below.",
+            ],
+            layouts={
+                "small": [FileSpec(path="CheXpert-v1.0-small/train.csv"),
+                          FileSpec(path="CheXpert-v1.0-small/valid.csv")],
+                "full": [FileSpec(path="CheXpert-v1.0/train.csv"),
+                         FileSpec(path="CheXpert-v1.0/valid.csv")],
+                "flat": [FileSpec(path="train.csv"), FileSpec(path="valid.csv")],
+            },
+            archives=[FileSpec(path="CheXpert-v1.0-small.zip"), FileSpec(path="CheXpert-v1.0.zip")],
+        ),
     )
 
     @classmethod

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import MissingRawData, Source
 
 DIAGNOSTIC_CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
@@ -92,6 +93,11 @@ class PTBXL(Source):
         label_space=["NORM", "CD", "HYP", "MI", "STTC", "AFIB", "AFLT", "OTHER"],
         split_policy="PTB-XL strat_fold: folds 1-8 train, 9 val, 10 test",
         release_notes={"0.1.0": "first medshard adapter, PTB-XL 1.0.3"},
+    )
+    # Every file of the project, as listed and checksummed by PhysioNet's SHA256SUMS.txt.
+    download: ClassVar[DownloadSpec | None] = DownloadSpec(
+        provider="physionet", project="ptb-xl", version="1.0.3",
+        approx_bytes=3_500_000_000,  # generous bound for the disk check (both sampling rates)
     )
 
     @classmethod
