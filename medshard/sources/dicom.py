@@ -40,6 +40,7 @@ from typing import Any
 
 import numpy as np
 import pydicom
+from pydicom.config import disable_value_validation
 from pydicom.dataset import Dataset
 from pydicom.multival import MultiValue
 from pydicom.pixels import apply_modality_lut
@@ -107,6 +108,19 @@ class DicomImage:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def _parse(path: Path, tags: list[str], *, stop_before_pixels: bool) -> Dataset:
+    """dcmread of `tags` only, every value converted with pydicom's value validation off.
+
+    Validation warnings quote the value ("Invalid value for VR CS: '<free text>'") into
+    warnings and the `pydicom` logger; values are converted here, silently, once.
+    """
+    with disable_value_validation():
+        ds = pydicom.dcmread(path, specific_tags=tags, stop_before_pixels=stop_before_pixels)
+        for _ in ds:  # iterating converts each raw element while validation is off
+            pass
+    return ds
+
+
 def read_dataset(path: Path, *, pixels: bool = True) -> Dataset:
     """Parse only the allow-listed (and, with `pixels`, the decoding) tags of `path`.
 
@@ -114,9 +128,7 @@ def read_dataset(path: Path, *, pixels: bool = True) -> Dataset:
     """
     tags = list(ALLOWED_TAGS) + (list(_DECODE_TAGS) if pixels else [])
     try:
-        return pydicom.dcmread(
-            path, specific_tags=tags, stop_before_pixels=not pixels, force=False
-        )
+        return _parse(path, tags, stop_before_pixels=not pixels)
     except FileNotFoundError:
         raise RecordError(f"missing file {path.name}") from None
     except Exception as exc:  # pydicom raises several types for non-DICOM input
@@ -130,7 +142,7 @@ def read_patient_id(path: Path) -> str | None:
     Reads the header only; pixels are not touched.
     """
     try:
-        ds = pydicom.dcmread(path, specific_tags=["PatientID"], stop_before_pixels=True)
+        ds = _parse(path, ["PatientID"], stop_before_pixels=True)
     except Exception:  # unreadable files are quarantined by load(), with a reason
         return None
     value = ds.get("PatientID")
