@@ -1,0 +1,12 @@
+"""Streaming PyTorch loading of medshard builds: `ShardDataset`, `ShardLoader`, `collate`.
+
+Needs only `medshard[torch]`: nothing here imports the ETL stack (Beam, pydicom,
+mne, SimpleITK, nibabel, wfdb); Pillow is imported only when an image is decoded.
+"""
+
+from medshard.loaders.collate import Collate, collate
+from medshard.loaders.dataset import ShardDataset, load
+from medshard.loaders.loader import ShardLoader
+from medshard.loaders.remote import ShardError
+
+__all__ = ["Collate", "ShardDataset", "ShardError", "ShardLoader", "collate", "load"]

@@ -1,0 +1,521 @@
+"""`ShardDataset`: a PyTorch IterableDataset over a medshard build (local or any fsspec URL).
+
+Each epoch has one global order, a pure function of (seed, epoch, resume state):
+shards shuffled by (seed, epoch), dealt as contiguous ranges to ranks and then
+workers (see `assign.py` for the equalization policy), each worker's samples
+passed through a shuffle buffer of `buffer_size` raw (undecoded) samples.
+
+Modes:
+  - without replacement (default): every selected sample once per epoch, up to the
+    equalization (fewer than world_size samples dropped or repeated). `weights`
+    then only decide how a worker interleaves its sources (more of the heavy
+    source early); proportions over a whole epoch are the sources' own sizes.
+  - `replacement=True`: each worker draws the source of every sample with
+    probability proportional to `weights`, then takes the next sample of its
+    share of that source, cycling through the share (reshuffled each pass).
+    An epoch is `samples_per_epoch` samples (default: the selected total).
+
+Resume (`state_dict` / `load_state_dict`; with worker processes use `ShardLoader`,
+whose state counts delivered batches): see `state_dict` for what holds.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch.distributed as dist
+from torch.utils.data import IterableDataset, get_worker_info
+
+from medshard.errors import UserError
+from medshard.loaders.assign import (
+    EQUALIZE_POLICIES,
+    Layout,
+    Piece,
+    PieceIndex,
+    derive_seed,
+    order_slot,
+    shuffled_pieces,
+    weighted_interleave,
+)
+from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_buffer
+from medshard.loaders.manifest import Selection, apply_sample_filters, read_manifest, select_shards
+from medshard.loaders.remote import ShardError, ShardStore
+from medshard.schemas.vocabulary import load_vocabulary
+
+STATE_FORMAT = "medshard.loader/1"
+
+
+def world_from_env() -> tuple[int, int]:
+    """(rank, world_size) from torch.distributed if initialized, else RANK/WORLD_SIZE, else (0, 1)."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    import os
+
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+class ShardDataset(IterableDataset):
+    """Streams decoded samples of one build's shards; see the module docstring.
+
+    `source` is a build directory, its manifest.json, or an fsspec URL of either.
+    Filters: `split`, `sources`, `modalities` select shards; `labels` (any of these
+    concept ids) and `filter` (a predicate over index.parquet rows) select samples,
+    counted from the build's index so that ranks stay equal.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        split: str | Iterable[str] | None = "train",
+        sources: str | Iterable[str] | None = None,
+        weights: Mapping[str, float] | None = None,
+        modalities: str | Iterable[str] | None = None,
+        labels: str | Iterable[str] | None = None,
+        filter: Callable[[Mapping[str, Any]], bool] | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        buffer_size: int = 256,
+        decode: bool = True,
+        transform: Callable[[Any], Any] | None = None,
+        cache_dir: str | None = None,
+        cache_bytes: int = 20 << 30,
+        format: str = "auto",
+        replacement: bool = False,
+        samples_per_epoch: int | None = None,
+        equalize: str = "drop",
+        verify: bool = True,
+        on_error: str = "raise",
+        rank: int | None = None,
+        world_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if equalize not in EQUALIZE_POLICIES:
+            raise UserError(f"equalize={equalize!r} is not one of {EQUALIZE_POLICIES}")
+        if on_error not in ("raise", "skip"):
+            raise UserError(f"on_error={on_error!r} is not 'raise' or 'skip'")
+        manifest, base = read_manifest(source)
+        if weights is not None and sources is None:
+            sources = [s for s, w in weights.items() if w > 0]
+        refs = select_shards(manifest, base, split, sources, modalities, format)
+        self.selection: Selection = apply_sample_filters(refs, base, labels, filter)
+        if not self.selection.shards:
+            raise UserError(
+                f"no shards in {source} match split={split!r} sources={sources!r} "
+                f"modalities={modalities!r}"
+            )
+        names = self.selection.sources()
+        if weights is not None:
+            unknown = set(weights) - set(names)
+            if unknown:
+                raise UserError(f"weights name sources not selected: {sorted(unknown)}")
+        self.weights = [float((weights or {}).get(s, 1.0 if weights is None else 0.0)) for s in names]
+        self.source_names = names
+        self.mixing = weights is not None and len(names) > 1
+        self.shuffle = shuffle
+        self.seed = seed
+        self.buffer_size = buffer_size if shuffle else 0
+        self.decode = decode
+        self.transform = transform
+        self.replacement = replacement
+        self.samples_per_epoch = samples_per_epoch
+        self.equalize = equalize
+        self.on_error = on_error
+        self.store = ShardStore(cache_dir, cache_bytes, verify)
+        self.epoch = 0
+        self._explicit_world = (rank, world_size)
+        self.rank, self.world_size = 0, 1
+        self.resolve_world()
+        self._resume: dict[str, Any] | None = None
+        self._delivered = 0  # samples yielded when iterated in this process (no workers)
+        self._decoder: SampleDecoder | None = None
+        self._shard_source = [self.source_names.index(s.source) for s in self.selection.shards]
+
+    # -- configuration -----------------------------------------------------------------
+
+    def resolve_world(self) -> None:
+        """Read rank and world size (explicit arguments win); call after init_process_group."""
+        rank, world = self._explicit_world
+        env_rank, env_world = world_from_env()
+        self.rank = env_rank if rank is None else rank
+        self.world_size = env_world if world is None else world
+
+    def set_epoch(self, epoch: int) -> None:
+        """Select the epoch whose order the next iteration yields (same seed+epoch, same order)."""
+        self.epoch = epoch
+        self._delivered = 0
+        if self._resume is not None and self._resume["epoch"] != epoch:
+            self._resume = None
+        self.resolve_world()
+
+    def __len__(self) -> int:
+        """Samples this rank yields per epoch (all its workers together)."""
+        return self.layout(1).per_rank
+
+    @property
+    def total_samples(self) -> int:
+        """Samples selected (after filters), before equalization."""
+        return sum(self.selection.counts)
+
+    # -- the epoch's plan --------------------------------------------------------------
+
+    def _base(self) -> tuple[list[Piece], int, int | None]:
+        """(base pieces, generation, epoch total or None) for the current epoch."""
+        r = self._resume
+        if r is not None and r["epoch"] == self.epoch:
+            pieces = [tuple(p) for p in r["base"]] if r["base"] is not None else None
+            if pieces is None:
+                pieces = shuffled_pieces(self.selection.counts, self.seed, self.epoch, self.shuffle)
+            return pieces, r["generation"], r.get("total")  # type: ignore[return-value]
+        return shuffled_pieces(self.selection.counts, self.seed, self.epoch, self.shuffle), 0, None
+
+    def layout(self, num_workers: int, world_size: int | None = None) -> Layout:
+        pieces, _, total = self._base()
+        if total is None:
+            total = self.samples_per_epoch if self.replacement and self.samples_per_epoch else None
+        if total is None:
+            total = sum(e - s for _, s, e in pieces)
+        return Layout(total, world_size or self.world_size, num_workers, self.equalize)
+
+    def worker_sizes(self, num_workers: int) -> list[int]:
+        """Samples each worker of this rank yields in the coming iteration."""
+        sizes = self.layout(num_workers).worker_sizes
+        r = self._resume
+        if self.replacement and r is not None and r["epoch"] == self.epoch and r.get("skip"):
+            if len(r["skip"]) == num_workers:
+                sizes = [n - k for n, k in zip(sizes, r["skip"], strict=True)]
+        return sizes
+
+    def _slot_seed(self, generation: int, rank: int, worker: int) -> int:
+        return derive_seed(self.seed, self.epoch, generation, rank, worker)
+
+    def _exact_groups(
+        self, index: PieceIndex, layout: Layout, rank: int, worker: int
+    ) -> list[list[tuple[int, Piece]]]:
+        """A slot's pieces (with base positions), one group per source when mixing."""
+        part = index.slice(*layout.slot_range(rank, worker))
+        if not self.mixing:
+            return [part]
+        groups: list[list[tuple[int, Piece]]] = [[] for _ in self.source_names]
+        for item in part:
+            groups[self._shard_source[item[1][0]]].append(item)
+        return groups
+
+    def _source_share(self, source: int, layout: Layout, rank: int, worker: int, gen: int) -> list[tuple[int, Piece]]:
+        """With replacement: this slot's share of one source (at least one sample)."""
+        counts = [c if self._shard_source[i] == source else 0 for i, c in enumerate(self.selection.counts)]
+        index = PieceIndex(shuffled_pieces(counts, self.seed, (self.epoch, gen, source), self.shuffle))
+        slots = layout.world_size * layout.num_workers
+        size = max(1, index.total // slots)
+        slot = rank * layout.num_workers + worker
+        start = (slot * size) % max(index.total, 1)
+        return index.slice(start, start + size)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def _fetch(self, shard: int) -> bytes | None:
+        ref = self.selection.shards[shard]
+        try:
+            return self.store.fetch(ref)
+        except ShardError as e:
+            if self.on_error == "raise":
+                raise
+            warnings.warn(f"skipping: {e}", stacklevel=2)
+            return None
+
+    def _read(self, part: Sequence[tuple[int, Piece]]) -> Iterator[tuple[int, RawSample]]:
+        """(base position, raw sample) for each position of `part`, one shard fetch per run."""
+        i = 0
+        while i < len(part):
+            shard = part[i][1][0]
+            j = i
+            while j < len(part) and part[j][1][0] == shard:
+                j += 1
+            run = part[i:j]
+            i = j
+            buf = self._fetch(shard)
+            if buf is None:
+                continue
+            yield from self._read_shard(shard, buf, run)
+
+    def _read_shard(
+        self, shard: int, buf: bytes, run: Sequence[tuple[int, Piece]]
+    ) -> Iterator[tuple[int, RawSample]]:
+        ref = self.selection.shards[shard]
+        keep = self.selection.keep_keys[shard]
+        # ordinal -> base position for every wanted ordinal in this run
+        wanted = sorted((s, e, base) for base, (_, s, e) in run)
+        first = wanted[0][0]
+        last = max(e for _, e, _ in wanted)
+        w = 0
+        ordinal = 0
+        try:
+            if ref.format == "parquet":
+                raws: Iterator[RawSample] = iter_parquet_raw(buf, first if keep is None else 0)
+                ordinal = first if keep is None else 0
+                for raw in raws:
+                    if keep is not None and raw["__key__"] not in keep:
+                        continue
+                    while w < len(wanted) and ordinal >= wanted[w][1]:
+                        w += 1
+                    if w == len(wanted) or ordinal >= last:
+                        return
+                    s, _, base = wanted[w]
+                    if ordinal >= s:
+                        yield base + ordinal - s, raw
+                    ordinal += 1
+            else:
+                for key, members in _tar_groups(buf):
+                    if keep is not None and key not in keep:
+                        continue
+                    while w < len(wanted) and ordinal >= wanted[w][1]:
+                        w += 1
+                    if w == len(wanted):
+                        return
+                    s, _, base = wanted[w]
+                    if ordinal >= s:
+                        raw = {"__key__": key}
+                        for ext, view in members:
+                            raw[ext] = bytes(view)  # copy: the shard buffer is released early
+                        yield base + ordinal - s, raw
+                    ordinal += 1
+        except (ValueError, KeyError, OSError) as e:
+            raise ShardError(f"shard {ref.path} is unreadable: {e}; re-download or rebuild it") from e
+        if w < len(wanted) and ordinal < last:
+            raise ShardError(
+                f"shard {ref.path} holds {ordinal} samples, fewer than the manifest/index says; "
+                "re-download or rebuild it"
+            )
+
+    # -- iteration ---------------------------------------------------------------------
+
+    def _raw_stream(self, rank: int, worker: int, num_workers: int) -> tuple[Iterator[RawSample], int]:
+        """(raw samples of one worker in order, how many it yields)."""
+        pieces, gen, _ = self._base()
+        layout = self.layout(num_workers)
+        n = layout.worker_sizes[worker]
+        seed = self._slot_seed(gen, rank, worker)
+        skip = 0
+        r = self._resume
+        if self.replacement:
+            if r is not None and r["epoch"] == self.epoch and r.get("skip"):
+                if len(r["skip"]) != num_workers:
+                    raise UserError(
+                        f"this replacement-mode state was saved with {len(r['skip'])} workers; "
+                        f"resume with the same num_workers (not {num_workers})"
+                    )
+                skip = r["skip"][worker]
+
+            def source_stream(src: int) -> Iterator[tuple[int, RawSample]]:
+                share = self._source_share(src, layout, rank, worker, gen)
+                for p in itertools.count():  # cycle through the share, reshuffled each pass
+                    yield from order_slot(
+                        [lambda: self._read(share)], None, self.buffer_size, derive_seed(seed, src, p)
+                    )
+
+            active = [i for i, w in enumerate(self.weights) if w > 0]
+            mixed = weighted_interleave(
+                [source_stream(i) for i in active],
+                [self.weights[i] for i in active],
+                random.Random(derive_seed(seed, "mix")),
+            )
+            ordered: Iterator[tuple[int, RawSample]] = itertools.islice(mixed, n)
+        else:
+            index = PieceIndex(pieces)
+            groups = self._exact_groups(index, layout, rank, worker)
+            ordered = order_slot(
+                [(lambda g=g: self._read(g)) for g in groups],
+                self.weights if self.mixing else None,
+                self.buffer_size,
+                seed,
+            )
+        raws = (raw for _, raw in ordered)
+        if skip:
+            raws = itertools.islice(raws, skip, None)
+            n -= skip
+        return _fill_to(raws, n, f"rank {rank} worker {worker}"), n
+
+    def __iter__(self) -> Iterator[Any]:
+        info = get_worker_info()
+        if info is None:
+            self.resolve_world()
+            worker, num_workers = 0, 1
+        else:
+            worker, num_workers = info.id, info.num_workers
+        raws, _ = self._raw_stream(self.rank, worker, num_workers)
+        if self.decode and self._decoder is None:
+            self._decoder = SampleDecoder(load_vocabulary())
+        decoder = self._decoder
+        transform = self.transform
+        in_process = info is None
+        if in_process:
+            self._delivered = 0
+        for raw in raws:
+            sample: Any = decoder(raw) if decoder is not None else raw
+            if transform is not None:
+                sample = transform(sample)
+            if in_process:
+                self._delivered += 1
+            yield sample
+
+    # -- resume ------------------------------------------------------------------------
+
+    def state_dict(self, worker_consumed: Sequence[int] | None = None) -> dict[str, Any]:
+        """Where this epoch stands, for `load_state_dict` (JSON-serializable, same on every rank).
+
+        Called on the dataset itself it counts samples yielded in this process
+        (num_workers=0); with worker processes, `ShardLoader.state_dict()` passes the
+        per-worker counts it derives from delivered batches. It assumes every rank has
+        delivered as many batches as this one (true in DDP, which steps in lockstep).
+
+        What holds:
+          - without replacement, same or different world size / worker count (elastic):
+            the resumed epoch yields exactly the samples not yet delivered, each once,
+            up to the equalization of the remainder across the new ranks (fewer than
+            world_size samples dropped or repeated);
+          - with replacement, same world size and worker count: the resumed epoch yields
+            exactly the rest of the interrupted sequence; with another layout it yields
+            the remaining number of samples from fresh draws (not the same samples).
+        """
+        num_workers = 1 if worker_consumed is None else len(worker_consumed)
+        consumed = [self._delivered] if worker_consumed is None else list(worker_consumed)
+        pieces, gen, total = self._base()
+        layout = self.layout(num_workers)
+        r = self._resume if self._resume is not None and self._resume["epoch"] == self.epoch else None
+        return {
+            "format": STATE_FORMAT,
+            "seed": self.seed,
+            "epoch": self.epoch,
+            "generation": gen,
+            "replacement": self.replacement,
+            "base": [list(p) for p in pieces] if r is not None and r["base"] is not None else None,
+            "total": layout.total if self.replacement else None,
+            "skip": r.get("skip") if r is not None else None,
+            "world_size": layout.world_size,
+            "num_workers": num_workers,
+            "consumed": consumed,
+            "selection": self.selection.fingerprint(),
+        }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Resume the epoch saved in `state` at the next iteration; see `state_dict`."""
+        if state.get("format") != STATE_FORMAT:
+            raise UserError(f"not a medshard loader state (format {state.get('format')!r})")
+        if state["selection"] != self.selection.fingerprint():
+            raise UserError(
+                "this state was saved for a different selection of shards (build, split, "
+                "sources or filters differ); resume with the same arguments"
+            )
+        if bool(state["replacement"]) != self.replacement:
+            raise UserError("state and dataset disagree on replacement=; use the same setting")
+        self.seed = state["seed"]
+        self.epoch = state["epoch"]
+        self._delivered = 0
+        self.resolve_world()
+        self._resume = {
+            "epoch": state["epoch"],
+            "generation": state["generation"],
+            "base": state["base"],
+            "total": state["total"],
+            "skip": state.get("skip"),
+        }
+        if self.replacement:
+            self._resume_replacement(state)
+        else:
+            self._resume_exact(state)
+
+    def _resume_exact(self, state: Mapping[str, Any]) -> None:
+        pieces, gen, _ = self._base()
+        index = PieceIndex(pieces)
+        old = Layout(index.total, state["world_size"], state["num_workers"], self.equalize)
+        delivered = bytearray(index.total)
+        for rank in range(old.world_size):
+            for worker, n in enumerate(state["consumed"]):
+                groups = self._exact_groups(index, old, rank, worker)
+                order = order_slot(
+                    [(lambda g=g: _positions(g)) for g in groups],
+                    self.weights if self.mixing else None,
+                    self.buffer_size,
+                    self._slot_seed(gen, rank, worker),
+                )
+                for pos in itertools.islice(order, n):
+                    delivered[pos] = 1
+        self._resume = {
+            "epoch": state["epoch"],
+            "generation": gen + 1,
+            "base": [list(p) for p in index.rest(delivered)],
+            "total": None,
+            "skip": None,
+        }
+
+    def _resume_replacement(self, state: Mapping[str, Any]) -> None:
+        same = state["world_size"] == self.world_size
+        prior = state.get("skip") or [0] * state["num_workers"]
+        consumed = [a + b for a, b in zip(prior, state["consumed"], strict=True)]
+        if same:
+            self._resume["skip"] = consumed  # type: ignore[index]
+            return
+        old = Layout(state["total"], state["world_size"], state["num_workers"], self.equalize)
+        left = old.world_size * (old.per_rank - sum(consumed))
+        self._resume = {
+            "epoch": state["epoch"],
+            "generation": state["generation"] + 1,
+            "base": None,
+            "total": max(left, 0),
+            "skip": None,
+        }
+
+
+def _positions(part: Sequence[tuple[int, Piece]]) -> Iterator[int]:
+    for base, (_, s, e) in part:
+        yield from range(base, base + e - s)
+
+
+def _tar_groups(buf: bytes) -> Iterator[tuple[str, list[tuple[str, memoryview]]]]:
+    """(key, [(member extension, view)]) per sample of an in-memory tar."""
+    key: str | None = None
+    members: list[tuple[str, memoryview]] = []
+    for name, view in iter_tar_buffer(buf):
+        slash = name.rfind("/")
+        dot = name.find(".", slash + 1)
+        k, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
+        if k != key:
+            if key is not None:
+                yield key, members
+            key, members = k, []
+        members.append((ext, view))
+    if key is not None:
+        yield key, members
+
+
+def _fill_to(raws: Iterator[RawSample], n: int, where: str) -> Iterator[RawSample]:
+    """Exactly `n` samples: after skipped shards, recent samples are repeated to fill up.
+
+    Keeps every rank's count equal (DDP never hangs) when on_error='skip' lost a shard.
+    """
+    recent: list[RawSample] = []
+    produced = 0
+    for raw in raws:
+        if produced == n:
+            return
+        yield raw
+        produced += 1
+        if len(recent) < 64:
+            recent.append(raw)
+        else:
+            recent[produced % 64] = raw
+    if produced < n:
+        if not recent:
+            raise ShardError(f"{where} has no readable shard left; cannot equalize the epoch")
+        for i in range(n - produced):
+            yield recent[i % len(recent)]
+
+
+def load(source: str, **kwargs: Any) -> ShardDataset:
+    """Short form of `ShardDataset(source, **kwargs)`."""
+    return ShardDataset(source, **kwargs)
+
+

@@ -1,0 +1,246 @@
+"""From shard bytes to raw samples, and from raw samples to tensors.
+
+Raw sample: `{"__key__": str, "json": bytes, "<member>": bytes}` as in the
+sharding readers. Decoded sample (what the dataset yields):
+
+- `key`, `source`, `modality`, `split`: strings;
+- one tensor per payload member, named by its role (`signal`, `image`, `volume`,
+  `segmentation`): `.npy` arrays as tensors of their own dtype (signals float32
+  C x T, amplitudes in the descriptor's `scale` units), except unsigned 16/32-bit
+  arrays, which become int32/int64 because torch has no arithmetic on them;
+  images (`.png`, `.jpg`) at native size as C x H x W tensors, uint8 for 8-bit,
+  int32 for 16-bit; other members (`video.avi`) stay bytes;
+- `labels`: float32 multi-hot over the unified vocabulary;
+- `label_mask`: float32, 1 where the sample's source can express the concept;
+- `meta`: the sample's SampleMeta as a dict (descriptors, subject, task,
+  source_labels, meta, provenance), without the fields above.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+
+from medshard.schemas.vocabulary import Vocabulary
+from medshard.sharding.members import column_name
+
+RawSample = dict[str, Any]
+
+_BLOCK = 512
+
+
+class TarFormatError(ValueError):
+    pass
+
+
+def _octal(field: bytes) -> int:
+    field = field.rstrip(b"\0 ").lstrip(b" ")
+    return int(field, 8) if field else 0
+
+
+def iter_tar_buffer(buf: bytes) -> Iterator[tuple[str, memoryview]]:
+    """(member name, data view) for each regular file of an in-memory tar, without copies.
+
+    Reads ustar, GNU long names and pax `path` records; stops at the end-of-archive block.
+    """
+    mv = memoryview(buf)
+    n = len(buf)
+    off = 0
+    long_name: str | None = None
+    while off + _BLOCK <= n:
+        header = buf[off : off + _BLOCK]
+        if header[0] == 0:
+            return
+        size = _octal(header[124:136])
+        kind = header[156:157]
+        data_start = off + _BLOCK
+        if data_start + size > n:
+            raise TarFormatError(f"member at byte {off} runs past the end of the archive")
+        off = data_start + (size + _BLOCK - 1) // _BLOCK * _BLOCK
+        if kind == b"L":
+            long_name = bytes(buf[data_start : data_start + size]).rstrip(b"\0").decode()
+            continue
+        if kind in (b"x", b"g"):
+            long_name = _pax_path(buf[data_start : data_start + size]) or long_name
+            continue
+        if kind not in (b"0", b"\0", b"7"):
+            long_name = None
+            continue
+        if long_name is not None:
+            name, long_name = long_name, None
+        else:
+            name = header[0:100].split(b"\0", 1)[0].decode()
+            if header[257:262] == b"ustar":
+                prefix = header[345:500].split(b"\0", 1)[0]
+                if prefix:
+                    name = prefix.decode() + "/" + name
+        yield name, mv[data_start : data_start + size]
+    if off < n and any(buf[off:]):
+        raise TarFormatError("archive ends inside a header")
+
+
+def _pax_path(records: bytes) -> str | None:
+    pos = 0
+    while pos < len(records):
+        space = records.index(b" ", pos)
+        length = int(records[pos:space])
+        key, _, value = records[space + 1 : pos + length - 1].partition(b"=")
+        if key == b"path":
+            return value.decode()
+        pos += length
+    return None
+
+
+def iter_tar_raw(buf: bytes) -> Iterator[RawSample]:
+    """Raw samples of a WebDataset tar held in memory (members copied out of the shard)."""
+    current: RawSample | None = None
+    for name, data in iter_tar_buffer(buf):
+        slash = name.rfind("/")
+        dot = name.find(".", slash + 1)
+        key, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
+        if current is None or current["__key__"] != key:
+            if current is not None:
+                yield current
+            current = {"__key__": key}
+        current[ext] = bytes(data)  # a copy: the shard buffer is released after reading
+    if current is not None:
+        yield current
+
+
+def iter_parquet_raw(buf: bytes, skip: int = 0) -> Iterator[RawSample]:
+    """Raw samples of a Parquet shard held in memory, from row `skip` on.
+
+    Row groups wholly before `skip` are not decoded.
+    """
+    pf = pq.ParquetFile(pa.BufferReader(buf))
+    names = pf.schema_arrow.names
+    payload_cols = [c for c in names if c not in _BASE_COLUMNS]
+    row = 0
+    for rg in range(pf.num_row_groups):
+        n = pf.metadata.row_group(rg).num_rows
+        if row + n <= skip:
+            row += n
+            continue
+        table = pf.read_row_group(rg, columns=["key", "json", *payload_cols])
+        keys = table.column("key").to_pylist()
+        jsons = table.column("json").to_pylist()
+        payloads = {c: table.column(c).to_pylist() for c in payload_cols}
+        for i in range(max(0, skip - row), n):
+            meta_json = jsons[i]
+            sample: RawSample = {"__key__": keys[i], "json": meta_json.encode()}
+            for c, values in payloads.items():
+                v = values[i]
+                if v is not None:
+                    sample[_member_of_column(c)] = v
+            yield sample
+        row += n
+
+
+_BASE_COLUMNS = {"key", "source", "modality", "split", "subject", "labels", "json"}
+_MEMBER_COLUMNS: dict[str, str] = {}
+
+
+def _member_of_column(col: str) -> str:
+    """`signal_npy` -> `signal.npy` (the last underscore separates role and extension)."""
+    member = _MEMBER_COLUMNS.get(col)
+    if member is None:
+        role, _, ext = col.rpartition("_")
+        member = f"{role}.{ext}" if role else col
+        assert column_name(member) == col
+        _MEMBER_COLUMNS[col] = member
+    return member
+
+
+def npy_tensor(data: bytes) -> torch.Tensor:
+    """A tensor over an .npy member, sharing its memory (one copy into a writable buffer)."""
+    if data[:6] != b"\x93NUMPY":
+        raise ValueError("member is not an .npy array")
+    major = data[6]
+    if major == 1:
+        hlen = int.from_bytes(data[8:10], "little")
+        start = 10
+    else:
+        hlen = int.from_bytes(data[8:12], "little")
+        start = 12
+    header = ast.literal_eval(data[start : start + hlen].decode("latin1"))
+    dtype = np.dtype(header["descr"])
+    shape = tuple(header["shape"])
+    buf = bytearray(memoryview(data)[start + hlen :])  # writable: torch wants that
+    arr = np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
+    arr = arr.reshape(shape, order="F" if header["fortran_order"] else "C")
+    return _as_tensor(arr)
+
+
+def _as_tensor(arr: np.ndarray) -> torch.Tensor:
+    if not arr.dtype.isnative:
+        arr = arr.astype(arr.dtype.newbyteorder("="))
+    if arr.dtype == np.uint16:
+        arr = arr.astype(np.int32)
+    elif arr.dtype == np.uint32:
+        arr = arr.astype(np.int64)
+    return torch.from_numpy(np.ascontiguousarray(arr))
+
+
+def image_tensor(data: bytes) -> torch.Tensor:
+    """A PNG/JPEG member at native size as C x H x W (uint8, or int32 for 16-bit)."""
+    from PIL import Image  # lazy: only image datasets pay for Pillow
+
+    with Image.open(io.BytesIO(data)) as im:
+        arr = np.asarray(im)
+    if arr.dtype == np.uint16 or arr.dtype == np.int32:
+        arr = arr.astype(np.int32, copy=False)
+    if arr.dtype == bool:
+        arr = arr.astype(np.uint8)
+    t = torch.from_numpy(np.array(arr, copy=not arr.flags.writeable))
+    return t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
+
+
+class SampleDecoder:
+    """Turns raw samples into tensor dicts; label vectors are cached per source."""
+
+    def __init__(self, vocabulary: Vocabulary) -> None:
+        self.vocabulary = vocabulary
+        self._masks: dict[str, torch.Tensor] = {}
+
+    def label_mask(self, source: str) -> torch.Tensor:
+        mask = self._masks.get(source)
+        if mask is None:
+            mask = self._masks[source] = torch.from_numpy(self.vocabulary.mask(source))
+        return mask
+
+    def __call__(self, raw: RawSample) -> dict[str, Any]:
+        meta = json.loads(raw["json"])
+        labels = torch.zeros(len(self.vocabulary), dtype=torch.float32)
+        index = self.vocabulary.index
+        for cid in meta["labels"]:
+            labels[index[cid]] = 1.0
+        out: dict[str, Any] = {
+            "key": meta.pop("key"),
+            "source": meta["source"],
+            "modality": meta["modality"],
+            "split": meta["split"],
+        }
+        for member in meta.pop("members"):
+            data = raw.get(member)
+            if data is None:
+                raise ValueError(f"sample {out['key']} lacks its {member} member")
+            role, _, ext = member.partition(".")
+            if ext == "npy":
+                out[role] = npy_tensor(data)
+            elif ext in ("png", "jpg", "jpeg"):
+                out[role] = image_tensor(data)
+            else:
+                out[role] = data
+        out["labels"] = labels
+        out["label_mask"] = self.label_mask(meta.pop("source")).clone()
+        del meta["modality"], meta["labels"]
+        out["meta"] = meta
+        return out

@@ -1,0 +1,156 @@
+"""Reading a build's manifest and index, and choosing the shards a dataset reads."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from medshard.errors import UserError
+from medshard.loaders.remote import ShardRef, is_local, local_path, read_url
+from medshard.schemas.models import Manifest
+
+FORMATS = ("auto", "webdataset", "parquet")
+
+
+def manifest_url(source: str) -> tuple[str, str]:
+    """(manifest URL, base URL shard paths are relative to) for a build dir, manifest or URL."""
+    source = str(source).rstrip("/")
+    if source.endswith(".json"):
+        return source, source.rsplit("/", 1)[0] if "/" in source else "."
+    return f"{source}/manifest.json", source
+
+
+def read_manifest(source: str) -> tuple[Manifest, str]:
+    """The build's manifest and its base URL; UserError when there is none."""
+    url, base = manifest_url(source)
+    try:
+        text = read_url(url)
+    except (FileNotFoundError, OSError) as e:
+        raise UserError(
+            f"no medshard manifest at {url}: pass a build directory, its manifest.json, or a URL"
+        ) from e
+    return Manifest.model_validate_json(text), base
+
+
+def _as_set(value: str | Iterable[str] | None) -> set[str] | None:
+    if value is None:
+        return None
+    return {value} if isinstance(value, str) else set(value)
+
+
+def _stem(path: str) -> str:
+    return path.rsplit(".", 1)[0]
+
+
+@dataclass
+class Selection:
+    """The shards one dataset reads, with per-shard sample counts after filters."""
+
+    shards: list[ShardRef]
+    counts: list[int]
+    keep_keys: list[frozenset[str] | None] = field(default_factory=list)
+
+    def sources(self) -> list[str]:
+        return sorted({s.source for s in self.shards})
+
+    def fingerprint(self) -> list[Any]:
+        return [[s.path, s.sha256, c] for s, c in zip(self.shards, self.counts, strict=True)]
+
+
+def select_shards(
+    manifest: Manifest,
+    base: str,
+    split: str | Iterable[str] | None,
+    sources: str | Iterable[str] | None,
+    modalities: str | Iterable[str] | None,
+    fmt: str,
+) -> list[ShardRef]:
+    """The manifest's shards matching split/source/modality, one format per source."""
+    if fmt not in FORMATS:
+        raise UserError(f"format={fmt!r} is not one of {FORMATS}")
+    splits, wanted, mods = _as_set(split), _as_set(sources), _as_set(modalities)
+    if wanted is not None:
+        unknown = wanted - set(manifest.sources)
+        if unknown:
+            raise UserError(
+                f"sources {sorted(unknown)} are not in this build; it has {sorted(manifest.sources)}"
+            )
+    by_source: dict[str, dict[str, list[Any]]] = {}
+    for sh in manifest.shards:
+        if splits is not None and sh.split not in splits:
+            continue
+        if wanted is not None and sh.source not in wanted:
+            continue
+        summary = manifest.sources.get(sh.source)
+        if mods is not None and (summary is None or summary.modality not in mods):
+            continue
+        by_source.setdefault(sh.source, {}).setdefault(sh.format, []).append(sh)
+    refs: list[ShardRef] = []
+    for src in sorted(by_source):
+        formats = by_source[src]
+        if fmt == "auto":
+            chosen = formats.get("webdataset") or formats.get("parquet") or []
+        else:
+            chosen = formats.get(fmt, [])
+            if not chosen:
+                raise UserError(
+                    f"source {src} has no {fmt} shards in this build; use format='auto'"
+                )
+        for sh in sorted(chosen, key=lambda s: s.path):
+            url = f"{base}/{sh.path}" if base != "." else sh.path
+            refs.append(
+                ShardRef(sh.path, url, sh.format, sh.source, sh.split, sh.samples, sh.bytes, sh.sha256)
+            )
+    return refs
+
+
+def _read_index(base: str) -> Any:
+    url = f"{base}/index.parquet"
+    try:
+        if is_local(url):
+            return pq.read_table(local_path(url))
+        return pq.read_table(io.BytesIO(read_url(url)))
+    except (FileNotFoundError, OSError) as e:
+        raise UserError(
+            f"label or row filters need the build's index.parquet, not found at {url}"
+        ) from e
+
+
+def apply_sample_filters(
+    refs: list[ShardRef],
+    base: str,
+    labels: str | Iterable[str] | None,
+    row_filter: Callable[[Mapping[str, Any]], bool] | None,
+) -> Selection:
+    """Per-shard counts and kept keys for label / row filters, computed from index.parquet.
+
+    Knowing the counts before reading keeps every rank's sample count equal.
+    Without such filters the manifest's counts are used and no index is read.
+    """
+    wanted = _as_set(labels)
+    if wanted is None and row_filter is None:
+        return Selection(refs, [r.samples for r in refs], [None] * len(refs))
+    table = _read_index(base)
+    for col in ("key", "shard", "labels"):
+        if col not in table.column_names:
+            raise UserError(f"index.parquet lacks column {col!r}; rebuild with this medshard")
+    stems = {_stem(r.path): i for i, r in enumerate(refs)}
+    kept: list[set[str]] = [set() for _ in refs]
+    for row in table.to_pylist():
+        i = stems.get(_stem(str(row["shard"])))
+        if i is None:
+            continue
+        if wanted is not None and not wanted.intersection(row["labels"] or []):
+            continue
+        if row_filter is not None:
+            if isinstance(row.get("meta"), str):
+                row["meta"] = json.loads(row["meta"])
+            if not row_filter(row):
+                continue
+        kept[i].add(row["key"])
+    return Selection(refs, [len(k) for k in kept], [frozenset(k) for k in kept])

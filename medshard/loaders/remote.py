@@ -1,0 +1,155 @@
+"""Getting shard bytes: local files or any fsspec URL, a size-bounded disk cache, sha256 checks.
+
+A shard is fetched whole (the loader holds the shards being read, nothing more),
+checked against the manifest's sha256 and size, and optionally kept in a local
+cache directory whose total size stays under `cache_bytes` (least recently used
+shards are evicted first). Cache files are named by their sha256, so two releases
+sharing a shard share the cached copy, and a half-written file never has the name
+of a finished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import fsspec
+
+
+class ShardError(Exception):
+    """A shard is missing, truncated or does not match its manifest checksum."""
+
+
+@dataclass(frozen=True)
+class ShardRef:
+    """One shard as the loader sees it: where it is and what it must hash to."""
+
+    path: str  # as in the manifest, relative to it (used in messages)
+    url: str  # absolute path or fsspec URL
+    format: str
+    source: str
+    split: str
+    samples: int
+    bytes: int
+    sha256: str
+
+
+def is_local(url: str) -> bool:
+    return "://" not in url or url.startswith("file://")
+
+
+def local_path(url: str) -> str:
+    return url[len("file://") :] if url.startswith("file://") else url
+
+
+def read_url(url: str) -> bytes:
+    """All bytes at a local path or fsspec URL."""
+    if is_local(url):
+        with open(local_path(url), "rb") as f:
+            return f.read()
+    with fsspec.open(url, "rb") as f:
+        return f.read()
+
+
+class ShardStore:
+    """Fetches shards, verifying and caching them as configured.
+
+    `cache_dir=None` streams every shard from its URL each time. Local shards are
+    never copied into the cache.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | os.PathLike[str] | None = None,
+        cache_bytes: int = 20 << 30,
+        verify: bool = True,
+    ) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.cache_bytes = cache_bytes
+        self.verify = verify
+        if self.cache_dir is not None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+
+    def fetch(self, ref: ShardRef) -> bytes:
+        """The shard's bytes, checked against the manifest; ShardError names it otherwise."""
+        cached = self._cache_file(ref)
+        if cached is not None and cached.exists():
+            try:
+                data = cached.read_bytes()
+                os.utime(cached)  # recency for LRU eviction
+                self._check(ref, data)
+                return data
+            except (OSError, ShardError):
+                cached.unlink(missing_ok=True)  # a bad cached copy is refetched
+        try:
+            data = read_url(ref.url)
+        except FileNotFoundError as e:
+            raise ShardError(
+                f"shard {ref.path} is missing ({ref.url}); check the release URL or rebuild"
+            ) from e
+        except OSError as e:
+            raise ShardError(f"shard {ref.path} could not be read from {ref.url}: {e}") from e
+        self._check(ref, data)
+        if cached is not None:
+            self._store(cached, data)
+        return data
+
+    def _check(self, ref: ShardRef, data: bytes) -> None:
+        if len(data) != ref.bytes:
+            raise ShardError(
+                f"shard {ref.path} has {len(data)} bytes, manifest says {ref.bytes}: "
+                "truncated or replaced; re-download or rebuild it"
+            )
+        if self.verify and hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise ShardError(
+                f"shard {ref.path} fails its sha256 check (manifest {ref.sha256[:12]}...): "
+                "corrupt or replaced; re-download or rebuild it"
+            )
+
+    def _cache_file(self, ref: ShardRef) -> Path | None:
+        if self.cache_dir is None or is_local(ref.url):
+            return None
+        return self.cache_dir / f"{ref.sha256}.{'tar' if ref.format == 'webdataset' else 'parquet'}"
+
+    def _store(self, target: Path, data: bytes) -> None:
+        if len(data) > self.cache_bytes:
+            warnings.warn(
+                f"shard of {len(data)} bytes exceeds cache_bytes={self.cache_bytes}; not cached",
+                stacklevel=3,
+            )
+            return
+        assert self.cache_dir is not None
+        self._evict(self.cache_bytes - len(data))
+        fd, tmp = tempfile.mkstemp(dir=self.cache_dir, prefix=".partial-")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, target)  # atomic: readers never see a partial file
+
+    def _evict(self, keep_bytes: int) -> None:
+        """Remove least recently used cache files until at most `keep_bytes` remain."""
+        assert self.cache_dir is not None
+        files = []
+        for p in self.cache_dir.iterdir():
+            if p.name.startswith(".partial-"):
+                continue
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # another worker evicted it
+                continue
+            files.append((st.st_mtime, st.st_size, p))
+        total = sum(size for _, size, _ in files)
+        for _, size, p in sorted(files, key=lambda t: t[0]):
+            if total <= keep_bytes:
+                break
+            p.unlink(missing_ok=True)
+            total -= size
+
+    def cached_bytes(self) -> int:
+        """Bytes currently held in the cache directory (0 without a cache)."""
+        if self.cache_dir is None:
+            return 0
+        return sum(p.stat().st_size for p in self.cache_dir.iterdir() if p.is_file())
