@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import urllib3
 
 from medshard.pipeline.download.credentials import strip_userinfo
 
@@ -219,7 +220,7 @@ def request_with_retries(
         if attempt > policy.retries:
             break
         wait = _wait_for(policy, probe, err, attempt)
-        log.info("retrying %s in %.1fs after %s", what, wait, err.reason)
+        log.warning("retrying %s in %.1fs after %s", what, wait, err.reason)
         policy.sleep(wait)
     raise DownloadError(f"{what}: gave up after {policy.retries} retries ({err.reason}) at "
                         f"{probe.origin}; check the network and rerun")
@@ -230,7 +231,8 @@ def _transfer_once(
     explain: Explain | None, progress: Progress | None,
 ) -> int:
     """Append the bytes from `offset` on to `part`; returns how many arrived."""
-    headers = dict(t.headers)
+    # Byte ranges and checksums refer to the file as stored, not a compressed transfer of it.
+    headers = {"Accept-Encoding": "identity", **t.headers}
     if offset:
         headers["Range"] = f"bytes={offset}-"
     got = 0
@@ -252,15 +254,33 @@ def _transfer_once(
                 mode = "wb"
                 if progress:
                     progress.update(-offset)
+            expected = _expected_length(r)
             with open(part, mode) as f:
-                for chunk in r.iter_content(CHUNK):
+                while True:
+                    try:
+                        # read1: every byte that arrived is kept, even when the connection drops.
+                        chunk = r.raw.read1(CHUNK, decode_content=True)
+                    except (urllib3.exceptions.HTTPError, OSError) as e:
+                        raise _Transient(f"{type(e).__name__} after {got} bytes") from None
+                    if not chunk:
+                        break
                     f.write(chunk)
                     got += len(chunk)
                     if progress:
                         progress.update(len(chunk))
+            if expected is not None and got < expected:
+                raise _Transient(f"connection closed after {got} of {expected} bytes")
     except requests.RequestException as e:
         raise _Transient(f"{type(e).__name__} after {got} bytes") from None
     return got
+
+
+def _expected_length(r: requests.Response) -> int | None:
+    """Bytes the body should have, when the server says and sends it unencoded."""
+    if r.headers.get("Content-Encoding", "identity") != "identity":
+        return None
+    value = r.headers.get("Content-Length")
+    return int(value) if value and value.isdigit() else None
 
 
 def fetch_file(
@@ -307,7 +327,7 @@ def fetch_file(
                     f"rerun to resume from the bytes already fetched"
                 ) from None
             wait = _wait_for(policy, t, e, retries)
-            log.info("retrying %s in %.1fs after %s (%d/%d)", t.path, wait, e.reason,
+            log.warning("retrying %s in %.1fs after %s (%d/%d)", t.path, wait, e.reason,
                      retries, policy.retries)
             policy.sleep(wait)
             continue
