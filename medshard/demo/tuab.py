@@ -39,8 +39,8 @@ IDENTITY: dict[str, object] = {
     "birthdate": datetime(1961, 3, 14),
     "sex": "Female",
     "startdate": datetime(2003, 7, 19, 13, 37, 42),
-    "technician": "Tech_Zebediah",
-    "equipment": "NicoletSN77713",
+    "technician": "Zebediah",
+    "equipment": "NicSN77713",
     "admincode": "ADM55123",
     "patient_additional": "Ward7_Bed12",
     "recording_additional": "DrQuimby",
@@ -176,16 +176,13 @@ def session_path(split: str, label: str, subject: str, session: int, token: int)
     return f"edf/{split}/{label}/01_tcp_ar/{subject}_s{session:03d}_t{token:03d}.edf"
 
 
-def write_raw(root: Path, *, rate_hz: int = 256) -> list[Path]:
-    """Write the miniature TUAB tree under `root` (the source root); returns the EDF paths.
+def write_raw(root: Path, *, rate_hz: int = 256) -> Path:
+    """Write the miniature TUAB tree under `root` (the source root); returns root.
 
     Seven sessions from six subjects (one subject with two token files), train and
     eval, normal and abnormal, 10-41 s each, all at `rate_hz`.
     """
-    written = []
     for i, (split, label, subject, session, token, duration) in enumerate(DEMO_SESSIONS):
         rel = session_path(split, label, subject, session, token)
-        written.append(
-            write_session(root / rel, duration_s=duration, rate_hz=rate_hz, offset_s=53.0 * i)
-        )
-    return written
+        write_session(root / rel, duration_s=duration, rate_hz=rate_hz, offset_s=53.0 * i)
+    return root

@@ -54,17 +54,15 @@ def format_rec(events: tuple[tuple[int, float, float, int], ...]) -> str:
     return "".join(f"{ch},{start:.4f},{stop:.4f},{code}\n" for ch, start, stop, code in events)
 
 
-def write_raw(root: Path, *, rate_hz: int = 250) -> list[Path]:
-    """Write the miniature TUEV tree under `root` (the source root); returns the EDF paths.
+def write_raw(root: Path, *, rate_hz: int = 250) -> Path:
+    """Write the miniature TUEV tree under `root` (the source root); returns root.
 
     Five sessions from five subject folders (three train, two eval), 20-40 s each,
     with 15 annotated events in all.
     """
-    written = []
     for i, (stem, duration, events) in enumerate(DEMO_SESSIONS):
         edf = write_session(
             root / f"{stem}.edf", duration_s=duration, rate_hz=rate_hz, offset_s=71.0 * i
         )
         edf.with_suffix(".rec").write_text(format_rec(events), encoding="ascii")
-        written.append(edf)
-    return written
+    return root
