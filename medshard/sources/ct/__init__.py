@@ -1,0 +1,1 @@
+"""CT sources (volumes)."""

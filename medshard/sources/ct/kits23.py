@@ -1,0 +1,249 @@
+"""KiTS23: contrast-enhanced abdominal CT of 489 nephrectomy patients, with kidney/tumor/cyst masks.
+
+Raw layout (github.com/neheller/kits23, dataset v0.1.3; `kits23_download_data` fills
+in the images):
+    dataset/kits23.json                     one object per case: case_id, clinical fields
+    dataset/case_XXXXX/imaging.nii.gz       the CT, Hounsfield units (int16 as shipped)
+    dataset/case_XXXXX/segmentation.nii.gz  0 background, 1 kidney, 2 tumor, 3 cyst
+The data root may be the repository root (holding `dataset/`) or `dataset/` itself.
+
+One case gives one sample with two members:
+  - `volume.npy`: the CT at native resolution, no resampling, dtype as stored (int16
+    HU; a NIfTI with non-identity scl_slope/scl_inter is rescaled exactly to an
+    integer type when slope and intercept are integers, else to float32);
+  - `segmentation.npy`: the mask, same shape and orientation (uint8).
+Orientation convention: arrays are reoriented to RAS+ (nibabel's
+`as_closest_canonical`: array axis i increases towards R, A, S for i = 0, 1, 2) by
+axis permutations and flips only, never resampling; `affine` is the matching
+voxel -> world (RAS mm) matrix and `spacing_mm` the voxel size along each array axis.
+The original axis codes are kept in `meta["source_orientation"]`. Reorienting costs
+one copy of the volume when the file is not already RAS; nothing else is copied.
+
+Labels: `malignant` (true -> "malignant", false -> "benign"); a case whose
+`malignant` is null is filtered. Clinical metadata passes an allow-list (demographics,
+tumor pathology and size; no dates, day offsets, outcomes or comorbidities); ages
+of 90 and over are reported as 90, as HIPAA Safe Harbor asks.
+
+Split: KiTS23's test cases are hidden (not in kits23.json), so there is no official
+labelled split; the pipeline assigns one by a keyed hash of the case.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import nibabel as nib
+import numpy as np
+from nibabel.affines import voxel_sizes
+from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
+
+from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas.sample import Filtered
+from medshard.sources.base import MissingRawData, Source
+
+SEGMENTATION_LABELS = {"0": "background", "1": "kidney", "2": "tumor", "3": "cyst"}
+# Clinical fields of kits23.json that may leave the source (no dates, offsets or outcomes).
+CLINICAL_FIELDS = (
+    "gender", "age_at_nephrectomy", "bmi", "surgical_procedure", "radiographic_size",
+    "pathologic_size", "tumor_histologic_subtype", "pathology_t_stage", "pathology_n_stage",
+    "pathology_m_stage", "tumor_isup_grade", "tumor_necrosis", "sarcomatoid_features",
+    "rhabdoid_features", "cytoreductive", "aua_risk_score",
+)
+MAX_AGE = 90  # HIPAA Safe Harbor: ages above 89 are aggregated
+
+
+def read_voxels(img: nib.Nifti1Image) -> np.ndarray:
+    """The voxel array in its stored dtype, with the header's scaling applied exactly.
+
+    No scaling (slope 1, intercept 0, the KiTS case): the stored array as is. Integer
+    slope and intercept on integer data: an integer array wide enough for the result.
+    Any other scaling: float32.
+    """
+    proxy = img.dataobj
+    slope = float(getattr(proxy, "slope", 1.0))
+    inter = float(getattr(proxy, "inter", 0.0))
+    raw = np.asanyarray(proxy.get_unscaled()) if hasattr(proxy, "get_unscaled") else np.asarray(proxy)
+    if slope == 1.0 and inter == 0.0:
+        return raw
+    if raw.dtype.kind in "iu" and slope.is_integer() and inter.is_integer():
+        info = np.iinfo(raw.dtype)
+        bounds = sorted((info.min * slope + inter, info.max * slope + inter))
+        out = np.int16 if -(2**15) <= bounds[0] and bounds[1] < 2**15 else np.int32
+        scaled = raw.astype(out)
+        scaled *= int(slope)
+        scaled += int(inter)
+        return scaled
+    return (raw.astype(np.float32) * np.float32(slope)) + np.float32(inter)
+
+
+def to_ras(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`arr` permuted and flipped to RAS+ with its affine; C-contiguous, native byte order.
+
+    Same result as nibabel's `as_closest_canonical`. Copies at most once (none when
+    the array already is RAS, C-ordered and native-endian).
+    """
+    ornt = io_orientation(affine)
+    new_affine = affine @ inv_ornt_aff(ornt, arr.shape)
+    view = apply_orientation(arr, ornt)
+    # one pass: contiguity and byte order together (torch cannot read big-endian arrays)
+    out = np.asarray(view, dtype=view.dtype.newbyteorder("="), order="C")
+    return out, new_affine
+
+
+class KiTS23(Source):
+    info: ClassVar[SourceInfo] = SourceInfo(
+        name="kits23",
+        title="KiTS23: the 2023 Kidney and Kidney Tumor Segmentation challenge dataset",
+        version="0.1.3",
+        modality="ct",
+        tasks=["classification", "segmentation"],
+        license=License(
+            name="Creative Commons Attribution-NonCommercial-ShareAlike 4.0",
+            spdx="CC-BY-NC-SA-4.0",
+            url="https://creativecommons.org/licenses/by-nc-sa/4.0/",
+            terms_version="4.0",
+            non_commercial=True,
+            share_alike=True,
+        ),
+        access="open",
+        homepage="https://kits-challenge.org/kits23/",
+        citation=(
+            "Heller N, Isensee F, Trofimova D, et al. The KiTS21 Challenge: Automatic "
+            "segmentation of kidneys, renal tumors, and renal cysts in corticomedullary-phase "
+            "CT. arXiv:2307.01984 (2023)."
+        ),
+        label_space=["benign", "malignant"],
+        split_policy="no official labelled test set: keyed hash of the case id",
+        manual_download=(
+            "1. git clone https://github.com/neheller/kits23 && cd kits23 && pip install -e .\n"
+            "2. Run `kits23_download_data` (fills dataset/case_XXXXX/imaging.nii.gz, ~30 GB).\n"
+            "3. Point DATA_ROOT/kits23 at the clone (or pass --raw kits23=PATH/kits23) so that "
+            "DATA_ROOT/kits23/dataset/kits23.json exists."
+        ),
+        release_notes={"0.1.0": "first medshard adapter: RAS volumes + masks, benign/malignant"},
+    )
+
+    def dataset_dir(self, root: Path) -> Path:
+        """The folder holding kits23.json: `root/dataset/` or the root itself."""
+        for candidate in (root / "dataset", root):
+            if (candidate / "kits23.json").is_file():
+                return candidate
+        raise MissingRawData(f"kits23: kits23.json not found in {root}/dataset/ or {root}")
+
+    def check_root(self, root: Path) -> None:
+        super().check_root(root)
+        self.dataset_dir(root)
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        dataset = self.dataset_dir(root)
+        prefix = dataset.relative_to(root)
+        cases = json.loads((dataset / "kits23.json").read_text(encoding="utf-8"))
+        for case in cases:
+            case_id = case["case_id"]
+            files = [
+                (prefix / case_id / name).as_posix()
+                for name in ("imaging.nii.gz", "segmentation.nii.gz")
+            ]
+            clinical = {k: case.get(k) for k in CLINICAL_FIELDS if case.get(k) is not None}
+            if isinstance(clinical.get("age_at_nephrectomy"), (int, float)):
+                clinical["age_at_nephrectomy"] = min(clinical["age_at_nephrectomy"], MAX_AGE)
+            yield RawRecord(
+                record_id=case_id,
+                subject_id=case_id,
+                files=files,
+                source_labels={"malignant": case.get("malignant")},
+                size_bytes=sum((root / f).stat().st_size for f in files if (root / f).exists()),
+                meta={"clinical": clinical, "voxel_bytes": _voxel_bytes(root / files[0])},
+            )
+
+    def estimate_output_bytes(self, record: RawRecord) -> int:
+        # shards hold uncompressed .npy: the CT's voxels plus a uint8 mask of the same shape
+        voxels = int(record.meta.get("voxel_bytes") or 0)
+        return max(voxels + voxels // 2, record.size_bytes, 1)
+
+    def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
+        malignant = record.source_labels.get("malignant")
+        if malignant is None:
+            raise Filtered("malignant is null in kits23.json")
+        image_path, seg_path = (root / f for f in record.files)
+        for path in (image_path, seg_path):
+            if not path.is_file():
+                raise RecordError(
+                    f"{path.relative_to(root)} is missing; run kits23_download_data to fetch it"
+                )
+        try:
+            image = nib.load(image_path)
+            seg_img = nib.load(seg_path)
+        except Exception as exc:  # nibabel raises several types for broken headers
+            raise RecordError(f"unreadable NIfTI: {exc}") from exc
+        if len(image.shape) != 3:
+            raise RecordError(f"imaging is {len(image.shape)}-D {image.shape}; expected a 3-D CT")
+        if seg_img.shape != image.shape:
+            raise RecordError(
+                f"segmentation shape {seg_img.shape} differs from imaging shape {image.shape}"
+            )
+        if not np.allclose(seg_img.affine, image.affine, atol=1e-3):
+            raise RecordError("segmentation affine differs from the imaging affine")
+
+        source_orientation = "".join(nib.aff2axcodes(image.affine))
+        try:
+            volume, affine = to_ras(read_voxels(image), image.affine)
+            mask, _ = to_ras(_mask_voxels(seg_img), image.affine)
+        except (OSError, EOFError, ValueError) as exc:  # truncated gzip, short data
+            raise RecordError(f"cannot read voxels: {exc}") from exc
+
+        meta: dict[str, Any] = {
+            **record.meta.get("clinical", {}),
+            "source_orientation": source_orientation,
+            "segmentation_labels": dict(SEGMENTATION_LABELS),
+        }
+        yield Sample(
+            key=f"{self.info.name}_{record.record_id}",
+            record_id=record.record_id,
+            subject_id=record.subject_id,
+            classes=["malignant" if malignant else "benign"],
+            source_labels={"malignant": bool(malignant)},
+            payloads={
+                "volume": Payload(
+                    kind="volume",
+                    data=volume,
+                    descriptor={
+                        "shape": list(volume.shape),
+                        "spacing_mm": [float(v) for v in voxel_sizes(affine)],
+                        "affine": [[float(v) for v in row] for row in affine],
+                        "orientation": "RAS",
+                        "dtype": str(volume.dtype),
+                        "units": "HU",
+                        "segmentation_member": "segmentation.npy",
+                    },
+                ),
+                "segmentation": Payload(kind="array", data=mask),
+            },
+            meta=meta,
+            task="classification",
+            split=record.split,
+            files=list(record.files),
+        )
+
+
+def _mask_voxels(img: nib.Nifti1Image) -> np.ndarray:
+    """The label mask as uint8 (labels are 0..3); refuses non-integer or out-of-range labels."""
+    arr = read_voxels(img)
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.size and (arr.min() < 0 or arr.max() > 255 or (arr.dtype.kind == "f" and
+                                                           not np.all(np.mod(arr, 1) == 0))):
+        raise RecordError("segmentation holds values that are not integer labels 0..255")
+    return arr.astype(np.uint8)
+
+
+def _voxel_bytes(path: Path) -> int:
+    """Uncompressed voxel bytes from the NIfTI header only (no voxel is read); 0 if unreadable."""
+    try:
+        img = nib.load(path)
+        return int(np.prod(img.shape)) * img.get_data_dtype().itemsize
+    except Exception:  # a missing or broken file is reported by load(), not by listing
+        return 0

@@ -1,0 +1,272 @@
+"""KiTS23: CT volumes from nibabel's real NIfTI images, checked voxel for voxel against nibabel.
+
+The reference is nibabel itself: `as_closest_canonical` of the raw file gives the RAS
+array and affine the source must produce, before and after the shard round trip.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from nibabel.affines import voxel_sizes
+
+from medshard.demo import kits23 as demo
+from medshard.schemas import Filtered, RecordError
+from medshard.sources.ct.kits23 import KiTS23, read_voxels, to_ras
+from medshard.sources.registry import get_source
+
+WRITTEN = ["case_00000", "case_00001", "case_00002", "case_00003"]
+
+
+@pytest.fixture(scope="module")
+def kits_root(tmp_path_factory) -> Path:
+    """Repository-root layout: ROOT/dataset/kits23.json + case folders."""
+    root = tmp_path_factory.mktemp("kits23")
+    demo.write_raw(root)
+    return root
+
+
+def _records(root: Path) -> dict:
+    return {r.record_id: r for r in KiTS23().list_records(root)}
+
+
+def _load(root: Path, case_id: str):
+    [sample] = list(KiTS23().load(_records(root)[case_id], root))
+    return sample
+
+
+def _canonical(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    img = nib.as_closest_canonical(nib.load(path))
+    return np.asanyarray(img.dataobj), img.affine
+
+
+def test_registry_and_both_root_layouts(kits_root):
+    assert isinstance(get_source("kits23"), KiTS23)
+    from_repo = _records(kits_root)
+    from_dataset = _records(kits_root / "dataset")
+    assert list(from_repo) == list(from_dataset) == WRITTEN + ["case_00004"]
+    assert from_repo["case_00000"].files == [
+        "dataset/case_00000/imaging.nii.gz", "dataset/case_00000/segmentation.nii.gz"
+    ]
+    assert from_dataset["case_00000"].files[0] == "case_00000/imaging.nii.gz"
+    assert all(r.split is None for r in from_repo.values())  # no official labelled split
+    # shard planning sees the uncompressed size: int16 voxels + a uint8 mask
+    rec = from_repo["case_00000"]
+    assert KiTS23().estimate_output_bytes(rec) == 128 * 96 * 24 * 3
+
+
+@pytest.mark.parametrize("case_id", WRITTEN)
+def test_volume_and_mask_match_nibabel_canonical_voxel_for_voxel(kits_root, case_id):
+    sample = _load(kits_root, case_id)
+    case = kits_root / "dataset" / case_id
+    ref, ref_affine = _canonical(case / "imaging.nii.gz")
+    vol = sample.payloads["volume"]
+    assert vol.kind == "volume"
+    assert vol.data.dtype == ref.dtype.newbyteorder("=") and vol.data.dtype.isnative
+    np.testing.assert_array_equal(vol.data, ref)
+    desc = vol.descriptor
+    np.testing.assert_allclose(desc["affine"], ref_affine, rtol=0, atol=1e-9)
+    assert desc["orientation"] == "RAS" == "".join(nib.aff2axcodes(np.array(desc["affine"])))
+    assert desc["shape"] == list(ref.shape)
+    np.testing.assert_allclose(desc["spacing_mm"], voxel_sizes(ref_affine))
+    assert desc["dtype"] == "int16" and desc["units"] == "HU"
+    assert desc["segmentation_member"] == "segmentation.npy"
+
+    seg_ref, seg_affine = _canonical(case / "segmentation.nii.gz")
+    mask = sample.payloads["segmentation"]
+    assert mask.kind == "array" and mask.data.dtype == np.uint8
+    np.testing.assert_array_equal(mask.data, seg_ref)
+    np.testing.assert_allclose(seg_affine, ref_affine)
+
+
+def test_non_ras_files_land_on_the_same_ras_voxels(kits_root):
+    """case_00002 is case_00000's volume stored LPS; case_00003 example4d's 2nd volume, I-P-L."""
+    ras = _load(kits_root, "case_00000")
+    lps = _load(kits_root, "case_00002")
+    assert ras.meta["source_orientation"] == "LAS" and lps.meta["source_orientation"] == "LPS"
+    np.testing.assert_array_equal(lps.payloads["volume"].data, ras.payloads["volume"].data)
+    np.testing.assert_array_equal(
+        lps.payloads["segmentation"].data, ras.payloads["segmentation"].data
+    )
+    np.testing.assert_allclose(
+        lps.payloads["volume"].descriptor["affine"], ras.payloads["volume"].descriptor["affine"],
+        atol=1e-9,
+    )
+
+    ipl = _load(kits_root, "case_00003")
+    assert ipl.meta["source_orientation"] == "IPL"
+    original = nib.load(demo.nibabel_image_path("example4d.nii.gz"))
+    vol1 = nib.Nifti1Image(np.asanyarray(original.dataobj)[..., 1], original.affine)
+    ref = nib.as_closest_canonical(vol1)
+    np.testing.assert_array_equal(ipl.payloads["volume"].data, np.asanyarray(ref.dataobj))
+    # the file stores its affine in float32: equal to 0.1 µm
+    np.testing.assert_allclose(ipl.payloads["volume"].descriptor["affine"], ref.affine, atol=1e-4)
+    # a world point maps to the same voxel value through either file's affine
+    world = np.array([10.0, -20.0, 15.0, 1.0])
+    ijk = np.rint(np.linalg.inv(ref.affine) @ world)[:3].astype(int)
+    ijk_raw = np.rint(np.linalg.inv(original.affine) @ world)[:3].astype(int)
+    assert ipl.payloads["volume"].data[tuple(ijk)] == original.dataobj[(*ijk_raw, 1)]
+
+
+def test_big_endian_input_becomes_native_without_changing_values(kits_root):
+    sample = _load(kits_root, "case_00001")  # nibabel's anatomical.nii is big-endian int16
+    assert nib.load(kits_root / "dataset/case_00001/imaging.nii.gz").get_data_dtype() == ">i2"
+    assert sample.payloads["volume"].data.dtype == np.dtype("<i2")
+
+
+def test_labels_and_allow_listed_clinical_metadata(kits_root):
+    malignant, benign = _load(kits_root, "case_00000"), _load(kits_root, "case_00001")
+    assert malignant.classes == ["malignant"] and malignant.source_labels == {"malignant": True}
+    assert benign.classes == ["benign"] and benign.source_labels == {"malignant": False}
+    assert malignant.task == "classification" and malignant.key == "kits23_case_00000"
+    meta = malignant.meta
+    assert meta["age_at_nephrectomy"] == 49 and meta["gender"] == "female"
+    assert meta["tumor_histologic_subtype"] == "clear_cell_rcc"
+    assert meta["pathology_t_stage"] == "1a" and meta["segmentation_labels"]["2"] == "tumor"
+    for leaked in ("vital_days_after_surgery", "last_preop_egfr", "comorbidities",
+                   "vital_status", "estimated_blood_loss", "case_id"):
+        assert leaked not in meta
+    assert benign.meta["age_at_nephrectomy"] == 90  # 92 in kits23.json: Safe Harbor cap
+    with pytest.raises(Filtered, match="malignant is null"):
+        list(KiTS23().load(_records(kits_root)["case_00004"], kits_root))
+
+
+def test_missing_imaging_is_a_record_error_naming_the_fix(kits_root, tmp_path):
+    root = tmp_path / "k"
+    shutil.copytree(kits_root, root)
+    (root / "dataset/case_00000/imaging.nii.gz").unlink()
+    with pytest.raises(RecordError, match="kits23_download_data"):
+        list(KiTS23().load(_records(root)["case_00000"], root))
+
+
+def test_header_scaling_is_applied_exactly(tmp_path):
+    raw = (np.arange(24, dtype=np.int16).reshape(2, 3, 4) * 7) - 50
+    img = nib.Nifti1Image(raw, np.eye(4))
+    img.header.set_slope_inter(2, -1024)
+    img.to_filename(tmp_path / "int.nii.gz")
+    got = read_voxels(nib.load(tmp_path / "int.nii.gz"))
+    assert got.dtype.kind == "i"
+    np.testing.assert_array_equal(got, raw.astype(np.int64) * 2 - 1024)
+
+    img.header.set_slope_inter(0.5, 1.25)
+    img.to_filename(tmp_path / "float.nii.gz")
+    got = read_voxels(nib.load(tmp_path / "float.nii.gz"))
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, raw * 0.5 + 1.25)
+
+
+def test_to_ras_does_not_copy_an_already_ras_array():
+    arr = np.zeros((4, 5, 6), dtype=np.int16)
+    out, affine = to_ras(arr, np.diag([1.0, 2.0, 3.0, 1.0]))
+    assert np.shares_memory(out, arr)
+    np.testing.assert_array_equal(affine, np.diag([1.0, 2.0, 3.0, 1.0]))
+
+
+# ---------------------------------------------------------------- end to end
+
+
+@pytest.fixture
+def kits_vocabulary(monkeypatch):
+    """vocabulary.json maps kits23 once the lead adds it; until then the build gets this map."""
+    from medshard.pipeline import shard_task
+    from medshard.schemas.vocabulary import Vocabulary, load_vocabulary
+
+    vocab = load_vocabulary()
+    if "kits23" in vocab.data.sources:
+        return
+    data = vocab.data.model_dump()
+    data["concepts"] += [
+        {"id": "ct.renal-tumor-benign", "name": "Benign renal tumor", "modality": ["ct"],
+         "synonyms": []},
+        {"id": "ct.renal-tumor-malignant", "name": "Malignant renal tumor", "modality": ["ct"],
+         "synonyms": []},
+    ]
+    data["sources"]["kits23"] = {
+        "benign": ["ct.renal-tumor-benign"], "malignant": ["ct.renal-tumor-malignant"]
+    }
+    patched = Vocabulary.from_dict(data)
+    monkeypatch.setattr(shard_task, "load_vocabulary", lambda: patched)
+
+
+@pytest.fixture
+def kits_build(kits_root, tmp_path, kits_vocabulary, monkeypatch):
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    root = tmp_path / "raw"
+    shutil.copytree(kits_root, root)
+    dataset = root / "dataset"
+    entries = json.loads((dataset / "kits23.json").read_text())
+    # a case whose CT was never downloaded, and one whose CT download was cut short
+    shutil.copytree(dataset / "case_00000", dataset / "case_00005")
+    (dataset / "case_00005/imaging.nii.gz").unlink()
+    shutil.copytree(dataset / "case_00000", dataset / "case_00006")
+    gz = (dataset / "case_00006/imaging.nii.gz").read_bytes()
+    (dataset / "case_00006/imaging.nii.gz").write_bytes(gz[: len(gz) // 2])
+    entries += [dict(entries[0], case_id="case_00005"), dict(entries[0], case_id="case_00006")]
+    (dataset / "kits23.json").write_text(json.dumps(entries))
+
+    monkeypatch.setenv("MEDSHARD_SECRET", "kits-test-secret")
+    out = tmp_path / "build"
+    result = run_build(
+        BuildConfig(sources=["kits23"], data_root=tmp_path, raw={"kits23": root}, out=out,
+                    formats=("webdataset", "parquet"), progress=False)
+    )
+    return result, out, root
+
+
+def test_build_round_trip_keeps_every_voxel_and_quarantines_broken_cases(kits_build):
+    result, out, root = kits_build
+    counts = result.manifest.sources["kits23"].counts
+    assert sum(c.listed for c in counts.values()) == 7
+    assert sum(c.written for c in counts.values()) == 4
+    assert sum(c.filtered for c in counts.values()) == 1
+    quarantine = {
+        q["record_id"]: q
+        for q in map(json.loads, (out / "quarantine.jsonl").read_text().splitlines())
+    }
+    assert set(quarantine) == {"case_00005", "case_00006"}
+    assert quarantine["case_00005"]["stage"] == "load"
+    assert "kits23_download_data" in quarantine["case_00005"]["message"]
+    assert quarantine["case_00006"]["stage"] == "load"
+
+    seen = set()
+    for tar_path in sorted(out.glob("kits23/*/*.tar")):
+        with tarfile.open(tar_path) as tar:
+            names = tar.getnames()
+            for name in names:
+                if not name.endswith(".json"):
+                    continue
+                key = name[: -len(".json")]
+                meta = json.load(tar.extractfile(name))
+                case_id = key.removeprefix("kits23_")
+                assert meta["members"] == ["segmentation.npy", "volume.npy"]
+                volume = np.load(io.BytesIO(tar.extractfile(f"{key}.volume.npy").read()))
+                mask = np.load(io.BytesIO(tar.extractfile(f"{key}.segmentation.npy").read()))
+                ref, ref_affine = _canonical(root / "dataset" / case_id / "imaging.nii.gz")
+                np.testing.assert_array_equal(volume, ref)
+                assert volume.dtype == np.int16
+                np.testing.assert_allclose(meta["volume"]["affine"], ref_affine, atol=1e-9)
+                assert meta["volume"]["member"] == "volume.npy"
+                assert meta["volume"]["orientation"] == "RAS"
+                seg_ref, _ = _canonical(root / "dataset" / case_id / "segmentation.nii.gz")
+                np.testing.assert_array_equal(mask, seg_ref)
+                assert len(meta["labels"]) == 1 and meta["task"] == "classification"
+                seen.add(case_id)
+    assert seen == set(WRITTEN)
+
+    # the parquet shards hold the same bytes
+    for pq_path in out.glob("kits23/*/*.parquet"):
+        table = pq.read_table(pq_path, columns=["key", "volume_npy", "json"]).to_pylist()
+        for row in table:
+            case_id = row["key"].removeprefix("kits23_")
+            ref, _ = _canonical(root / "dataset" / case_id / "imaging.nii.gz")
+            np.testing.assert_array_equal(np.load(io.BytesIO(row["volume_npy"])), ref)
+
