@@ -187,6 +187,16 @@ def test_tuab_session_shorter_than_a_window_is_filtered(tuab_root):
         list(src.load(rec, tuab_root))
 
 
+def test_unreadable_edf_is_a_record_error(tmp_path):
+    path = tmp_path / "edf/eval/abnormal/01_tcp_ar/aaaaabad_s001_t000.edf"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"0       not an EDF header" + bytes(300))
+    src = get_source("tuab")
+    [rec] = list(src.list_records(tmp_path))
+    with pytest.raises(RecordError, match="cannot read EDF aaaaabad_s001_t000.edf"):
+        next(src.load(rec, tmp_path))
+
+
 def test_linked_ear_reference_and_label_variants_read_the_same_signal(tmp_path):
     ref = demo_tuab.write_session(
         tmp_path / "ref/edf/eval/normal/01_tcp_ar/aaaaaref_s001_t000.edf", duration_s=20
@@ -516,3 +526,4 @@ def test_two_hour_session_is_processed_in_bounded_memory(tmp_path):
     print(f"two-hour TUAB session: {figures}")
     assert figures["windows"] == 720
     assert figures["peak_mb"] - figures["baseline_mb"] < 64
+

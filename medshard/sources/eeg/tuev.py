@@ -216,7 +216,6 @@ class TUEV(Source):
                     files=files,
                     split=official or self.train_or_val(subject),
                     size_bytes=sum((root / f).stat().st_size for f in files),
-                    meta={"official_split": split_dir},
                 )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:

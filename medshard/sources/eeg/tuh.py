@@ -81,9 +81,9 @@ def parse_electrode(label: str) -> tuple[str, str] | None:
 
 
 TUH_LICENSE = License(
-    name="TUH EEG Corpus data sharing agreement (signed request form)",
+    name="TUH EEG data sharing agreement",
     url="https://isip.piconepress.com/projects/nedc/html/tuh_eeg/",
-    terms_version="form as posted on the TUH EEG homepage; version not stated",
+    terms_version="not stated",  # the request form on the homepage carries no version
     credentialed=True,
 )
 
