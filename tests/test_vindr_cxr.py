@@ -1,0 +1,431 @@
+"""VinDr-CXR: layout, reader aggregation, boxes, pixels through the build, and de-identification."""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import logging
+import tarfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pydicom
+import pytest
+from pydicom.pixels import apply_modality_lut
+
+from medshard.demo.vindr_cxr import (
+    DEMO_IMAGES,
+    IDENTITY,
+    PATIENT_IDS,
+    PRIVATE_CREATOR,
+    PRIVATE_TEXT,
+    REQUESTED_PROCEDURE_TEXT,
+    image_id,
+    write_raw,
+)
+from medshard.pipeline.transforms.image import decode_png
+from medshard.schemas import Filtered, RecordError
+from medshard.schemas.vocabulary import Vocabulary, load_vocabulary
+from medshard.sources.base import MissingRawData
+from medshard.sources.cxr.vindr_cxr import LABELS, SLUG, VinDrCXR, aggregate_readers
+from medshard.sources.registry import get_source
+
+RG3 = image_id("RG3_J2KR.dcm")  # train, 3 readers, MONOCHROME1, 6 boxes
+OVERLAY = image_id("examples_overlay.dcm")  # train, rescale 2/100 written into the file
+VLUT = image_id("vlut_04.dcm")  # train, same patient as OVERLAY
+SIEMENS = image_id("MR-SIEMENS-DICOM-WithOverlays.dcm")  # test, consensus row
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("vindr") / SLUG
+    write_raw(root)
+    return root
+
+
+def _records(root: Path, **options):
+    return {r.record_id: r for r in VinDrCXR(**options).list_records(root)}
+
+
+def _sample(root: Path, record_id: str, **options):
+    src = VinDrCXR(**options)
+    (sample,) = src.load(_records(root, **options)[record_id], root)
+    return sample
+
+
+def _reference(path: Path) -> np.ndarray:
+    ds = pydicom.dcmread(path)
+    return apply_modality_lut(ds.pixel_array, ds)
+
+
+def test_registered():
+    assert isinstance(get_source(SLUG), VinDrCXR)
+    assert VinDrCXR.info.label_space == list(LABELS) and len(LABELS) == 28
+
+
+def test_demo_csvs_have_the_real_columns(raw):
+    with open(raw / "annotations" / "image_labels_train.csv", newline="") as f:
+        header = next(csv.reader(f))
+    assert header[:2] == ["image_id", "rad_id"] and header[2:] == list(LABELS)
+    with open(raw / "annotations" / "annotations_train.csv", newline="") as f:
+        assert next(csv.reader(f)) == [
+            "image_id", "rad_id", "class_name", "x_min", "y_min", "x_max", "y_max",
+        ]
+
+
+def test_list_records_reads_no_pixels(raw, monkeypatch):
+    def refuse(self):
+        raise AssertionError("list_records decoded pixels")
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(refuse))
+    records = _records(raw)
+    assert sorted(records) == sorted(image_id(i.name) for i in DEMO_IMAGES)
+
+
+def test_subjects_and_splits(raw):
+    records = _records(raw)
+    # the DICOM PatientID is the subject (the pipeline hashes it before writing anything)
+    assert records[RG3].subject_id == PATIENT_IDS[0]
+    assert records[OVERLAY].subject_id == records[VLUT].subject_id == PATIENT_IDS[1]
+    assert records[SIEMENS].split == "test"
+    assert {records[r].split for r in (RG3, OVERLAY, VLUT)} <= {"train", "val"}
+    assert records[OVERLAY].split == records[VLUT].split  # one subject, one split
+    assert records[RG3].files == [f"train/{RG3}.dicom"]
+    # val_fraction 0: train stays train
+    assert {r.split for r in _records(raw, val_fraction=0.0).values()} == {"train", "test"}
+    # the carve depends on the subject only: every subject lands in val at fraction ~1
+    assert {r.split for r in _records(raw, val_fraction=0.999999).values()} == {"val", "test"}
+
+
+def test_source_labels_keep_every_reader_vote(raw):
+    rec = _records(raw)[RG3]
+    assert rec.meta["readers"] == ["R8", "R9", "R10"]
+    assert set(rec.source_labels) == set(LABELS)
+    assert rec.source_labels["Cardiomegaly"] == [1, 1, 1]
+    assert rec.source_labels["Pleural effusion"] == [1, 0, 1]
+    assert rec.source_labels["Infiltration"] == [0, 1, 0]
+    assert rec.source_labels["No finding"] == [0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("rule", "rg3", "overlay"),
+    [
+        ("majority", ["Cardiomegaly", "Pleural effusion"], ["No finding"]),
+        (
+            "any",
+            ["Cardiomegaly", "Infiltration", "Pleural effusion", "Other diseases"],
+            ["Nodule/Mass", "Lung tumor", "No finding"],
+        ),
+        ("all", ["Cardiomegaly"], []),
+    ],
+)
+def test_reader_aggregation(raw, rule, rg3, overlay):
+    assert _sample(raw, RG3, reader_aggregation=rule).classes == rg3
+    sample = _sample(raw, OVERLAY, reader_aggregation=rule)
+    assert sample.classes == overlay
+    assert sample.meta["reader_aggregation"] == rule
+
+
+def test_aggregation_counts_blank_cells_as_unmarked():
+    votes = {"Cardiomegaly": [1, None, 1], "Edema": [1, None, None], "No finding": [None, 0, 0]}
+    assert aggregate_readers(votes, "majority") == ["Cardiomegaly"]
+    assert aggregate_readers(votes, "any") == ["Cardiomegaly", "Edema"]
+    assert aggregate_readers(votes, "all") == []
+
+
+def test_test_split_is_the_consensus_row(raw):
+    sample = _sample(raw, SIEMENS)
+    # the test file spells the column "Other disease"; the class is the train spelling
+    assert sample.classes == ["Consolidation", "Pneumonia", "Other diseases"]
+    assert sample.meta["n_readers"] == 1
+    assert sample.source_labels["Other diseases"] == [1]
+
+
+def test_boxes_travel_in_meta(raw):
+    boxes = _sample(raw, RG3).meta["annotations"]
+    assert len(boxes) == 6
+    assert boxes[0] == {
+        "rad_id": "R10", "class_name": "Cardiomegaly", "box_xyxy": [615.0, 975.0, 1288.0, 1361.0],
+    }
+    assert {b["rad_id"] for b in boxes} == {"R8", "R9", "R10"}
+    assert {"rad_id": "R9", "class_name": "Infiltration", "box_xyxy": [220.0, 400.0, 520.0, 760.0]} in boxes
+    # "No finding" rows carry no box
+    assert _sample(raw, VLUT).meta["annotations"] == [
+        {"rad_id": "R11", "class_name": "Aortic enlargement", "box_xyxy": [240.0, 130.0, 300.0, 190.0]}
+    ]
+    test_boxes = _sample(raw, SIEMENS).meta["annotations"]
+    assert test_boxes == [
+        {"rad_id": None, "class_name": "Consolidation", "box_xyxy": [100.0, 200.0, 180.0, 260.0]}
+    ]
+
+
+@pytest.mark.parametrize("name", [i.name for i in DEMO_IMAGES])
+def test_pixels_equal_pydicom(raw, name):
+    rid = image_id(name)
+    rec = _records(raw)[rid]
+    sample = _sample(raw, rid)
+    image = sample.payloads["image"]
+    assert image.kind == "image"
+    assert np.array_equal(image.data, _reference(raw / rec.files[0]))
+    assert image.data.dtype in (np.uint8, np.uint16)
+
+
+def test_modality_lut_written_into_a_file_is_applied(raw):
+    sample = _sample(raw, OVERLAY)
+    ds = pydicom.dcmread(raw / "train" / f"{OVERLAY}.dicom")
+    assert sample.payloads["image"].descriptor["rescale_applied"] is True
+    assert np.array_equal(sample.payloads["image"].data, ds.pixel_array.astype(np.int64) * 2 + 100)
+
+
+def test_monochrome1_policy(raw):
+    kept = _sample(raw, RG3)
+    assert kept.payloads["image"].descriptor["photometric"] == "MONOCHROME1"
+    inverted = _sample(raw, RG3, monochrome1="invert")
+    assert inverted.payloads["image"].descriptor["photometric"] == "MONOCHROME2"
+    assert np.array_equal(
+        inverted.payloads["image"].data.astype(np.int64), 1023 - kept.payloads["image"].data
+    )
+
+
+def test_sample_meta_is_allow_listed(raw):
+    sample = _sample(raw, OVERLAY)
+    assert sample.meta["sex"] == "F"
+    assert sample.meta["age"] == 90.0  # PatientAge 097Y: 90 or older
+    assert sample.meta["dicom"]["RescaleSlope"] == 2.0
+    assert sample.key == f"{SLUG}_{OVERLAY}"
+    assert sample.files == [f"train/{OVERLAY}.dicom"]
+
+
+def test_missing_dicom_and_unlabelled_dicom(raw, tmp_path):
+    root = tmp_path / SLUG
+    write_raw(root)
+    ghost = "0" * 32
+    with open(root / "annotations" / "image_labels_train.csv", "a", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerow([ghost, "R1", *([0] * 27), 1])
+    stray = "f" * 32
+    (root / "train" / f"{stray}.dicom").write_bytes((root / "train" / f"{VLUT}.dicom").read_bytes())
+    records = _records(root)
+    src = VinDrCXR()
+    with pytest.raises(RecordError, match="missing file"):
+        list(src.load(records[ghost], root))
+    assert records[ghost].subject_id == ghost  # no file, no PatientID: the image is the subject
+    with pytest.raises(Filtered, match="no rows"):
+        list(src.load(records[stray], root))
+
+
+def test_bad_layout_and_options(tmp_path):
+    with pytest.raises(MissingRawData, match="image_labels_train.csv"):
+        list(VinDrCXR().list_records(tmp_path))
+    with pytest.raises(ValueError, match="reader_aggregation"):
+        VinDrCXR(reader_aggregation="mean")
+    with pytest.raises(ValueError, match="val_fraction"):
+        VinDrCXR(val_fraction=1.5)
+    with pytest.raises(ValueError, match="monochrome1"):
+        VinDrCXR(monochrome1="flip")
+    root = tmp_path / SLUG
+    write_raw(root)
+    path = root / "annotations" / "image_labels_train.csv"
+    path.write_text(path.read_text().replace("Cardiomegaly", "Heart big", 1))
+    with pytest.raises(MissingRawData, match="Heart big"):
+        list(VinDrCXR().list_records(root))
+
+
+# ----------------------------------------------------------------- end to end, through the build
+
+
+@pytest.fixture(scope="module")
+def vocabulary_with_vindr():
+    """The shipped vocabulary, plus an empty VinDr-CXR map if it does not have one yet."""
+    vocab = load_vocabulary()
+    if SLUG in vocab.data.sources:
+        yield vocab
+        return
+    data = vocab.data.model_dump()
+    data["sources"][SLUG] = {label: [] for label in LABELS}
+    patched = Vocabulary.from_dict(data)
+    mp = pytest.MonkeyPatch()
+    mp.setattr("medshard.pipeline.shard_task.load_vocabulary", lambda: patched)
+    yield patched
+    mp.undo()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, vocabulary_with_vindr):
+    """One build of the demo (webdataset + parquet) with every log line, warning and print kept."""
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    base = tmp_path_factory.mktemp("vindr-build")
+    data_root = base / "raw"
+    write_raw(data_root / SLUG)
+    # one broken file (bytes of a DICOM cut in half) so quarantine has a line to check too
+    broken = image_id("RG3_J2KR.dcm")
+    path = data_root / SLUG / "train" / f"{broken}.dicom"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("MEDSHARD_SECRET", "vindr-test-secret")
+    mp.setenv("MEDSHARD_HOME", str(base / "home"))
+    handler = _Collect()
+    root_logger = logging.getLogger()
+    old_level = root_logger.level
+    root_logger.addHandler(handler)
+    root_logger.setLevel(logging.DEBUG)
+    out_text, err_text = io.StringIO(), io.StringIO()
+    try:
+        with (
+            warnings.catch_warnings(record=True) as caught,
+            contextlib.redirect_stdout(out_text),
+            contextlib.redirect_stderr(err_text),
+        ):
+            warnings.simplefilter("always")
+            result = run_build(
+                BuildConfig(
+                    sources=[SLUG], data_root=data_root, out=base / "out",
+                    formats=("webdataset", "parquet"), progress=False,
+                )
+            )
+            intact = path.read_bytes()
+            path.write_bytes(intact[: len(intact) // 3])
+            broken_out = base / "out-broken"
+            run_build(
+                BuildConfig(
+                    sources=[SLUG], data_root=data_root, out=broken_out,
+                    formats=("webdataset", "parquet"), progress=False,
+                )
+            )
+            path.write_bytes(intact)
+    finally:
+        root_logger.removeHandler(handler)
+        root_logger.setLevel(old_level)
+        mp.undo()
+    logs = "\n".join(handler.lines) + "\n".join(str(w.message) for w in caught)
+    logs += out_text.getvalue() + err_text.getvalue()
+    return {
+        "result": result, "out": base / "out", "broken_out": broken_out,
+        "raw": data_root / SLUG, "logs": logs, "broken": broken,
+    }
+
+
+def _tar_samples(out: Path) -> dict[str, dict[str, bytes]]:
+    samples: dict[str, dict[str, bytes]] = {}
+    for shard in sorted(out.glob(f"{SLUG}/*/*.tar")):
+        with tarfile.open(shard) as tar:
+            for info in tar:
+                key, _, ext = info.name.partition(".")
+                f = tar.extractfile(info)
+                assert f is not None
+                samples.setdefault(key, {})[ext] = f.read()
+    return samples
+
+
+@pytest.mark.slow
+def test_build_pixels_survive_png_round_trip(built):
+    samples = _tar_samples(built["out"])
+    assert len(samples) == len(DEMO_IMAGES)
+    for image in DEMO_IMAGES:
+        rid = image_id(image.name)
+        members = samples[f"{SLUG}_{rid}"]
+        meta = json.loads(members["json"])
+        assert meta["members"] == ["image.png"]
+        assert meta["image"]["encoding"] == "png"
+        pixels = decode_png(members["image.png"])
+        expected = _reference(built["raw"] / f"{image.split}/{rid}.dicom")
+        assert pixels.shape == expected.shape
+        assert np.array_equal(pixels, expected), image.name
+    rg3 = json.loads(samples[f"{SLUG}_{RG3}"]["json"])
+    assert rg3["image"]["photometric"] == "MONOCHROME1"
+    assert rg3["image"]["window_center"] == [550.0]
+    assert len(rg3["meta"]["annotations"]) == 6
+    assert rg3["source_labels"]["Pleural effusion"] == [1, 0, 1]
+
+
+@pytest.mark.slow
+def test_build_parquet_matches_tar(built):
+    tar = _tar_samples(built["out"])
+    rows = []
+    for shard in sorted(built["out"].glob(f"{SLUG}/*/*.parquet")):
+        rows += pq.read_table(shard).to_pylist()
+    assert len(rows) == len(tar)
+    for row in rows:
+        assert row["image_png"] == tar[row["key"]]["image.png"]
+        assert row["json"].encode() == tar[row["key"]]["json"]
+
+
+@pytest.mark.slow
+def test_build_counts_and_subjects(built):
+    counts = built["result"].manifest.sources[SLUG].counts
+    assert sum(c.listed for c in counts.values()) == len(DEMO_IMAGES)
+    assert sum(c.written for c in counts.values()) == len(DEMO_IMAGES)
+    index = pq.read_table(built["out"] / "index.parquet").to_pylist()
+    by_key = {r["key"]: r for r in index}
+    overlay, vlut = by_key[f"{SLUG}_{OVERLAY}"], by_key[f"{SLUG}_{VLUT}"]
+    assert overlay["subject"] == vlut["subject"]  # one patient, one pseudonym
+    assert overlay["subject"] != by_key[f"{SLUG}_{RG3}"]["subject"]
+    assert overlay["meta_sex"] == "F" and overlay["meta_age"] == 90.0
+
+
+@pytest.mark.slow
+def test_broken_file_is_quarantined_with_a_reason(built):
+    lines = [
+        json.loads(line)
+        for line in (built["broken_out"] / "quarantine.jsonl").read_text().splitlines()
+    ]
+    assert [q["record_id"] for q in lines] == [built["broken"]]
+    assert lines[0]["stage"] == "load"
+    assert "DICOM" in lines[0]["message"]
+
+
+def _identifying_strings(raw: Path) -> list[str]:
+    """Every identifying value the raw files carry: demo markers, patient ids, real UIDs."""
+    found = [*IDENTITY.values(), *PATIENT_IDS, REQUESTED_PROCEDURE_TEXT, PRIVATE_CREATOR, PRIVATE_TEXT]
+    for path in sorted(raw.glob("*/*.dicom")):
+        ds = pydicom.dcmread(path, stop_before_pixels=True)
+        found += [str(ds[k].value) for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID")]
+    # people's names also appear without the DICOM ^ separators
+    found += [part for v in IDENTITY.values() if "^" in v for part in v.split("^") if len(part) > 5]
+    return sorted(set(found))
+
+
+def _output_texts(out: Path) -> list[tuple[str, bytes]]:
+    """(name, bytes) of every output file, plus the decompressed contents of every parquet file."""
+    texts = []
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        data = path.read_bytes()
+        texts.append((str(path.relative_to(out)), data))
+        if path.suffix == ".parquet":  # zstd hides strings from a byte scan: decode the values
+            rows = pq.read_table(path).to_pylist()
+            texts.append((f"{path.name} (decoded)", repr(rows).encode()))
+    return texts
+
+
+@pytest.mark.slow
+def test_no_identifying_value_reaches_any_output_or_log(built):
+    markers = _identifying_strings(built["raw"])
+    assert len(markers) > 25
+    # the scan can find them: every marker is in the raw input
+    raw_bytes = b"".join(p.read_bytes() for p in built["raw"].glob("*/*.dicom"))
+    assert all(m.encode() in raw_bytes for m in markers)
+    outputs = _output_texts(built["out"]) + _output_texts(built["broken_out"])
+    assert any(name.endswith(".tar") for name, _ in outputs)
+    assert any(name == "quarantine.jsonl" for name, _ in outputs)
+    outputs.append(("logs", built["logs"].encode()))
+    leaks = [
+        (name, marker)
+        for name, data in outputs
+        for marker in markers
+        if marker.encode() in data or marker.lower().encode() in data.lower()
+    ]
+    assert leaks == []
+    for name, data in outputs:
+        assert b"BurnedInAnnotation" not in data, name
