@@ -83,9 +83,10 @@ def _stream_to(src: IO[bytes], dest: Path) -> tuple[int, str]:
 def _zip_members(zf: zipfile.ZipFile, strip: int) -> Iterator[tuple[zipfile.ZipInfo, str | None]]:
     for info in zf.infolist():
         rel = safe_member_path(info.filename, strip)
-        mode = info.external_attr >> 16
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            kind = "a symlink" if stat.S_ISLNK(mode) else "not a regular file"
+        # Unix file-type bits, when the writer set them (many tools set only permissions).
+        ftype = stat.S_IFMT(info.external_attr >> 16)
+        if ftype and ftype not in (stat.S_IFREG, stat.S_IFDIR):
+            kind = "a symlink" if ftype == stat.S_IFLNK else "not a regular file"
             raise UnsafeArchive(f"member {info.filename!r} is {kind}; refusing the archive")
         yield info, rel
 

@@ -140,7 +140,11 @@ def resolve_mirror(slug: str, mirror: str | None) -> str | None:
 def _check_paths(slug: str, transfers: list[Transfer]) -> None:
     for t in transfers:
         for rel in (t.path, t.extract_to):
-            if rel and safe_member_path(rel) != rel:
+            try:
+                clean = safe_member_path(rel) if rel else rel
+            except UnsafeArchive:
+                clean = None
+            if clean != rel:
                 raise DownloadError(f"{slug}: refusing unsafe file path {rel!r} from {t.origin}")
 
 
