@@ -174,30 +174,7 @@ def test_to_ras_does_not_copy_an_already_ras_array():
 
 
 @pytest.fixture
-def kits_vocabulary(monkeypatch):
-    """vocabulary.json maps kits23 once the lead adds it; until then the build gets this map."""
-    from medshard.pipeline import shard_task
-    from medshard.schemas.vocabulary import Vocabulary, load_vocabulary
-
-    vocab = load_vocabulary()
-    if "kits23" in vocab.data.sources:
-        return
-    data = vocab.data.model_dump()
-    data["concepts"] += [
-        {"id": "ct.renal-tumor-benign", "name": "Benign renal tumor", "modality": ["ct"],
-         "synonyms": []},
-        {"id": "ct.renal-tumor-malignant", "name": "Malignant renal tumor", "modality": ["ct"],
-         "synonyms": []},
-    ]
-    data["sources"]["kits23"] = {
-        "benign": ["ct.renal-tumor-benign"], "malignant": ["ct.renal-tumor-malignant"]
-    }
-    patched = Vocabulary.from_dict(data)
-    monkeypatch.setattr(shard_task, "load_vocabulary", lambda: patched)
-
-
-@pytest.fixture
-def kits_build(kits_root, tmp_path, kits_vocabulary, monkeypatch):
+def kits_build(kits_root, tmp_path, monkeypatch):
     from medshard.pipeline.build import BuildConfig, run_build
 
     root = tmp_path / "raw"
@@ -258,7 +235,11 @@ def test_build_round_trip_keeps_every_voxel_and_quarantines_broken_cases(kits_bu
                 assert meta["volume"]["orientation"] == "RAS"
                 seg_ref, _ = _canonical(root / "dataset" / case_id / "segmentation.nii.gz")
                 np.testing.assert_array_equal(mask, seg_ref)
-                assert len(meta["labels"]) == 1 and meta["task"] == "classification"
+                malignant = meta["source_labels"]["malignant"]
+                assert meta["labels"] == [
+                    "ct.kidney-tumor-malignant" if malignant else "ct.kidney-tumor-benign"
+                ]
+                assert meta["task"] == "classification" and meta["modality"] == "ct"
                 seen.add(case_id)
     assert seen == set(WRITTEN)
 

@@ -1,0 +1,1 @@
+"""Ultrasound sources (images and cine loops)."""
