@@ -18,6 +18,8 @@ from medshard.sources.base import Source
 BUILTIN_SOURCES: dict[str, str] = {
     "ptb-xl": "medshard.sources.ptbxl:PTBXL",
     "chexpert": "medshard.sources.chexpert:CheXpert",
+    "kits23": "medshard.sources.ct.kits23:KiTS23",
+    "echonet-dynamic": "medshard.sources.ultrasound.echonet:EchoNetDynamic",
     "vindr-cxr": "medshard.sources.cxr.vindr_cxr:VinDrCXR",
     "tuab": "medshard.sources.eeg.tuab:TUAB",
     "tuev": "medshard.sources.eeg.tuev:TUEV",
