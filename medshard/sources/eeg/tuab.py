@@ -28,7 +28,6 @@ from medshard.schemas import RawRecord, Sample, SourceInfo
 from medshard.schemas.sample import Filtered, Payload, RecordError
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.eeg.tuh import (
-    MONTAGE_16_CHANNELS,
     MONTAGE_16_NAME,
     TUH_LICENSE,
     TUHSession,
@@ -169,7 +168,7 @@ class TUAB(Source):
                             data=data,
                             descriptor={
                                 "sampling_rate_hz": rate,
-                                "channels": list(MONTAGE_16_CHANNELS),
+                                "channels": session.channels,
                                 "units": "uV",
                             },
                         )

@@ -277,7 +277,7 @@ class TUEV(Source):
                             data=read_padded(session, i0, i1, self.edge_padding),
                             descriptor={
                                 "sampling_rate_hz": rate,
-                                "channels": list(MONTAGE_16_CHANNELS),
+                                "channels": session.channels,
                                 "units": "uV",
                             },
                         )

@@ -8,7 +8,7 @@ channel the difference of two referential electrodes.
 
 `TUHSession` opens one EDF lazily with pyedflib and reads any sample range of
 the montage on demand, so a two-hour session is never held whole in memory:
-only the requested span of the 20 electrodes is decoded.
+only the requested span of the 16 electrodes is decoded.
 
 What leaves this module is signal data, the sampling rate, the duration and
 channel labels. EDF header identity fields (patient name/code, birthdate, sex,
