@@ -71,7 +71,9 @@ def test_pixels_equal_pydicom_modality_lut(name, dtype, applied, why):
     assert d["source_encoding"] == f"dicom:{ds.file_meta.TransferSyntaxUID}"
 
 
-@pytest.mark.parametrize("name", ["RG3_UNCR.dcm", "examples_overlay.dcm", "vlut_04.dcm", "mlut_18.dcm"])
+@pytest.mark.parametrize(
+    "name", ["RG1_UNCR.dcm", "RG3_UNCR.dcm", "examples_overlay.dcm", "vlut_04.dcm", "mlut_18.dcm"]
+)
 def test_unsigned_pixels_survive_png_round_trip(name):
     path = _testdata(name)
     _, expected = _reference(path)

@@ -29,7 +29,6 @@ from medshard.demo.vindr_cxr import (
 )
 from medshard.pipeline.transforms.image import decode_png
 from medshard.schemas import Filtered, RecordError
-from medshard.schemas.vocabulary import Vocabulary, load_vocabulary
 from medshard.sources.base import MissingRawData
 from medshard.sources.cxr.vindr_cxr import LABELS, SLUG, VinDrCXR, aggregate_readers
 from medshard.sources.registry import get_source
@@ -237,22 +236,6 @@ def test_bad_layout_and_options(tmp_path):
 # ----------------------------------------------------------------- end to end, through the build
 
 
-@pytest.fixture(scope="module")
-def vocabulary_with_vindr():
-    """The shipped vocabulary, plus an empty VinDr-CXR map if it does not have one yet."""
-    vocab = load_vocabulary()
-    if SLUG in vocab.data.sources:
-        yield vocab
-        return
-    data = vocab.data.model_dump()
-    data["sources"][SLUG] = {label: [] for label in LABELS}
-    patched = Vocabulary.from_dict(data)
-    mp = pytest.MonkeyPatch()
-    mp.setattr("medshard.pipeline.shard_task.load_vocabulary", lambda: patched)
-    yield patched
-    mp.undo()
-
-
 class _Collect(logging.Handler):
     def __init__(self) -> None:
         super().__init__(level=logging.DEBUG)
@@ -263,7 +246,7 @@ class _Collect(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, vocabulary_with_vindr):
+def built(tmp_path_factory):
     """One build of the demo (webdataset + parquet) with every log line, warning and print kept."""
     from medshard.pipeline.build import BuildConfig, run_build
 
@@ -373,6 +356,9 @@ def test_build_counts_and_subjects(built):
     assert overlay["subject"] == vlut["subject"]  # one patient, one pseudonym
     assert overlay["subject"] != by_key[f"{SLUG}_{RG3}"]["subject"]
     assert overlay["meta_sex"] == "F" and overlay["meta_age"] == 90.0
+    # classes map through the vocabulary: majority of R8/R9/R10 on the radiograph
+    assert by_key[f"{SLUG}_{RG3}"]["labels"] == ["cxr.cardiomegaly", "cxr.pleural-effusion"]
+    assert overlay["labels"] == ["cxr.no-finding"]
 
 
 @pytest.mark.slow
