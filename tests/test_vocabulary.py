@@ -262,6 +262,7 @@ def test_every_table7_class_is_mapped_or_documented(vocab: Vocabulary, slug: str
 def test_builtin_source_label_space_is_its_vocabulary_map(vocab: Vocabulary, slug: str) -> None:
     # every class a built-in source can emit is in the map, and nothing else
     info = source_class(slug).info
+    assert slug in vocab.data.sources, f"add a map for {slug} to vocabulary.json"
     assert set(info.label_space) == set(vocab.data.sources[slug])
 
 
