@@ -298,3 +298,16 @@ def test_colour_images_pass_through():
 def test_unknown_monochrome1_policy_is_refused():
     with pytest.raises(ValueError, match="monochrome1"):
         read_image(_testdata("RG3_UNCR.dcm"), monochrome1="flip")
+
+
+@pytest.mark.parametrize(
+    ("compressed", "uncompressed"),
+    [("RG3_J2KR.dcm", "RG3_UNCR.dcm"), ("MR2_J2KR.dcm", "MR2_UNCR.dcm")],
+)
+def test_lossless_jpeg2000_decodes_to_the_uncompressed_pixels(compressed, uncompressed):
+    # the same images stored both ways: an independent check of the installed J2K decoder
+    a = read_image(_testdata(compressed))
+    b = read_image(_testdata(uncompressed))
+    assert a.pixels.dtype == b.pixels.dtype
+    assert np.array_equal(a.pixels, b.pixels)
+    assert a.descriptor["source_encoding"] == "dicom:1.2.840.10008.1.2.4.90"
