@@ -6,13 +6,13 @@ import getpass
 import json
 
 import pytest
-from http_fixtures import make_source
 
 from medshard.cli import main
 from medshard.errors import UserError
 from medshard.pipeline import consent
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.registry import source_class
+from tests.http_fixtures import make_source
 
 SPEC = DownloadSpec(provider="https", files=[{"path": "a.txt", "url": "http://127.0.0.1:9/a"}])
 

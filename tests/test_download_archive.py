@@ -9,9 +9,9 @@ import tarfile
 import zipfile
 
 import pytest
-from http_fixtures import tar_bytes, zip_bytes
 
 from medshard.pipeline.download.archive import UnsafeArchive, extract_archive, safe_member_path
+from tests.http_fixtures import tar_bytes, zip_bytes
 
 
 def _write(tmp_path, name: str, data: bytes):

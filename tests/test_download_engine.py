@@ -7,7 +7,6 @@ import os
 
 import pytest
 import requests
-from http_fixtures import FakeServer
 
 from medshard.pipeline.download.engine import (
     AccessDenied,
@@ -19,6 +18,7 @@ from medshard.pipeline.download.engine import (
     fetch_file,
     retry_after_seconds,
 )
+from tests.http_fixtures import FakeServer
 
 DATA = os.urandom(200_000)
 SHA = hashlib.sha256(DATA).hexdigest()

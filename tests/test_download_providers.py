@@ -9,13 +9,13 @@ import json
 from pathlib import Path
 
 import pytest
-from http_fixtures import FakeServer, Reply, json_reply, make_source, tar_bytes, zip_bytes
 
 from medshard.errors import UserError
 from medshard.pipeline.consent import record_acceptance
 from medshard.pipeline.download.engine import DownloadError, RetryPolicy
 from medshard.pipeline.download.run import DownloadFailed, download_source
 from medshard.schemas.download import RECEIPT_NAME, DownloadSpec, Receipt
+from tests.http_fixtures import FakeServer, Reply, json_reply, make_source, tar_bytes, zip_bytes
 
 ENV_VARS = ["PHYSIONET_USERNAME", "PHYSIONET_PASSWORD", "KAGGLE_USERNAME", "KAGGLE_KEY",
             "KAGGLE_CONFIG_DIR", "GITHUB_TOKEN", "ZENODO_TOKEN", "TCIA_USERNAME", "TCIA_PASSWORD",

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from http_fixtures import FakeServer, Reply
+
+from tests.http_fixtures import FakeServer, Reply
 
 SECRET = "s3cr3t-PhysioNet-pw-4242"
 USER = "alice-medshard"

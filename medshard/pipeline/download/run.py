@@ -246,7 +246,9 @@ def download_source(
             check_free_space(dest, _needed_bytes(dest, spec, transfers))
         except DiskFull as e:
             raise UserError(f"{info.name}: {e}") from e
-        total = sum(t.size or 0 for t in transfers) if all(t.size for t in transfers) else None
+        # Exact when every size is known; else the declared estimate gives a rough ETA.
+        sizes_known = all(t.size is not None for t in transfers)
+        total = sum(t.size or 0 for t in transfers) if sizes_known else spec.approx_bytes
         bar = Progress(total, info.name, progress)
         try:
             results, errors = fetch_all(
