@@ -231,6 +231,10 @@ def test_bad_layout_and_options(tmp_path):
     path.write_text(path.read_text().replace("Cardiomegaly", "Heart big", 1))
     with pytest.raises(MissingRawData, match="Heart big"):
         list(VinDrCXR().list_records(root))
+    path.write_text(path.read_text().replace("Heart big", "Cardiomegaly", 1))
+    (root / "test" / "copy of scan.dicom").write_bytes(b"")
+    with pytest.raises(MissingRawData, match="not a VinDr-CXR id"):
+        list(VinDrCXR().list_records(root))
 
 
 # ----------------------------------------------------------------- end to end, through the build

@@ -41,6 +41,7 @@ hash of the subject (`val_fraction` of the subjects, default 0.1, key
 from __future__ import annotations
 
 import csv
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
@@ -71,6 +72,7 @@ LABEL_ALIASES: dict[str, str] = {"Other disease": "Other diseases"}
 AGGREGATIONS = ("majority", "any", "all")
 SPLIT_DIRS = ("train", "test")
 _BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
+_IMAGE_ID = re.compile(r"^[A-Za-z0-9_-]+$")  # a record id, and safe in a shard member name
 
 
 def _vote(text: str | None) -> int | float | None:
@@ -240,6 +242,11 @@ class VinDrCXR(Source):
             boxes = read_boxes(root / "annotations" / f"annotations_{split_dir}.csv")
             on_disk = {p.stem for p in (root / split_dir).glob("*.dicom")}
             for image_id in sorted(set(labels) | on_disk):
+                if not _IMAGE_ID.match(image_id):
+                    raise MissingRawData(
+                        f"{SLUG}: image id {image_id!r} in {split_dir}/ is not a VinDr-CXR id "
+                        "(letters, digits, _ and - only); remove files that are not part of the release"
+                    )
                 rel = f"{split_dir}/{image_id}.dicom"
                 path = root / rel
                 readers = labels.get(image_id, [])
