@@ -9,6 +9,7 @@ per-path scripts of misbehaviour, one step per request:
     ("drop", n)                 promise the whole body, send n bytes, close the socket
     "corrupt"                   send the right length of wrong bytes
     "ignore-range"              answer 200 with the whole body despite a Range header
+    "wrong-range"               answer 206 but from byte 0, whatever the Range asked
 
 Routes can also be Python callables (for fake JSON APIs). The server shuts
 itself down after `lifetime_s` even if a test forgets to, and every handler
@@ -158,6 +159,14 @@ class FakeServer:
     def _send_file(self, h: BaseHTTPRequestHandler, data: bytes, step: Any) -> None:
         start = 0
         rng = h.headers.get("Range")
+        if rng and step == "wrong-range":
+            # A broken cache: claims a partial answer but starts at byte 0.
+            h.send_response(206)
+            h.send_header("Content-Range", f"bytes 0-{len(data) - 1}/{len(data)}")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data)
+            return
         if rng and step != "ignore-range":
             start = int(rng.removeprefix("bytes=").split("-")[0])
             if start >= len(data):

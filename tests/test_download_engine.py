@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 
 import pytest
 import requests
 
 from medshard.pipeline.download.engine import (
     AccessDenied,
+    Cancelled,
     ChecksumMismatch,
     DownloadError,
     RetryPolicy,
@@ -87,6 +89,23 @@ def test_server_ignoring_range_restarts_cleanly(server, policy, tmp_path):
     server.script("/data/file.bin", "ignore-range")
     fetch_file(requests.Session(), _t(server, sha256=SHA), tmp_path, policy)
     assert (tmp_path / "sub/file.bin").read_bytes() == DATA
+
+
+def test_partial_answer_from_the_wrong_offset_restarts_the_file(server, policy, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/file.bin.part").write_bytes(DATA[:5000])
+    server.script("/data/file.bin", "wrong-range")
+    fetch_file(requests.Session(), _t(server, sha256=SHA), tmp_path, policy)
+    assert (tmp_path / "sub/file.bin").read_bytes() == DATA
+    assert "Range" not in server.seen("/data/file.bin")[1].headers
+
+
+def test_complete_part_file_is_verified_not_refetched(server, policy, tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub/file.bin.part").write_bytes(DATA)
+    r = fetch_file(requests.Session(), _t(server, sha256=SHA), tmp_path, policy)
+    assert r.downloaded == 0 and (tmp_path / "sub/file.bin").read_bytes() == DATA
+    assert [s.headers["Range"] for s in server.seen("/data/file.bin")] == [f"bytes={len(DATA)}-"]
 
 
 def test_429_honours_retry_after(server, policy, tmp_path):
@@ -188,3 +207,13 @@ def test_retry_after_http_date():
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
     assert retry_after_seconds("12") == 12.0
     assert retry_after_seconds(None) is None and retry_after_seconds("soon") is None
+
+
+def test_interrupt_stops_at_next_chunk_and_keeps_no_final_file(server, policy, tmp_path):
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        fetch_file(requests.Session(), _t(server, sha256=SHA), tmp_path, policy, stop=stop)
+    assert not (tmp_path / "sub/file.bin").exists()
+    fetch_file(requests.Session(), _t(server, sha256=SHA), tmp_path, policy)  # next run completes
+    assert (tmp_path / "sub/file.bin").read_bytes() == DATA

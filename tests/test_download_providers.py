@@ -254,6 +254,9 @@ def test_kaggle_dataset_with_token_file_redirect_and_unzip(server, tmp_path, mon
     assert not (dest / "skin-set.zip").exists()
     origins = {f.path: f.origin for f in receipt(tmp_path / "d", "skin").files}
     assert origins["labels.csv"].endswith("/datasets/download/owner/skin-set?datasetVersionNumber=3!labels.csv")
+    written = b"".join(p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()
+                       and p.name != "kaggle.json")
+    assert b"kkey" not in written
 
 
 def test_kaggle_competition_rules_not_accepted(server, tmp_path, monkeypatch):

@@ -50,6 +50,10 @@ class AccessDenied(DownloadError):
     """The server refused (401/403/404); the message says what access is missing."""
 
 
+class Cancelled(Exception):
+    """The user interrupted; the partial file stays as `.part` for the next run to resume."""
+
+
 @dataclass
 class Transfer:
     """One file to fetch into the source directory.
@@ -228,7 +232,7 @@ def request_with_retries(
 
 def _transfer_once(
     session: requests.Session, t: Transfer, part: Path, offset: int, policy: RetryPolicy,
-    explain: Explain | None, progress: Progress | None,
+    explain: Explain | None, progress: Progress | None, stop: threading.Event | None = None,
 ) -> int:
     """Append the bytes from `offset` on to `part`; returns how many arrived."""
     # Byte ranges and checksums refer to the file as stored, not a compressed transfer of it.
@@ -249,6 +253,10 @@ def _transfer_once(
             if r.status_code >= 400:
                 raise _refused(r.status_code, t, explain)
             mode = "ab"
+            if offset and r.status_code == 206 and _range_start(r) != offset:
+                part.unlink()
+                raise _Transient(f"server answered a different range than bytes={offset}-; "
+                                 f"restarting the file", 0.0)
             if offset and r.status_code != 206:
                 # The server ignored the Range header and sends everything: start over.
                 mode = "wb"
@@ -264,6 +272,8 @@ def _transfer_once(
                         raise _Transient(f"{type(e).__name__} after {got} bytes") from None
                     if not chunk:
                         break
+                    if stop is not None and stop.is_set():
+                        raise Cancelled(t.path)
                     f.write(chunk)
                     got += len(chunk)
                     if progress:
@@ -273,6 +283,13 @@ def _transfer_once(
     except requests.RequestException as e:
         raise _Transient(f"{type(e).__name__} after {got} bytes") from None
     return got
+
+
+def _range_start(r: requests.Response) -> int | None:
+    """First byte of a 206 answer, from `Content-Range: bytes START-END/TOTAL`."""
+    value = r.headers.get("Content-Range", "")
+    head = value.removeprefix("bytes ").split("-", 1)[0].strip()
+    return int(head) if head.isdigit() else None
 
 
 def _expected_length(r: requests.Response) -> int | None:
@@ -286,6 +303,7 @@ def _expected_length(r: requests.Response) -> int | None:
 def fetch_file(
     session: requests.Session, t: Transfer, dest: Path, policy: RetryPolicy | None = None,
     explain: Explain | None = None, progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> FetchResult:
     """Fetch `t` to `dest/t.path`, resuming a partial `.part` file; verify; rename into place.
 
@@ -315,7 +333,7 @@ def fetch_file(
                 progress.update(-offset)
             offset = 0
         try:
-            downloaded += _transfer_once(session, t, part, offset, policy, explain, progress)
+            downloaded += _transfer_once(session, t, part, offset, policy, explain, progress, stop)
             size = part.stat().st_size if part.exists() else 0
             if t.size is not None and size < t.size:
                 raise _Transient(f"connection closed at byte {size} of {t.size}")
@@ -360,14 +378,22 @@ def fetch_all(
     """
     results: list[FetchResult] = []
     errors: list[DownloadError] = []
-    with ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="medshard-dl") as pool:
-        futures = [pool.submit(fetch_file, session, t, dest, policy, explain, progress)
+    stop = threading.Event()
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs), thread_name_prefix="medshard-dl")
+    try:
+        futures = [pool.submit(fetch_file, session, t, dest, policy, explain, progress, stop)
                    for t in transfers]
         for fut in as_completed(futures):
             try:
                 results.append(fut.result())
             except DownloadError as e:
                 errors.append(e)
+    except BaseException:
+        # Ctrl-C: stop transfers at the next chunk instead of waiting for every file to finish.
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     results.sort(key=lambda r: r.transfer.path)
     return results, errors
 

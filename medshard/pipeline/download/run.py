@@ -155,7 +155,11 @@ def _needed_bytes(dest: Path, spec: DownloadSpec, transfers: list[Transfer]) -> 
             continue
         # An archive needs room for itself and its unpacked content (rough: twice its size).
         known += t.size * (3 if t.extract_to is not None else 1)
-    return known or (spec.approx_bytes or 0)
+    if known or not spec.approx_bytes:
+        return known
+    # Only an estimate is declared: what is already on disk counts against it (resumed runs).
+    present = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
+    return max(0, spec.approx_bytes - present)
 
 
 def _files_under(dest: Path) -> list[str]:
@@ -228,7 +232,7 @@ def download_source(
     h = spec_hash(spec)
     mirror = resolve_mirror(info.name, mirror)
     old = read_receipt(dest)
-    if old and (old.spec_hash == h or mirror) and _receipt_intact(dest, old, verify):
+    if old and old.spec_hash == h and _receipt_intact(dest, old, verify):
         return DownloadSummary(info.name, dest, len(old.files), sum(f.size for f in old.files),
                                up_to_date=True)
     if spec.provider == "manual" and not mirror:
@@ -240,7 +244,13 @@ def download_source(
                           base_url=mirror if mirror else base_url)
     provider = get_provider("mirror" if mirror else spec.provider)
     try:
-        transfers = provider.plan(spec, ctx)
+        try:
+            transfers = provider.plan(spec, ctx)
+        except (ValueError, KeyError, TypeError) as e:
+            raise DownloadError(
+                f"{info.name}: the {provider.__name__.rsplit('.', 1)[1]} listing did not look as "
+                f"expected ({type(e).__name__}); the service may have changed: report it"
+            ) from None
         _check_paths(info.name, transfers)
         try:
             check_free_space(dest, _needed_bytes(dest, spec, transfers))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 
+import requests
+
 from medshard.pipeline.download.credentials import from_env
 from medshard.pipeline.download.engine import DownloadError, Transfer, request_with_retries
 from medshard.pipeline.download.providers import ProviderContext
@@ -28,10 +30,14 @@ def _headers(ctx: ProviderContext) -> dict[str, str]:
     if creds is None:
         return {}
     token_url = os.environ.get(TOKEN_ENV) or DEFAULT_TOKEN_URL
-    r = ctx.session.post(token_url, timeout=ctx.policy.timeout, data={
-        "username": creds.username, "password": creds.secret.reveal(),
-        "client_id": "NBIA", "grant_type": "password",
-    })
+    try:
+        r = ctx.session.post(token_url, timeout=ctx.policy.timeout, data={
+            "username": creds.username, "password": creds.secret.reveal(),
+            "client_id": "NBIA", "grant_type": "password",
+        })
+    except requests.RequestException as e:
+        raise DownloadError(f"TCIA login failed ({type(e).__name__}) at {token_url}; "
+                            f"check the network and rerun") from None
     if r.status_code != 200:
         raise DownloadError(f"TCIA refused the login from {creds.origin} (HTTP {r.status_code}): "
                             f"check TCIA_USERNAME/TCIA_PASSWORD")
