@@ -43,7 +43,7 @@ from medshard.loaders.assign import (
 )
 from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_buffer
 from medshard.loaders.manifest import Selection, apply_sample_filters, read_manifest, select_shards
-from medshard.loaders.remote import ShardError, ShardStore
+from medshard.loaders.remote import Buffer, ShardError, ShardStore
 from medshard.schemas.vocabulary import load_vocabulary
 
 STATE_FORMAT = "medshard.loader/1"
@@ -216,7 +216,7 @@ class ShardDataset(IterableDataset):
 
     # -- reading -----------------------------------------------------------------------
 
-    def _fetch(self, shard: int) -> bytes | None:
+    def _fetch(self, shard: int) -> Buffer | None:
         ref = self.selection.shards[shard]
         try:
             return self.store.fetch(ref)
@@ -242,7 +242,7 @@ class ShardDataset(IterableDataset):
             yield from self._read_shard(shard, buf, run)
 
     def _read_shard(
-        self, shard: int, buf: bytes, run: Sequence[tuple[int, Piece]]
+        self, shard: int, buf: Buffer, run: Sequence[tuple[int, Piece]]
     ) -> Iterator[tuple[int, RawSample]]:
         ref = self.selection.shards[shard]
         keep = self.selection.keep_keys[shard]
@@ -279,7 +279,7 @@ class ShardDataset(IterableDataset):
                     if ordinal >= s:
                         raw = {"__key__": key}
                         for ext, view in members:
-                            raw[ext] = bytes(view)  # copy: the shard buffer is released early
+                            raw[ext] = bytearray(view)  # copy: the shard is released early
                         yield base + ordinal - s, raw
                     ordinal += 1
         except (ValueError, KeyError, OSError) as e:
@@ -474,7 +474,7 @@ def _positions(part: Sequence[tuple[int, Piece]]) -> Iterator[int]:
         yield from range(base, base + e - s)
 
 
-def _tar_groups(buf: bytes) -> Iterator[tuple[str, list[tuple[str, memoryview]]]]:
+def _tar_groups(buf: Buffer) -> Iterator[tuple[str, list[tuple[str, memoryview]]]]:
     """(key, [(member extension, view)]) per sample of an in-memory tar."""
     key: str | None = None
     members: list[tuple[str, memoryview]] = []

@@ -1,7 +1,8 @@
 """From shard bytes to raw samples, and from raw samples to tensors.
 
 Raw sample: `{"__key__": str, "json": bytes, "<member>": bytes}` as in the
-sharding readers. Decoded sample (what the dataset yields):
+sharding readers (members of tar shards are bytearrays: writable, so tensors can
+share their memory). Decoded sample (what the dataset yields):
 
 - `key`, `source`, `modality`, `split`: strings;
 - one tensor per payload member, named by its role (`signal`, `image`, `volume`,
@@ -19,6 +20,7 @@ sharding readers. Decoded sample (what the dataset yields):
 from __future__ import annotations
 
 import ast
+import functools
 import io
 import json
 from collections.abc import Iterator
@@ -29,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from medshard.loaders.remote import Buffer
 from medshard.schemas.vocabulary import Vocabulary
 from medshard.sharding.members import column_name
 
@@ -46,7 +49,7 @@ def _octal(field: bytes) -> int:
     return int(field, 8) if field else 0
 
 
-def iter_tar_buffer(buf: bytes) -> Iterator[tuple[str, memoryview]]:
+def iter_tar_buffer(buf: Buffer) -> Iterator[tuple[str, memoryview]]:
     """(member name, data view) for each regular file of an in-memory tar, without copies.
 
     Reads ustar, GNU long names and pax `path` records; stops at the end-of-archive block.
@@ -99,7 +102,7 @@ def _pax_path(records: bytes) -> str | None:
     return None
 
 
-def iter_tar_raw(buf: bytes) -> Iterator[RawSample]:
+def iter_tar_raw(buf: Buffer) -> Iterator[RawSample]:
     """Raw samples of a WebDataset tar held in memory (members copied out of the shard)."""
     current: RawSample | None = None
     for name, data in iter_tar_buffer(buf):
@@ -110,17 +113,17 @@ def iter_tar_raw(buf: bytes) -> Iterator[RawSample]:
             if current is not None:
                 yield current
             current = {"__key__": key}
-        current[ext] = bytes(data)  # a copy: the shard buffer is released after reading
+        current[ext] = bytearray(data)  # a copy: the shard buffer is released after reading
     if current is not None:
         yield current
 
 
-def iter_parquet_raw(buf: bytes, skip: int = 0) -> Iterator[RawSample]:
+def iter_parquet_raw(buf: Buffer, skip: int = 0) -> Iterator[RawSample]:
     """Raw samples of a Parquet shard held in memory, from row `skip` on.
 
     Row groups wholly before `skip` are not decoded.
     """
-    pf = pq.ParquetFile(pa.BufferReader(buf))
+    pf = pq.ParquetFile(pa.BufferReader(pa.py_buffer(buf)))
     names = pf.schema_arrow.names
     payload_cols = [c for c in names if c not in _BASE_COLUMNS]
     row = 0
@@ -159,24 +162,25 @@ def _member_of_column(col: str) -> str:
     return member
 
 
-def npy_tensor(data: bytes) -> torch.Tensor:
-    """A tensor over an .npy member, sharing its memory (one copy into a writable buffer)."""
+@functools.lru_cache(maxsize=256)
+def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], str, int]:
+    """(dtype, shape, order, element count) of an .npy header; samples of a source share one."""
+    h = ast.literal_eval(header.decode("latin1"))
+    shape = tuple(h["shape"])
+    return np.dtype(h["descr"]), shape, "F" if h["fortran_order"] else "C", int(np.prod(shape))
+
+
+def npy_tensor(data: bytes | bytearray) -> torch.Tensor:
+    """A tensor over an .npy member; shares a bytearray's memory, else copies once."""
     if data[:6] != b"\x93NUMPY":
         raise ValueError("member is not an .npy array")
-    major = data[6]
-    if major == 1:
-        hlen = int.from_bytes(data[8:10], "little")
-        start = 10
-    else:
-        hlen = int.from_bytes(data[8:12], "little")
-        start = 12
-    header = ast.literal_eval(data[start : start + hlen].decode("latin1"))
-    dtype = np.dtype(header["descr"])
-    shape = tuple(header["shape"])
-    buf = bytearray(memoryview(data)[start + hlen :])  # writable: torch wants that
-    arr = np.frombuffer(buf, dtype=dtype, count=int(np.prod(shape, dtype=np.int64)))
-    arr = arr.reshape(shape, order="F" if header["fortran_order"] else "C")
-    return _as_tensor(arr)
+    start = 10 if data[6] == 1 else 12
+    hlen = int.from_bytes(data[8:start], "little")
+    dtype, shape, order, count = _npy_header(bytes(data[start : start + hlen]))
+    if not isinstance(data, bytearray):
+        data = bytearray(data)  # writable: torch wants that
+    arr = np.frombuffer(data, dtype=dtype, count=count, offset=start + hlen)
+    return _as_tensor(arr.reshape(shape, order=order))
 
 
 def _as_tensor(arr: np.ndarray) -> torch.Tensor:

@@ -11,6 +11,7 @@ of a finished one.
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import tempfile
 import warnings
@@ -18,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import fsspec
+
+Buffer = bytes | mmap.mmap  # shard bytes: fetched, or mapped from a local file
 
 
 class ShardError(Exception):
@@ -55,6 +58,14 @@ def read_url(url: str) -> bytes:
         return f.read()
 
 
+def map_file(path: str | os.PathLike[str]) -> Buffer:
+    """A read-only memory map of a local file (no copy; pages come from the page cache)."""
+    with open(path, "rb") as f:
+        if os.fstat(f.fileno()).st_size == 0:
+            return b""
+        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+
 class ShardStore:
     """Fetches shards, verifying and caching them as configured.
 
@@ -74,19 +85,22 @@ class ShardStore:
         if self.cache_dir is not None:
             self.cache_dir.mkdir(parents=True, exist_ok=True)
 
-    def fetch(self, ref: ShardRef) -> bytes:
-        """The shard's bytes, checked against the manifest; ShardError names it otherwise."""
+    def fetch(self, ref: ShardRef) -> Buffer:
+        """The shard's bytes, checked against the manifest; ShardError names it otherwise.
+
+        Local files (and cached copies) are memory-mapped, remote ones read whole.
+        """
         cached = self._cache_file(ref)
         if cached is not None and cached.exists():
             try:
-                data = cached.read_bytes()
+                data = map_file(cached)
                 os.utime(cached)  # recency for LRU eviction
                 self._check(ref, data)
                 return data
             except (OSError, ShardError):
                 cached.unlink(missing_ok=True)  # a bad cached copy is refetched
         try:
-            data = read_url(ref.url)
+            data = map_file(local_path(ref.url)) if is_local(ref.url) else read_url(ref.url)
         except FileNotFoundError as e:
             raise ShardError(
                 f"shard {ref.path} is missing ({ref.url}); check the release URL or rebuild"
@@ -98,7 +112,7 @@ class ShardStore:
             self._store(cached, data)
         return data
 
-    def _check(self, ref: ShardRef, data: bytes) -> None:
+    def _check(self, ref: ShardRef, data: Buffer) -> None:
         if len(data) != ref.bytes:
             raise ShardError(
                 f"shard {ref.path} has {len(data)} bytes, manifest says {ref.bytes}: "
@@ -115,7 +129,7 @@ class ShardStore:
             return None
         return self.cache_dir / f"{ref.sha256}.{'tar' if ref.format == 'webdataset' else 'parquet'}"
 
-    def _store(self, target: Path, data: bytes) -> None:
+    def _store(self, target: Path, data: Buffer) -> None:
         if len(data) > self.cache_bytes:
             warnings.warn(
                 f"shard of {len(data)} bytes exceeds cache_bytes={self.cache_bytes}; not cached",

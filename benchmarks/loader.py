@@ -1,0 +1,391 @@
+"""medshard's loader against the loaders users would otherwise pick, on the same samples.
+
+    /work/venv/bin/python benchmarks/loader.py [--ecg 1500] [--images 240] [--workdir DIR]
+
+Two datasets, written once into every format:
+  - ecg: 12 x 2500 float32 windows (PTB-XL-like, 120 kB each), from pyedflib's shipped
+    EDF recording; raw copies as WFDB records (what CLIMB reads with wfdb.rdsamp);
+  - images: grayscale JPEGs at native size (~1000 x 1200, MIMIC-CXR-JPG-like), cut from
+    matplotlib's sample photograph with noise; raw copies as .jpg files.
+Readers, each iterating once over every sample in one process (no shuffling):
+  medshard tar, medshard parquet, medshard tar shuffled (buffer 256), medshard tar with
+  its sha256 check on (the default; peers check nothing, so the other rows turn it off), the `webdataset`
+  library on the same tars, Hugging Face `datasets` streaming the same Parquet,
+  MosaicML `streaming` (MDS, converted from the same samples), `litdata` (after its
+  `optimize`), raw files one by one (CLIMB's way), and the ceiling: reading the tar
+  shard bytes with no decoding.
+Every reader ends in the same tensors: payload decoded by the same functions
+(`npy_tensor` / `image_tensor`) and a multi-hot label vector from the sample JSON,
+so the numbers compare the loaders, not decoders. MB/s is the tar shard bytes of the
+dataset over the time (the same numerator for every reader). A peer that cannot be
+installed or run prints why; the rest carry on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+import traceback
+import types
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+
+from medshard.loaders.decode import image_tensor, npy_tensor
+from medshard.schemas.models import Manifest, ShardInfo, SourceSummary, SplitCounts
+from medshard.schemas.vocabulary import load_vocabulary
+from medshard.sharding.members import json_bytes, npy_bytes
+from medshard.sharding.parquet import ParquetShardWriter
+from medshard.sharding.wds import TarShardWriter
+
+VOCAB = load_vocabulary()
+SHARD_BYTES = 64 << 20
+
+
+# -- data ------------------------------------------------------------------------------
+
+def ecg_windows(n: int) -> Iterable[np.ndarray]:
+    import pyedflib.data
+
+    f = pyedflib.data.test_generator()
+    try:
+        rec = np.stack([f.readSignal(i) for i in range(f.signals_in_file)]).astype(np.float32)
+    finally:
+        f.close()
+    rec = np.concatenate([rec, rec[:1]])  # 12 leads
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        start = (i * 977) % (rec.shape[1] - 2500)
+        w = rec[:, start : start + 2500] + rng.normal(0, 1, (12, 2500)).astype(np.float32)
+        yield (w / np.abs(w).max(axis=1, keepdims=True)).astype(np.float32)
+
+
+def jpeg_images(n: int) -> Iterable[bytes]:
+    import matplotlib.cbook as cbook
+    from PIL import Image
+
+    with cbook.get_sample_data("grace_hopper.jpg") as fh:
+        photo = Image.open(fh).convert("L")
+    rng = np.random.default_rng(1)
+    for i in range(n):
+        h, w = 960 + (i % 7) * 32, 1100 + (i % 5) * 40
+        img = np.asarray(photo.resize((w, h)), dtype=np.float32)
+        img = np.clip(img + rng.normal(0, 8, img.shape), 0, 255).astype(np.uint8)
+        buf = io.BytesIO()
+        Image.fromarray(img).save(buf, format="JPEG", quality=90)
+        yield buf.getvalue()
+
+
+def sample_meta(src: str, i: int, member: str, descriptor: dict) -> dict:
+    labels = {
+        "ptb-xl": ["ecg.normal", "ecg.st-t-change", "ecg.myocardial-infarction"],
+        "chexpert": ["cxr.no-finding", "cxr.edema", "cxr.cardiomegaly"],
+    }[src]
+    meta = {
+        "key": f"{src.replace('-', '')}_{i:06d}", "source": src,
+        "modality": "ecg" if src == "ptb-xl" else "chest-xray", "split": "train",
+        "subject": hashlib.sha256(str(i).encode()).hexdigest()[:16], "task": "classification",
+        "labels": [labels[i % 3]], "source_labels": {}, "meta": {"age": 50},
+        "provenance": {"files": {}, "source_version": "bench", "transform_config_hash": "0",
+                       "medshard_version": "0.1.0"},
+        "members": [member],
+    }
+    meta["signal" if member == "signal.npy" else "image"] = descriptor
+    return meta
+
+
+def write_dataset(work: Path, name: str, n: int) -> dict:
+    """Shards (tar + parquet), manifest, raw files; returns paths and byte counts."""
+    root = work / name
+    raw = root / "raw"
+    raw.mkdir(parents=True)
+    src = "ptb-xl" if name == "ecg" else "chexpert"
+    samples: list[tuple[dict, bytes]] = []
+    raw_files: list[Path] = []
+    if name == "ecg":
+        import wfdb
+
+        for i, w in enumerate(ecg_windows(n)):
+            desc = {"sampling_rate_hz": 250.0, "channels": [f"L{c}" for c in range(12)],
+                    "units": "mV", "n_samples": 2500, "original_sampling_rate_hz": 200.0,
+                    "scale": [1.0] * 12, "normalization": "max-abs"}
+            samples.append((sample_meta(src, i, "signal.npy", desc), npy_bytes(w)))
+            rec = f"r{i:06d}"
+            wfdb.wrsamp(rec, fs=250, units=["mV"] * 12, sig_name=[f"L{c}" for c in range(12)],
+                        p_signal=w.T.astype(np.float64), fmt=["16"] * 12, write_dir=str(raw))
+            raw_files.append(raw / rec)
+    else:
+        for i, data in enumerate(jpeg_images(n)):
+            desc = {"height": 0, "width": 0, "bit_depth": 8, "photometric": "MONOCHROME2",
+                    "encoding": "jpeg", "member": "image.jpg"}
+            samples.append((sample_meta(src, i, "image.jpg", desc), data))
+            p = raw / f"{i:06d}.jpg"
+            p.write_bytes(data)
+            raw_files.append(p)
+    shards: list[ShardInfo] = []
+    member = samples[0][0]["members"][0]
+    groups: list[list[tuple[dict, bytes]]] = [[]]
+    size = 0
+    for s in samples:
+        if size > SHARD_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(s)
+        size += len(s[1])
+    for g, group in enumerate(groups):
+        for fmt, ext in (("webdataset", "tar"), ("parquet", "parquet")):
+            path = f"{src}/train/{src}-train-{g:06d}.{ext}"
+            target = root / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(target, "wb") as fh:
+                if fmt == "webdataset":
+                    tw = TarShardWriter(fh)
+                    for meta, data in group:
+                        tw.write(meta["key"], [("json", json_bytes(meta)), (member, data)])
+                    tw.close()
+                else:
+                    pw = ParquetShardWriter(fh, row_group_bytes=16 << 20)
+                    for meta, data in group:
+                        pw.write(meta, json_bytes(meta), {member: data})
+                    pw.close()
+            blob = target.read_bytes()
+            shards.append(ShardInfo(path=path, format=fmt, source=src, split="train",
+                                    samples=len(group), bytes=len(blob),
+                                    sha256=hashlib.sha256(blob).hexdigest()))
+    manifest = Manifest(
+        medshard_version="0.1.0", config={}, config_hash="0", vocabulary_version=VOCAB.version,
+        pseudonym_key_id="bench",
+        sources={src: SourceSummary(version="bench", license="test", access="open",
+                                    modality="ecg" if name == "ecg" else "chest-xray",
+                                    counts={"train": SplitCounts(written=n, samples=n)})},
+        shards=shards,
+    )
+    (root / "manifest.json").write_text(manifest.model_dump_json())
+    tars = [root / s.path for s in shards if s.format == "webdataset"]
+    return {
+        "root": root, "n": n, "member": member, "samples": samples, "raw": raw_files,
+        "tars": tars, "parquets": [root / s.path for s in shards if s.format == "parquet"],
+        "tar_bytes": sum(p.stat().st_size for p in tars),
+    }
+
+
+# -- the common end of every reader ------------------------------------------------------
+
+def finish(meta_json: bytes | str, payload: bytes, member: str) -> tuple:
+    """Payload tensor + multi-hot labels: what every reader must produce per sample."""
+    meta = json.loads(meta_json)
+    labels = VOCAB.multi_hot(meta["labels"])
+    tensor = npy_tensor(payload) if member.endswith("npy") else image_tensor(payload)
+    return tensor, labels
+
+
+# -- readers ---------------------------------------------------------------------------
+
+def read_medshard(ds: dict, fmt: str, shuffle: bool = False, verify: bool = False) -> Iterable:
+    from medshard.loaders import ShardDataset
+
+    return ShardDataset(str(ds["root"]), split="train", format=fmt, shuffle=shuffle, verify=verify)
+
+
+def read_webdataset(ds: dict) -> Iterable:
+    import webdataset as wds
+
+    member = ds["member"]
+    urls = [str(p) for p in ds["tars"]]
+    pipeline = wds.WebDataset(urls, shardshuffle=False, empty_check=False)
+    return (finish(s["json"], s[member], member) for s in pipeline)
+
+
+def read_hf_datasets(ds: dict) -> Iterable:
+    import datasets
+
+    datasets.disable_progress_bars()
+    member = ds["member"]
+    col = member.replace(".", "_")
+    hf = datasets.load_dataset("parquet", data_files=[str(p) for p in ds["parquets"]],
+                               split="train", streaming=True)
+    hf = hf.select_columns(["json", col])
+    return (finish(r["json"], r[col], member) for r in hf)
+
+
+def _stub_torchvision() -> None:
+    """mosaicml-streaming imports torchvision at import time; no CPU torchvision for this
+    torch is on PyPI, and the benchmark uses none of it."""
+    try:
+        import torchvision  # noqa: F401
+        return
+    except Exception:
+        pass
+    import importlib.machinery
+
+    tv = types.ModuleType("torchvision")
+    tv_datasets = types.ModuleType("torchvision.datasets")
+    tv_datasets.VisionDataset = object
+    tv_datasets.CIFAR10 = object
+    tv_t = types.ModuleType("torchvision.transforms")
+    tv_tf = types.ModuleType("torchvision.transforms.functional")
+    tv_tf.to_tensor = None
+    tv.datasets, tv.transforms, tv_t.functional = tv_datasets, tv_t, tv_tf
+    for mod in (tv, tv_datasets, tv_t, tv_tf):
+        mod.__spec__ = importlib.machinery.ModuleSpec(mod.__name__, None)
+    tv.__version__ = "0.0"
+    sys.modules.update({"torchvision": tv, "torchvision.datasets": tv_datasets,
+                        "torchvision.transforms": tv_t, "torchvision.transforms.functional": tv_tf})
+
+
+def prepare_mds(ds: dict, work: Path) -> Path:
+    _stub_torchvision()
+    from streaming import MDSWriter
+
+    out = work / f"mds-{ds['root'].name}"
+    with MDSWriter(out=str(out), columns={"json": "str", "payload": "bytes"},
+                   size_limit=SHARD_BYTES) as w:
+        for meta, data in ds["samples"]:
+            w.write({"json": json_bytes(meta).decode(), "payload": data})
+    return out
+
+
+def read_mds(ds: dict, path: Path) -> Iterable:
+    _stub_torchvision()
+    from streaming import StreamingDataset
+    from streaming.base.util import clean_stale_shared_memory
+
+    clean_stale_shared_memory()
+    sd = StreamingDataset(local=str(path), shuffle=False, batch_size=1)
+    member = ds["member"]
+    return (finish(s["json"], s["payload"], member) for s in sd)
+
+
+def _litdata_item(item: tuple[str, bytes]) -> dict:
+    return {"json": item[0], "payload": item[1]}
+
+
+def prepare_litdata(ds: dict, work: Path) -> Path:
+    import litdata
+
+    out = work / f"litdata-{ds['root'].name}"
+    items = [(json_bytes(meta).decode(), data) for meta, data in ds["samples"]]
+    litdata.optimize(fn=_litdata_item, inputs=items, output_dir=str(out), chunk_bytes="64MB",
+                     num_workers=1, mode="overwrite")
+    return out
+
+
+def read_litdata(ds: dict, path: Path) -> Iterable:
+    import litdata
+
+    sd = litdata.StreamingDataset(input_dir=str(path), shuffle=False)
+    member = ds["member"]
+    return (finish(s["json"], s["payload"], member) for s in sd)
+
+
+def read_raw_files(ds: dict) -> Iterable:
+    """CLIMB's way: one raw file per sample (wfdb.rdsamp for ECG, Pillow for JPEG)."""
+    import torch
+
+    if ds["member"] == "signal.npy":
+        import wfdb
+
+        for rec in ds["raw"]:
+            sig, _ = wfdb.rdsamp(str(rec))
+            yield torch.from_numpy(np.ascontiguousarray(sig.T, dtype=np.float32)), None
+    else:
+        from PIL import Image
+
+        for p in ds["raw"]:
+            with Image.open(p) as im:
+                yield torch.from_numpy(np.asarray(im)).unsqueeze(0), None
+
+
+def read_ceiling(ds: dict) -> Iterable:
+    """Shard bytes read from disk, nothing decoded: no loader can beat this."""
+    for p in ds["tars"]:
+        with open(p, "rb") as f:
+            while chunk := f.read(8 << 20):
+                yield chunk
+
+
+# -- running ---------------------------------------------------------------------------
+
+def timed(make: Callable[[], Iterable], repeats: int = 2) -> tuple[float, int]:
+    """Best wall time of `repeats` full passes, and the items yielded per pass."""
+    best, count = float("inf"), 0
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        count = sum(1 for _ in make())
+        best = min(best, time.perf_counter() - t0)
+    return best, count
+
+
+def run(work: Path, n_ecg: int, n_img: int) -> None:
+    print(f"# medshard loader benchmark: {os.cpu_count()} cores, python {sys.version.split()[0]}")
+    for name, n in (("ecg", n_ecg), ("images", n_img)):
+        t0 = time.perf_counter()
+        ds = write_dataset(work, name, n)
+        print(f"\n## {name}: {n} samples, tar shards {ds['tar_bytes'] / 1e6:.1f} MB "
+              f"(written in {time.perf_counter() - t0:.1f} s)")
+        readers: list[tuple[str, Callable[[], Callable[[], Iterable]], bool]] = [
+            ("medshard (tar)", lambda ds=ds: lambda: read_medshard(ds, "webdataset"), True),
+            ("medshard (parquet)", lambda ds=ds: lambda: read_medshard(ds, "parquet"), True),
+            ("medshard (tar, shuffled)",
+             lambda ds=ds: lambda: read_medshard(ds, "webdataset", shuffle=True), True),
+            ("medshard (tar, sha256 verified)",
+             lambda ds=ds: lambda: read_medshard(ds, "webdataset", verify=True), True),
+            ("webdataset (same tar)", lambda ds=ds: lambda: read_webdataset(ds), True),
+            ("HF datasets (same parquet, streaming)", lambda ds=ds: lambda: read_hf_datasets(ds), True),
+            ("MosaicML streaming (MDS)",
+             lambda ds=ds: (lambda p: lambda: read_mds(ds, p))(prepare_mds(ds, work)), True),
+            ("litdata (optimized)",
+             lambda ds=ds: (lambda p: lambda: read_litdata(ds, p))(prepare_litdata(ds, work)), True),
+            ("raw files one by one (CLIMB)", lambda ds=ds: lambda: read_raw_files(ds), True),
+            ("ceiling: shard bytes, no decoding", lambda ds=ds: lambda: read_ceiling(ds), False),
+        ]
+        rows: list[tuple[str, float | None, str]] = []
+        for label, prepare, per_sample in readers:
+            try:
+                make = prepare()
+                seconds, count = timed(make)
+                if per_sample and count != n:
+                    raise RuntimeError(f"yielded {count} samples, expected {n}")
+                rows.append((label, seconds, ""))
+            except Exception as e:  # a peer that cannot run is reported, not fatal
+                why = f"{type(e).__name__}: {e}".splitlines()[0][:150]
+                rows.append((label, None, why))
+                if os.environ.get("BENCH_DEBUG"):
+                    traceback.print_exc()
+        ref = rows[0][1]
+        print(f"{'reader':40s} {'samples/s':>10s} {'MB/s':>8s} {'vs medshard tar':>16s}")
+        for label, seconds, why in rows:
+            if seconds is None:
+                print(f"{label:40s} {'-':>10s} {'-':>8s} {'-':>16s}  not run: {why}")
+                continue
+            rate = n / seconds
+            mbs = ds["tar_bytes"] / 1e6 / seconds
+            ratio = ref / seconds if ref else float("nan")
+            print(f"{label:40s} {rate:10.0f} {mbs:8.0f} {ratio:15.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ecg", type=int, default=1500, help="ECG samples")
+    parser.add_argument("--images", type=int, default=240, help="JPEG images")
+    parser.add_argument("--workdir", help="where to write (default: a temporary directory)")
+    args = parser.parse_args()
+    work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="medshard-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        run(work, args.ecg, args.images)
+    finally:
+        if not args.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
