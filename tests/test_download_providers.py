@@ -18,7 +18,7 @@ from medshard.schemas.download import RECEIPT_NAME, DownloadSpec, Receipt
 from tests.http_fixtures import FakeServer, Reply, json_reply, make_source, tar_bytes, zip_bytes
 
 ENV_VARS = ["PHYSIONET_USERNAME", "PHYSIONET_PASSWORD", "KAGGLE_USERNAME", "KAGGLE_KEY",
-            "KAGGLE_CONFIG_DIR", "GITHUB_TOKEN", "ZENODO_TOKEN", "TCIA_USERNAME", "TCIA_PASSWORD",
+            "KAGGLE_API_TOKEN", "KAGGLE_CONFIG_DIR", "GITHUB_TOKEN", "ZENODO_TOKEN", "TCIA_USERNAME", "TCIA_PASSWORD",
             "MEDSHARD_MIRROR", "NETRC", "MEDSHARD_PHYSIONET_URL", "MEDSHARD_KAGGLE_API",
             "MEDSHARD_ZENODO_API", "MEDSHARD_GITHUB_API", "MEDSHARD_TCIA_API"]
 
@@ -268,6 +268,18 @@ def test_kaggle_competition_rules_not_accepted(server, tmp_path, monkeypatch):
         run(src, tmp_path, base_url=server.url + "/api/v1")
     assert "competition rules have not been accepted" in str(e.value)
     assert "https://www.kaggle.com/competitions/aptos/rules" in str(e.value)
+
+
+def test_kaggle_bearer_token_from_environment(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("KAGGLE_API_TOKEN", "KGAT_test")
+    monkeypatch.setenv("KAGGLE_USERNAME", "ignored")
+    monkeypatch.setenv("KAGGLE_KEY", "ignored")
+    server.files["/api/v1/competitions/data/download-all/aptos"] = zip_bytes({"train.csv": b"x\n"})
+    src = make_source("aptos2", DownloadSpec(provider="kaggle", competition="aptos"))
+    run(src, tmp_path, base_url=server.url + "/api/v1")
+    assert (tmp_path / "aptos2/train.csv").read_bytes() == b"x\n"
+    seen = server.seen("/api/v1/competitions/data/download-all/aptos")[0]
+    assert seen.headers["Authorization"] == "Bearer KGAT_test"
 
 
 def test_kaggle_without_token_says_how_to_get_one(server, tmp_path):

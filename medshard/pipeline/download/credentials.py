@@ -114,6 +114,20 @@ def kaggle_credentials() -> Credentials | None:
     return from_netrc("www.kaggle.com")
 
 
+def kaggle_access_token() -> tuple[Secret, str] | None:
+    """A new-style Kaggle API token (bearer): KAGGLE_API_TOKEN, else ~/.kaggle/access_token."""
+    token = token_from_env("KAGGLE_API_TOKEN")
+    if token:
+        return token, "environment (KAGGLE_API_TOKEN)"
+    folder = Path(os.environ.get("KAGGLE_CONFIG_DIR") or Path.home() / ".kaggle").expanduser()
+    path = folder / "access_token"
+    if path.is_file():
+        value = path.read_text(encoding="utf-8").strip()
+        if value:
+            return Secret(value), f"token file {path}"
+    return None
+
+
 def token_from_env(var: str) -> Secret | None:
     """A bearer token from one environment variable (GITHUB_TOKEN, ZENODO_TOKEN, ...)."""
     value = os.environ.get(var)
