@@ -411,3 +411,29 @@ def test_chexpert_manual_steps_printed_then_placed_zip_verified(tmp_path):
     paths = {f.path for f in receipt(tmp_path, "chexpert").files}
     assert "CheXpert-v1.0-small/train/patient00001/study1/view1_frontal.jpg" in paths
     assert "CheXpert-v1.0-small.zip" in paths  # the user's own file is kept and recorded
+
+
+def test_tcia_restricted_collection_logs_in_for_a_bearer_token(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("TCIA_USERNAME", "tuser")
+    monkeypatch.setenv("TCIA_PASSWORD", "tpass")
+    monkeypatch.setenv("MEDSHARD_TCIA_TOKEN_URL", server.url + "/oauth/token")
+
+    def token(seen, form):
+        ok = form.get("username") == ["tuser"] and form.get("password") == ["tpass"]
+        return json_reply({"access_token": "tok-1"}) if ok else Reply(401)
+
+    def guarded(reply):
+        def route(seen, query):
+            return reply(query) if seen.headers.get("Authorization") == "Bearer tok-1" else Reply(403)
+        return route
+
+    server.routes["/oauth/token"] = token
+    server.routes["/v1/getSeries"] = guarded(lambda q: json_reply(
+        [{"SeriesInstanceUID": "9.9", "PatientID": "P1", "StudyInstanceUID": "8.8"}]))
+    server.routes["/v1/getImage"] = guarded(lambda q: Reply(200, zip_bytes({"1.dcm": b"DICM"})))
+    src = make_source("restricted", DownloadSpec(provider="tcia", collection="R"))
+    run(src, tmp_path, base_url=server.url + "/v1")
+    assert (tmp_path / "restricted/P1/8.8/9.9/1.dcm").read_bytes() == b"DICM"
+    monkeypatch.setenv("TCIA_PASSWORD", "bad")
+    with pytest.raises(DownloadError, match="TCIA refused the login .*TCIA_USERNAME/TCIA_PASSWORD"):
+        run(src, tmp_path / "again", base_url=server.url + "/v1")
