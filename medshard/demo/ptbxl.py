@@ -71,12 +71,13 @@ def write_raw(root: Path, n_records: int | None = None) -> Path:
     ecg, fs = real_ecg_mv()
     at500 = resample_poly(ecg, 1, int(fs // 500), axis=0)
     at100 = resample_poly(ecg, 1, int(fs // 100), axis=0)
-    records = RECORDS[: n_records or len(RECORDS)]
+    n = n_records or len(RECORDS)
+    records = [RECORDS[i % len(RECORDS)] for i in range(n)]
     rows = []
     for i, (codes, fold, age, sex) in enumerate(records, start=1):
         shift = (i - 1) * 0.37
         lr_name, hr_name = f"{i:05d}_lr", f"{i:05d}_hr"
-        group = f"{(i // 1000) * 1000:05d}"
+        group = f"{(i // 1000) * 1000:05d}"  # PhysioNet groups records by thousands
         for rate, sig, folder, name in ((500, at500, "records500", hr_name),
                                         (100, at100, "records100", lr_name)):
             s = np.roll(sig, int(shift * rate), axis=0)

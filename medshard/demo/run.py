@@ -15,6 +15,8 @@ from medshard.pipeline.build import BuildConfig, BuildResult, run_build
 DEMO_WRITERS = {
     "ptb-xl": "medshard.demo.ptbxl",
     "chexpert": "medshard.demo.chexpert",
+    "tuab": "medshard.demo.tuab",
+    "tuev": "medshard.demo.tuev",
 }
 
 

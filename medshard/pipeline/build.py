@@ -59,7 +59,7 @@ class BuildConfig:
     formats: tuple[str, ...] = ("webdataset",)
     workers: int = 1
     shard_size: int = 512 << 20
-    row_group_bytes: int = 64 << 20
+    row_group_bytes: int = 16 << 20
     source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     signal_specs: dict[str, SignalSpec] = field(
         default_factory=lambda: {"ecg": ECG_SPEC, "eeg": EEG_SPEC}
@@ -237,14 +237,19 @@ def _run_beam(jobs: list[ShardJob], config: BuildConfig) -> None:
 
 
 def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) -> None:
-    """Delete shard files of the built sources that the current plan does not produce."""
+    """Delete shard files of the built sources that the current plan does not produce.
+
+    Runs after the shards of this run are renamed into place, so any temporary file
+    left is from an interrupted earlier run.
+    """
     keep = {f"{j.stem}.{'tar' if f == 'webdataset' else 'parquet'}" for j in jobs for f in j.formats}
     pattern = re.compile(r"^[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)$")
+    temp = re.compile(r"^\.[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)\.\d+\.tmp$")
     for slug in sources:
         for path in (out / slug).glob("*/*"):
             rel = path.relative_to(out).as_posix()
-            if pattern.match(path.name) and rel not in keep:
-                path.unlink()
+            if (pattern.match(path.name) and rel not in keep) or temp.match(path.name):
+                path.unlink()  # a shard no longer planned, or a killed run's partial file
 
 
 def run_build(config: BuildConfig) -> BuildResult:

@@ -40,7 +40,7 @@ from medshard.sources.registry import get_source
 log = logging.getLogger("medshard.build")
 
 PARTS_DIR = ".medshard/parts"
-SPOOL_LIMIT = 256 << 20  # bytes of one record's encoded samples held in memory before spilling
+SPOOL_LIMIT = 32 << 20  # bytes of one record's encoded samples held in memory before spilling
 
 
 @dataclass
@@ -59,7 +59,7 @@ class ShardJob:
     signal_specs: dict[str, SignalSpec]
     config_hash: str
     out: str
-    row_group_bytes: int = 64 << 20
+    row_group_bytes: int = 16 << 20
     records_digest: str = ""
 
     @property

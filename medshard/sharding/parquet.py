@@ -31,7 +31,7 @@ BASE_FIELDS = [
 class ParquetShardWriter:
     """Buffers rows up to `row_group_bytes`, then writes them as one row group."""
 
-    def __init__(self, fileobj: BinaryIO, row_group_bytes: int = 64 << 20) -> None:
+    def __init__(self, fileobj: BinaryIO, row_group_bytes: int = 16 << 20) -> None:
         self._fileobj = fileobj
         self._row_group_bytes = row_group_bytes
         self._rows: list[dict[str, Any]] = []

@@ -1,0 +1,37 @@
+"""Shared fixtures: an isolated MEDSHARD_HOME, and miniature raw sources in their real layouts."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+_HOME = tempfile.mkdtemp(prefix="medshard-home-")
+os.environ["MEDSHARD_HOME"] = _HOME
+os.environ["MEDSHARD_SECRET"] = "test-installation-secret"
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(_HOME, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def demo_raw(tmp_path_factory) -> Path:
+    """PTB-XL and CheXpert miniatures (real ECG / real radiograph pixels); treat as read-only."""
+    from medshard.demo import chexpert, ptbxl
+
+    root = tmp_path_factory.mktemp("raw")
+    ptbxl.write_raw(root / "ptb-xl")
+    chexpert.write_raw(root / "chexpert")
+    return root
+
+
+@pytest.fixture
+def raw_copy(demo_raw, tmp_path) -> Path:
+    """A private, writable copy of the miniature raw sources (for corrupting)."""
+    dst = tmp_path / "raw"
+    shutil.copytree(demo_raw, dst)
+    return dst
