@@ -282,6 +282,12 @@ def built(tmp_path_factory):
                     formats=("webdataset", "parquet"), progress=False,
                 )
             )
+            again = run_build(
+                BuildConfig(
+                    sources=[SLUG], data_root=data_root, out=base / "out-again",
+                    formats=("webdataset", "parquet"), progress=False,
+                )
+            )
             intact = path.read_bytes()
             path.write_bytes(intact[: len(intact) // 3])
             broken_out = base / "out-broken"
@@ -299,7 +305,7 @@ def built(tmp_path_factory):
     logs = "\n".join(handler.lines) + "\n".join(str(w.message) for w in caught)
     logs += out_text.getvalue() + err_text.getvalue()
     return {
-        "result": result, "out": base / "out", "broken_out": broken_out,
+        "result": result, "again": again, "out": base / "out", "broken_out": broken_out,
         "raw": data_root / SLUG, "logs": logs, "broken": broken,
     }
 
@@ -347,6 +353,27 @@ def test_build_parquet_matches_tar(built):
     for row in rows:
         assert row["image_png"] == tar[row["key"]]["image.png"]
         assert row["json"].encode() == tar[row["key"]]["json"]
+
+
+@pytest.mark.slow
+def test_build_is_byte_identical_when_repeated(built):
+    first = {(s.path, s.sha256) for s in built["result"].manifest.shards}
+    second = {(s.path, s.sha256) for s in built["again"].manifest.shards}
+    assert first == second and len(first) == 6  # 3 splits x 2 formats
+    for name in ("index.parquet", "manifest.json", "quarantine.jsonl"):
+        assert (built["out"] / name).read_bytes() == (built["out"].parent / "out-again" / name).read_bytes()
+
+
+@pytest.mark.slow
+def test_webdataset_reads_the_shards_without_medshard(built):
+    import webdataset as wds
+
+    urls = [str(p) for p in sorted(built["out"].glob(f"{SLUG}/*/*.tar"))]
+    samples = list(wds.WebDataset(urls, shardshuffle=False, empty_check=False))
+    assert sorted(s["__key__"] for s in samples) == sorted(f"{SLUG}_{image_id(i.name)}" for i in DEMO_IMAGES)
+    for s in samples:
+        assert set(s) >= {"json", "image.png"}
+        assert json.loads(s["json"])["source"] == SLUG
 
 
 @pytest.mark.slow
