@@ -17,6 +17,8 @@ DEMO_WRITERS = {
     "chexpert": "medshard.demo.chexpert",
     "tuab": "medshard.demo.tuab",
     "tuev": "medshard.demo.tuev",
+    "kits23": "medshard.demo.kits23",
+    "echonet-dynamic": "medshard.demo.echonet",
 }
 
 

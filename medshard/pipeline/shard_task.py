@@ -120,7 +120,8 @@ class _RecordSpool:
         if self._file is None:
             self._mem.append((meta, meta_json, payloads))
             self._bytes += len(meta_json) + sum(len(v) for v in payloads.values())
-            if self._bytes > SPOOL_LIMIT:
+            # a lone sample stays in memory: its arrays are alive in the caller anyway
+            if self._bytes > SPOOL_LIMIT and self.count > 1:
                 self._file = tempfile.TemporaryFile()
                 for item in self._mem:
                     pickle.dump(item, self._file, protocol=pickle.HIGHEST_PROTOCOL)
@@ -313,6 +314,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 meta = meta_obj.model_dump(mode="json", exclude_none=True)
                 meta_json = json_bytes(meta)
                 spool.add(meta, meta_json, members)
+                del sample, members, descriptors, meta, meta_json  # spilled copies only
         except Filtered as exc:
             spool.discard()
             filtered_reasons[str(exc)] += 1

@@ -1,0 +1,104 @@
+"""The `medshard` command: listing, errors a person can act on, inspect/validate, schemas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from medshard.cli import parse_size
+from medshard.schemas.export import json_schemas
+
+SCHEMA_DIR = Path(__file__).parents[1] / "medshard" / "schemas" / "jsonschema"
+
+
+def medshard(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "medshard.cli", *args], capture_output=True,
+                          text=True, cwd=cwd)
+
+
+def test_sources_json_lists_both_core_sources():
+    proc = medshard("sources", "--json")
+    assert proc.returncode == 0
+    names = {s["name"] for s in json.loads(proc.stdout)}
+    assert {"ptb-xl", "chexpert"} <= names
+
+
+def test_info_prints_license_and_manual_steps():
+    proc = medshard("info", "chexpert")
+    assert proc.returncode == 0
+    assert "Research Use Agreement" in proc.stdout and "manual download" in proc.stdout
+
+
+def test_vocab_json_has_concepts_and_maps():
+    data = json.loads(medshard("vocab", "--json").stdout)
+    concept = data["concepts"][0]
+    assert {"id", "name", "synonyms", "modality"} <= set(concept)
+    assert data["sources"]["ptb-xl"]["AFIB"] == ["ecg.afib-aflutter"]
+
+
+@pytest.mark.parametrize("args", [
+    ["build", "no-such-source", "--data-root", ".", "--out", "x"],
+    ["build", "ptb-xl", "--data-root", "/nonexistent-medshard-root", "--out", "x"],
+    ["build", "ptb-xl", "--data-root", ".", "--out", "x", "--format", "zip"],
+    ["build", "ptb-xl", "--data-root", ".", "--out", "x", "--shard-size", "lots"],
+    ["build", "ptb-xl", "--data-root", ".", "--out", "x", "--option", "nodot=1"],
+    ["build", "ptb-xl", "--out", "x"],
+    ["info", "no-such-source"],
+    ["inspect", "/nonexistent-medshard-build"],
+    ["frobnicate"],
+])
+def test_bad_user_input_is_one_line_exit_2(args, tmp_path):
+    proc = medshard(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("medshard: error:")
+    assert "Traceback" not in proc.stderr
+
+
+def test_parse_size():
+    assert parse_size("512MB") == 512_000_000
+    assert parse_size("1GiB") == 2**30
+    assert parse_size("4096") == 4096
+
+
+def test_inspect_and_validate_catch_a_tampered_shard(demo_raw, tmp_path):
+    out = tmp_path / "out"
+    proc = medshard("build", "ptb-xl", "--data-root", str(demo_raw), "--out", str(out),
+                    "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "ptb-xl" in medshard("inspect", str(out)).stdout
+    assert medshard("validate", str(out)).returncode == 0
+    shard = next(out.rglob("*.tar"))
+    data = bytearray(shard.read_bytes())
+    data[600] ^= 0xFF
+    shard.write_bytes(bytes(data))
+    proc = medshard("validate", str(out))
+    assert proc.returncode == 1
+    assert shard.name in proc.stdout
+
+
+def test_checked_in_json_schemas_match_the_models():
+    """Schema changes must be exported deliberately: `medshard schema --out medshard/schemas/jsonschema`."""
+    for name, schema in json_schemas().items():
+        path = SCHEMA_DIR / f"{name}.schema.json"
+        assert path.is_file(), f"run `medshard schema --out {SCHEMA_DIR}`"
+        assert json.loads(path.read_text()) == schema, f"{path.name} is stale"
+
+
+def test_sample_key_with_a_dot_is_rejected():
+    from pydantic import ValidationError
+
+    from medshard.schemas import SampleMeta
+
+    with pytest.raises(ValidationError, match="key"):
+        SampleMeta.model_validate({
+            "key": "a.b", "source": "x", "modality": "ecg", "split": "train", "subject": "s",
+            "task": "t", "labels": [], "source_labels": {}, "members": [],
+            "provenance": {"files": {}, "source_version": "1", "transform_config_hash": "h",
+                           "medshard_version": "0"},
+        })
