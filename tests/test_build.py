@@ -18,7 +18,7 @@ import pytest
 from medshard.pipeline.build import BuildConfig, run_build
 from medshard.pipeline.shard_task import PARTS_DIR
 from medshard.sharding.members import npy_array
-from helpers import output_files
+from tests.helpers import output_files
 
 SOURCES = ["ptb-xl", "chexpert"]
 
