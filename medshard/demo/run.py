@@ -15,6 +15,7 @@ from medshard.pipeline.build import BuildConfig, BuildResult, run_build
 DEMO_WRITERS = {
     "ptb-xl": "medshard.demo.ptbxl",
     "chexpert": "medshard.demo.chexpert",
+    "vindr-cxr": "medshard.demo.vindr_cxr",
     "tuab": "medshard.demo.tuab",
     "tuev": "medshard.demo.tuev",
     "kits23": "medshard.demo.kits23",

@@ -181,12 +181,16 @@ def encode_payloads(
                 members[ext] = bytes(p.data)
             else:
                 arr = np.asarray(p.data)
-                ext = _member_ext(role, p.kind, "png")
-                members[ext] = encode_png(arr)
+                if arr.dtype in (np.uint8, np.uint16):
+                    encoding, data = "png", encode_png(arr)
+                else:  # signed or wider values (CT in HU) do not fit PNG: stored exactly
+                    encoding, data = "npy", npy_bytes(arr)
+                ext = _member_ext(role, p.kind, encoding)
+                members[ext] = data
                 desc.setdefault("height", int(arr.shape[0]))
                 desc.setdefault("width", int(arr.shape[1]))
                 desc.setdefault("channels", 1 if arr.ndim == 2 else int(arr.shape[2]))
-                desc["encoding"] = "png"
+                desc["encoding"] = encoding
             desc["member"] = ext
             descriptors["image"] = desc
         elif p.kind in ("volume", "array"):
