@@ -22,6 +22,7 @@ whose state counts delivered batches): see `state_dict` for what holds.
 from __future__ import annotations
 
 import itertools
+import os
 import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -53,8 +54,6 @@ def world_from_env() -> tuple[int, int]:
     """(rank, world_size) from torch.distributed if initialized, else RANK/WORLD_SIZE, else (0, 1)."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_rank(), dist.get_world_size()
-    import os
-
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 

@@ -46,6 +46,10 @@ class ShardLoader(DataLoader):
             self._batches += 1
             yield batch
 
+    def set_epoch(self, epoch: int) -> None:
+        """Same as `dataset.set_epoch(epoch)`: the order of the next iteration."""
+        self.dataset.set_epoch(epoch)  # type: ignore[attr-defined]
+
     def state_dict(self) -> dict[str, Any]:
         """The dataset's resume state after the batches delivered so far in this epoch."""
         ds: ShardDataset = self.dataset  # type: ignore[assignment]
