@@ -67,6 +67,8 @@ class DownloadSummary:
         head = f"{self.source}: {self.files} files, {human_bytes(self.total_bytes)} in {self.dest}"
         if self.up_to_date:
             return head + " (up to date)"
+        if self.downloaded_bytes == 0 and self.present == self.files:
+            return f"{head} (verified, nothing to download; {self.seconds:.1f}s, via {self.via})"
         parts = [f"downloaded {human_bytes(self.downloaded_bytes)}"]
         if self.present:
             parts.append(f"{self.present} already present")
