@@ -51,7 +51,7 @@ def test_records_use_strat_fold_and_prefer_500hz(demo_raw):
     assert all(r.files[0].startswith("records500/") for r in recs)
     r = recs[0]
     assert r.source_labels == {"scp_codes": {"NORM": 100.0, "SR": 0.0}}
-    assert r.subject_id == "1001"
+    assert r.subject_id == "1000"  # written as "1000.0" in the CSV
     # allow-list: staff ids, dates and free-text report never leave the source
     assert not {"nurse", "recording_date", "report", "validated_by", "device"} & set(r.meta)
     assert r.meta["sex"] == "F"
@@ -101,3 +101,28 @@ def test_leading_zeros_are_filtered(demo_raw):
     p = next(src.load(rec, root)).payloads["signal"]
     with pytest.raises(Filtered, match="first 15 samples zero"):
         standardize_signal(p.data, p.descriptor, ECG_SPEC)
+
+
+def test_native_wfdb_reader_matches_wfdb(demo_raw, tmp_path):
+    import wfdb
+
+    from medshard.sources.wfdb_format import read_record
+
+    root = demo_raw / "ptb-xl"
+    for base in sorted(root.glob("records*/00000/*.hea"))[:6]:
+        ours, fields = read_record(base.with_suffix(""))
+        ref, ref_fields = wfdb.rdsamp(str(base.with_suffix("")))
+        np.testing.assert_array_equal(ours, ref)
+        assert fields["fs"] == ref_fields["fs"]
+        assert list(fields["sig_name"]) == list(ref_fields["sig_name"])
+        assert list(fields["units"]) == list(ref_fields["units"])
+    # the invalid-sample value of format 16 reads as NaN, as wfdb does
+    sig = np.zeros((500, 2))
+    sig[100:200, 1] = np.nan
+    wfdb.wrsamp("nan", fs=500, units=["mV", "mV"], sig_name=["I", "II"], p_signal=sig,
+                fmt=["16", "16"], adc_gain=[1000.0, 1000.0], baseline=[0, 0],
+                write_dir=str(tmp_path))
+    ours, _ = read_record(tmp_path / "nan")
+    ref, _ = wfdb.rdsamp(str(tmp_path / "nan"))
+    np.testing.assert_array_equal(np.isnan(ours), np.isnan(ref))
+    assert np.isnan(ours[150, 1])

@@ -80,11 +80,15 @@ def write_raw(root: Path, n_records: int | None = None) -> Path:
         group = f"{(i // 1000) * 1000:05d}"  # PhysioNet groups records by thousands
         for rate, sig, folder, name in ((500, at500, "records500", hr_name),
                                         (100, at100, "records100", lr_name)):
+            out_dir = root / folder / group
+            if i > len(RECORDS):  # larger sets (benchmarks) clone the first records' files
+                _clone_record(root / folder / "00000" / f"{(i - 1) % len(RECORDS) + 1:05d}{name[5:]}",
+                              out_dir / name)
+                continue
             s = np.roll(sig, int(shift * rate), axis=0)
             if i == ZEROED_RECORD:
                 s = s.copy()
                 s[: int(0.1 * rate)] = 0.0
-            out_dir = root / folder / group
             out_dir.mkdir(parents=True, exist_ok=True)
             wfdb.wrsamp(
                 name, fs=rate, units=["mV"] * 12, sig_name=LEADS, p_signal=s,
@@ -92,7 +96,7 @@ def write_raw(root: Path, n_records: int | None = None) -> Path:
                 write_dir=str(out_dir),
             )
         rows.append({
-            "ecg_id": i, "patient_id": f"{1000 + (i % 9)}.0", "age": f"{age}.0", "sex": sex,
+            "ecg_id": i, "patient_id": f"{1000 + i // 2}.0", "age": f"{age}.0", "sex": sex,
             "height": "", "weight": "", "nurse": "2.0", "site": "0.0", "device": "CS-12   E",
             "recording_date": "1990-01-01 00:00:00", "report": "illustrative report text",
             "scp_codes": repr(codes), "heart_axis": "", "infarction_stadium1": "",
@@ -109,6 +113,14 @@ def write_raw(root: Path, n_records: int | None = None) -> Path:
         writer.writerows(rows)
     write_scp_statements(root / "scp_statements.csv")
     return root
+
+
+def _clone_record(src: Path, dst: Path) -> None:
+    """Copy a WFDB record under a new name (the header names its record and signal file)."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    header = src.with_suffix(".hea").read_text().replace(src.name, dst.name)
+    dst.with_suffix(".hea").write_text(header)
+    dst.with_suffix(".dat").write_bytes(src.with_suffix(".dat").read_bytes())
 
 
 def write_scp_statements(path: Path) -> None:

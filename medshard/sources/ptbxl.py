@@ -31,6 +31,7 @@ from typing import Any, ClassVar
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import MissingRawData, Source
+from medshard.sources.wfdb_format import read_record
 
 DIAGNOSTIC_CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 RHYTHM_CLASSES = ("AFIB", "AFLT")
@@ -174,16 +175,14 @@ class PTBXL(Source):
                 )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        import wfdb
-
         statements = self._statements_for(root)
         classes = self.classes_for(record.source_labels["scp_codes"], statements)
-        base = str(root / record.files[0][: -len(".hea")])
+        base = root / record.files[0][: -len(".hea")]
         try:
-            signal, fields = wfdb.rdsamp(base)
+            signal, fields = read_record(base)
         except FileNotFoundError as exc:
             raise RecordError(f"missing WFDB file: {Path(exc.filename or base).name}") from None
-        except Exception as exc:
+        except Exception as exc:  # wfdb's fallback raises many types for broken records
             raise RecordError(f"unreadable WFDB record: {exc}") from None
         expected = int(fields["sig_len"])
         if signal.shape[0] != expected:
