@@ -20,7 +20,7 @@ import pickle
 import tempfile
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
