@@ -437,3 +437,35 @@ def test_tcia_restricted_collection_logs_in_for_a_bearer_token(server, tmp_path,
     monkeypatch.setenv("TCIA_PASSWORD", "bad")
     with pytest.raises(DownloadError, match="TCIA refused the login .*TCIA_USERNAME/TCIA_PASSWORD"):
         run(src, tmp_path / "again", base_url=server.url + "/v1")
+
+
+def test_source_with_only_manual_text_prints_it_and_checks_its_root(tmp_path):
+    from medshard.sources.base import MissingRawData
+
+    base = make_source("handmade", None)
+    info = base.info.model_copy(update={"manual_download": "1. Ask for access.\n2. rsync it."})
+
+    class Handmade(base):
+        def check_root(self, root: Path) -> None:
+            if not (root / "edf" / "train").is_dir():
+                raise MissingRawData(f"handmade: {root}/edf/train not found")
+
+    Handmade.info = info
+    record_acceptance(info)
+    printed: list[str] = []
+    with pytest.raises(UserError, match=r"edf/train not found; follow the steps above") as e:
+        download_source(Handmade, tmp_path, progress=False, echo=printed.append)
+    assert "1. Ask for access.\n2. rsync it." in printed[0]
+    assert "medshard download handmade --data-root" in str(e.value)
+    (tmp_path / "handmade/edf/train").mkdir(parents=True)
+    (tmp_path / "handmade/edf/train/a.edf").write_bytes(b"0       ")
+    s = download_source(Handmade, tmp_path, progress=False, echo=printed.append)
+    assert s.files == 1 and "verified" in s.line()
+    assert receipt(tmp_path, "handmade").files[0].path == "edf/train/a.edf"
+    assert download_source(Handmade, tmp_path, progress=False, echo=printed.append).up_to_date
+
+
+def test_source_without_any_download_declaration_says_where_files_go(tmp_path):
+    src = make_source("nothing", None)
+    with pytest.raises(UserError, match="declares no download yet; place its files under"):
+        download_source(src, tmp_path, progress=False)

@@ -38,7 +38,7 @@ from medshard.pipeline.download.engine import (
 )
 from medshard.pipeline.download.providers import ProviderContext, get_provider, manual
 from medshard.schemas.download import RECEIPT_NAME, DownloadSpec, Receipt, ReceiptFile
-from medshard.sources.base import Source
+from medshard.sources.base import MissingRawData, Source
 
 log = logging.getLogger("medshard.download")
 MIRRORS_FILE = "mirrors.json"
@@ -150,18 +150,18 @@ def _check_paths(slug: str, transfers: list[Transfer]) -> None:
                 raise DownloadError(f"{slug}: refusing unsafe file path {rel!r} from {t.origin}")
 
 
-def _needed_bytes(dest: Path, spec: DownloadSpec, transfers: list[Transfer]) -> int:
+def _needed_bytes(dest: Path, approx: int | None, transfers: list[Transfer]) -> int:
     known = 0
     for t in transfers:
         if t.size is None or dest.joinpath(*t.path.split("/")).is_file():
             continue
         # An archive needs room for itself and its unpacked content (rough: twice its size).
         known += t.size * (3 if t.extract_to is not None else 1)
-    if known or not spec.approx_bytes:
+    if known or not approx:
         return known
     # Only an estimate is declared: what is already on disk counts against it (resumed runs).
     present = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
-    return max(0, spec.approx_bytes - present)
+    return max(0, approx - present)
 
 
 def _files_under(dest: Path) -> list[str]:
@@ -192,9 +192,16 @@ def _manual(source: type[Source] | Source, spec: DownloadSpec, dest: Path, data_
                 f"{info.name}: {problems[0]}{more} under {dest}; follow the steps above, then rerun "
                 f"`medshard download {info.name} --data-root {data_root}`"
             )
+    return _receipt_for_placed(info.name, dest, spec_hash(spec), progress, t0,
+                               via=f"manual ({name} layout)")
+
+
+def _receipt_for_placed(slug: str, dest: Path, declared: str, progress: bool | None, t0: float,
+                        via: str) -> DownloadSummary:
+    """Hash every file a person placed under `dest` and write the receipt."""
     rels = _files_under(dest)
     total = sum(dest.joinpath(r).stat().st_size for r in rels)
-    bar = Progress(total, f"{info.name} verify", progress)
+    bar = Progress(total, f"{slug} verify", progress)
     files = []
     try:
         for rel in rels:
@@ -203,11 +210,26 @@ def _manual(source: type[Source] | Source, spec: DownloadSpec, dest: Path, data_
             files.append(ReceiptFile(path=rel, size=size, sha256=sha, origin="manual"))
     finally:
         bar.close()
-    write_receipt(dest, Receipt(source=info.name, provider="manual", spec_hash=spec_hash(spec),
+    write_receipt(dest, Receipt(source=slug, provider="manual", spec_hash=declared,
                                 completed_at=utc_now(), medshard_version=_medshard_version,
                                 files=files))
-    return DownloadSummary(info.name, dest, len(files), total, present=len(files),
-                           seconds=time.monotonic() - t0, via=f"manual ({name} layout)")
+    return DownloadSummary(slug, dest, len(files), total, present=len(files),
+                           seconds=time.monotonic() - t0, via=via)
+
+
+def _manual_text_only(source: type[Source] | Source, dest: Path, data_root: Path,
+                      progress: bool | None, echo: Callable[[str], None], t0: float,
+                      declared: str) -> DownloadSummary:
+    """A source with no DownloadSpec but manual steps in its info: print, then `check_root`."""
+    info = source.info
+    echo(f"{info.name} is fetched by hand. Do this once:\n{info.manual_download}")
+    instance = source() if isinstance(source, type) else source
+    try:
+        instance.check_root(dest)
+    except MissingRawData as e:
+        raise UserError(f"{e}; follow the steps above (DATA_ROOT is {data_root}), then rerun "
+                        f"`medshard download {info.name} --data-root {data_root}`") from None
+    return _receipt_for_placed(info.name, dest, declared, progress, t0, via="manual")
 
 
 def download_source(
@@ -225,19 +247,22 @@ def download_source(
     info = source.info
     spec: DownloadSpec | None = source.download
     dest = Path(data_root).expanduser() / info.name
-    if spec is None:
+    if spec is None and not info.manual_download:
         raise UserError(f"{info.name} declares no download yet; place its files under {dest} "
                         f"as described at {info.homepage}")
     require_consent(info)
     dest.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    h = spec_hash(spec)
+    h = spec_hash(spec) if spec else "steps-" + hashlib.sha256(
+        (info.manual_download or "").encode()).hexdigest()[:16]
     mirror = resolve_mirror(info.name, mirror)
     old = read_receipt(dest)
     if old and old.spec_hash == h and _receipt_intact(dest, old, verify):
         return DownloadSummary(info.name, dest, len(old.files), sum(f.size for f in old.files),
                                up_to_date=True)
-    if spec.provider == "manual" and not mirror:
+    if spec is None and not mirror:
+        return _manual_text_only(source, dest, Path(data_root), progress, echo, t0, h)
+    if spec is not None and spec.provider == "manual" and not mirror:
         return _manual(source, spec, dest, Path(data_root), progress, echo, t0)
 
     policy = policy or RetryPolicy()
@@ -245,6 +270,7 @@ def download_source(
     ctx = ProviderContext(info=info, session=session, policy=policy,
                           base_url=mirror if mirror else base_url)
     provider = get_provider("mirror" if mirror else spec.provider)
+    approx = spec.approx_bytes if spec else None
     try:
         try:
             transfers = provider.plan(spec, ctx)
@@ -255,12 +281,12 @@ def download_source(
             ) from None
         _check_paths(info.name, transfers)
         try:
-            check_free_space(dest, _needed_bytes(dest, spec, transfers))
+            check_free_space(dest, _needed_bytes(dest, approx, transfers))
         except DiskFull as e:
             raise UserError(f"{info.name}: {e}") from e
         # Exact when every size is known; else the declared estimate gives a rough ETA.
         sizes_known = all(t.size is not None for t in transfers)
-        total = sum(t.size or 0 for t in transfers) if sizes_known else spec.approx_bytes
+        total = sum(t.size or 0 for t in transfers) if sizes_known else approx
         bar = Progress(total, info.name, progress)
         try:
             results, errors = fetch_all(
