@@ -22,6 +22,7 @@ whose state counts delivered batches): see `state_dict` for what holds.
 from __future__ import annotations
 
 import itertools
+import mmap
 import os
 import random
 import warnings
@@ -251,6 +252,7 @@ class ShardDataset(IterableDataset):
         last = max(e for _, e, _ in wanted)
         w = 0
         ordinal = 0
+        mapped = isinstance(buf, mmap.mmap)  # local or cached file: members can be views
         try:
             if ref.format == "parquet":
                 raws: Iterator[RawSample] = iter_parquet_raw(buf, first if keep is None else 0)
@@ -278,7 +280,12 @@ class ShardDataset(IterableDataset):
                     if ordinal >= s:
                         raw = {"__key__": key}
                         for ext, view in members:
-                            raw[ext] = bytearray(view)  # copy: the shard is released early
+                            if ext == "json":
+                                raw[ext] = bytes(view)
+                            elif mapped:
+                                raw[ext] = view  # a view of the mapped file: no copy
+                            else:
+                                raw[ext] = bytearray(view)  # copy: the fetched shard is freed
                         yield base + ordinal - s, raw
                     ordinal += 1
         except (ValueError, KeyError, OSError) as e:

@@ -1,8 +1,8 @@
 """From shard bytes to raw samples, and from raw samples to tensors.
 
 Raw sample: `{"__key__": str, "json": bytes, "<member>": bytes}` as in the
-sharding readers (members of tar shards are bytearrays: writable, so tensors can
-share their memory). Decoded sample (what the dataset yields):
+sharding readers; payload members may be bytearrays or writable memoryviews of a
+memory-mapped local shard (tensors then share that memory, no copy). Decoded sample (what the dataset yields):
 
 - `key`, `source`, `modality`, `split`: strings;
 - one tensor per payload member, named by its role (`signal`, `image`, `volume`,
@@ -121,11 +121,13 @@ def iter_tar_raw(buf: Buffer) -> Iterator[RawSample]:
 def iter_parquet_raw(buf: Buffer, skip: int = 0) -> Iterator[RawSample]:
     """Raw samples of a Parquet shard held in memory, from row `skip` on.
 
-    Row groups wholly before `skip` are not decoded.
+    Row groups wholly before `skip` are not decoded; payloads are copied once, straight
+    out of the Arrow buffers, into writable bytearrays.
     """
     pf = pq.ParquetFile(pa.BufferReader(pa.py_buffer(buf)))
     names = pf.schema_arrow.names
     payload_cols = [c for c in names if c not in _BASE_COLUMNS]
+    members = [_member_of_column(c) for c in payload_cols]
     row = 0
     for rg in range(pf.num_row_groups):
         n = pf.metadata.row_group(rg).num_rows
@@ -135,16 +137,30 @@ def iter_parquet_raw(buf: Buffer, skip: int = 0) -> Iterator[RawSample]:
         table = pf.read_row_group(rg, columns=["key", "json", *payload_cols])
         keys = table.column("key").to_pylist()
         jsons = table.column("json").to_pylist()
-        payloads = {c: table.column(c).to_pylist() for c in payload_cols}
+        payloads = [_binary_views(table.column(c)) for c in payload_cols]
         for i in range(max(0, skip - row), n):
-            meta_json = jsons[i]
-            sample: RawSample = {"__key__": keys[i], "json": meta_json.encode()}
-            for c, values in payloads.items():
-                v = values[i]
+            sample: RawSample = {"__key__": keys[i], "json": jsons[i].encode()}
+            for member, views in zip(members, payloads, strict=True):
+                v = views[i]
                 if v is not None:
-                    sample[_member_of_column(c)] = v
+                    sample[member] = bytearray(v)
             yield sample
         row += n
+
+
+def _binary_views(column: pa.ChunkedArray) -> list[memoryview | None]:
+    """One memoryview per value of a binary column, over Arrow's own buffer (no copy)."""
+    out: list[memoryview | None] = []
+    for chunk in column.chunks:
+        _, offsets_buf, data_buf = chunk.buffers()
+        width = np.int64 if pa.types.is_large_binary(chunk.type) else np.int32
+        offsets = np.frombuffer(offsets_buf, dtype=width)[chunk.offset : chunk.offset + len(chunk) + 1]
+        data = memoryview(data_buf) if data_buf is not None else memoryview(b"")
+        nulls = chunk.is_null().to_pylist() if chunk.null_count else None
+        bounds = offsets.tolist()
+        for i in range(len(chunk)):
+            out.append(None if nulls and nulls[i] else data[bounds[i] : bounds[i + 1]])
+    return out
 
 
 _BASE_COLUMNS = {"key", "source", "modality", "split", "subject", "labels", "json"}
@@ -170,14 +186,15 @@ def _npy_header(header: bytes) -> tuple[np.dtype, tuple[int, ...], str, int]:
     return np.dtype(h["descr"]), shape, "F" if h["fortran_order"] else "C", int(np.prod(shape))
 
 
-def npy_tensor(data: bytes | bytearray) -> torch.Tensor:
-    """A tensor over an .npy member; shares a bytearray's memory, else copies once."""
-    if data[:6] != b"\x93NUMPY":
+def npy_tensor(data: bytes | bytearray | memoryview) -> torch.Tensor:
+    """A tensor over an .npy member; shares writable memory (bytearray, writable view),
+    else copies once."""
+    if bytes(data[:6]) != b"\x93NUMPY":
         raise ValueError("member is not an .npy array")
     start = 10 if data[6] == 1 else 12
     hlen = int.from_bytes(data[8:start], "little")
     dtype, shape, order, count = _npy_header(bytes(data[start : start + hlen]))
-    if not isinstance(data, bytearray):
+    if isinstance(data, bytes) or (isinstance(data, memoryview) and data.readonly):
         data = bytearray(data)  # writable: torch wants that
     arr = np.frombuffer(data, dtype=dtype, count=count, offset=start + hlen)
     return _as_tensor(arr.reshape(shape, order=order))

@@ -59,11 +59,18 @@ def read_url(url: str) -> bytes:
 
 
 def map_file(path: str | os.PathLike[str]) -> Buffer:
-    """A read-only memory map of a local file (no copy; pages come from the page cache)."""
+    """A private copy-on-write memory map of a local file.
+
+    No copy is made: pages come from the page cache, and tensors can view them
+    (writable, as torch wants; a write would copy that page, never touch the file).
+    """
     with open(path, "rb") as f:
         if os.fstat(f.fileno()).st_size == 0:
             return b""
-        return mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
+    if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
+        mapped.madvise(mmap.MADV_WILLNEED)  # read ahead: fewer, larger page-ins
+    return mapped
 
 
 class ShardStore:
