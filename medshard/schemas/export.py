@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from medshard.schemas.download import ConsentEntry, Receipt
 from medshard.schemas.models import Manifest, RawRecord, SampleMeta, SourceInfo
 from medshard.schemas.vocabulary import VocabularyFile
 
@@ -14,6 +15,8 @@ EXPORTED = {
     "source-info": SourceInfo,
     "raw-record": RawRecord,
     "vocabulary": VocabularyFile,
+    "download-receipt": Receipt,
+    "consent-entry": ConsentEntry,
 }
 
 

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from medshard.schemas import Filtered, License, Payload, RawRecord, Sample, SourceInfo
+from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.dicom import MONOCHROME1_POLICIES, read_image, read_patient_id
 from medshard.sources.splits import hash_split
@@ -210,6 +211,11 @@ class VinDrCXR(Source):
                 f"{SLUG}: monochrome1 must be one of {MONOCHROME1_POLICIES}, "
                 f"not {self._options['monochrome1']!r}"
             )
+
+    # PhysioNet credentialed project: SHA256SUMS.txt lists and checksums every file
+    download: ClassVar[DownloadSpec | None] = DownloadSpec(
+        provider="physionet", project="vindr-cxr", version="1.0.0"
+    )
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
