@@ -10,12 +10,12 @@ import sys
 import numpy as np
 import pytest
 import torch
-from loader_fixtures import jpeg_bytes, make_build
 
 from medshard.loaders import Collate, ShardDataset, ShardLoader, collate
 from medshard.loaders.assign import Layout, consumed_per_worker
 from medshard.loaders.decode import image_tensor, npy_tensor
 from medshard.schemas.vocabulary import load_vocabulary
+from tests.loader_fixtures import jpeg_bytes, make_build
 
 
 @pytest.fixture(scope="module")
@@ -80,6 +80,15 @@ def test_jpeg_and_npy_members_decode():
     arr = np.arange(24, dtype=">u2").reshape(2, 3, 4)
     out = npy_tensor(npy_bytes(arr))
     assert out.dtype == torch.int32 and out.tolist() == arr.astype(np.int32).tolist()
+
+
+def test_decode_threads_keep_order_and_content(build):
+    plain = list(ShardDataset(str(build.root), split="train", seed=1))
+    threaded = list(ShardDataset(str(build.root), split="train", seed=1, decode_threads=2))
+    assert keys_of(plain) == keys_of(threaded)
+    for a, b in zip(plain, threaded, strict=True):
+        payload = "signal" if "signal" in a else "image"
+        assert torch.equal(a[payload], b[payload])
 
 
 def test_same_seed_and_epoch_same_order_else_different(build):

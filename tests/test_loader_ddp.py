@@ -10,9 +10,9 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from loader_fixtures import make_build
 
 from medshard.loaders import ShardDataset, ShardLoader
+from tests.loader_fixtures import make_build
 
 WORLD = 2
 WORKERS = 2

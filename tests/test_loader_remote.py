@@ -9,9 +9,9 @@ import warnings
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from loader_fixtures import make_build
 
 from medshard.loaders import ShardDataset, ShardError
+from tests.loader_fixtures import make_build
 
 
 class _QuietHandler(SimpleHTTPRequestHandler):
