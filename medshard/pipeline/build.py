@@ -261,15 +261,8 @@ def run_build(config: BuildConfig) -> BuildResult:
     cfg_hash = hashlib.sha256(json_bytes(cfg)).hexdigest()
     jobs = plan_jobs(config, sources, cfg_hash)
 
-    done: dict[str, dict] = {}
-    todo: list[ShardJob] = []
-    for job in jobs:
-        part = load_done_part(job)
-        if part is None:
-            todo.append(job)
-        else:
-            done[job.stem] = part
-    log.info("%d shards planned, %d already built", len(jobs), len(done))
+    todo = [job for job in jobs if load_done_part(job) is None]
+    log.info("%d shards planned, %d already built", len(jobs), len(jobs) - len(todo))
 
     if todo:
         started = time.monotonic()
@@ -277,35 +270,37 @@ def run_build(config: BuildConfig) -> BuildResult:
             _run_beam(todo, config)
         log.info("wrote %d shards in %.1fs", len(todo), time.monotonic() - started)
 
-    parts = []
-    for job in jobs:
-        part = done.get(job.stem)
-        if part is None:
-            path = job.part_path()
-            if not path.exists():
-                raise RuntimeError(f"shard {job.stem} produced no result; run the build again")
-            part = json.loads(path.read_text())
-        parts.append(part)
+    part_paths = [job.part_path() for job in jobs]
+    for job, path in zip(jobs, part_paths, strict=True):
+        if not path.exists():
+            raise RuntimeError(f"shard {job.stem} produced no result; run the build again")
 
     _remove_stale_shards(out, jobs, list(sources))
-    _finish(out, parts, sources, cfg, cfg_hash)
-    return BuildResult(out, read_manifest(out / "manifest.json"), len(todo), len(done))
+    _finish(out, part_paths, sources, cfg, cfg_hash)
+    return BuildResult(
+        out, read_manifest(out / "manifest.json"), len(todo), len(jobs) - len(todo)
+    )
+
+
+def _read_parts(paths: list[Path]):
+    """Parts in plan order, one at a time (a build may have many thousands)."""
+    for path in paths:
+        yield json.loads(path.read_text())
 
 
 def _finish(
     out: Path,
-    parts: list[dict],
+    part_paths: list[Path],
     sources: dict[str, Source],
     cfg: dict[str, Any],
     cfg_hash: str,
 ) -> None:
+    """Counts, manifest, index and quarantine from the parts, streaming them from disk."""
     counts: dict[str, dict[str, SplitCounts]] = {
         s: {sp: SplitCounts() for sp in SPLITS} for s in sources
     }
-    index_rows: list[dict] = []
-    quarantine: list[dict] = []
     shards = []
-    for part in parts:
+    for part in _read_parts(part_paths):
         c = counts[part["source"]][part["split"]]
         c.listed += part["listed"]
         c.written += part["written"]
@@ -314,8 +309,6 @@ def _finish(
         c.samples += part["samples"]
         for reason, n in part["filtered_reasons"].items():
             c.filtered_reasons[reason] = c.filtered_reasons.get(reason, 0) + n
-        index_rows.extend(part["index_rows"])
-        quarantine.extend(part["quarantine"])
         shards.extend(part["shards"])
     for slug, per_split in counts.items():
         for split, c in per_split.items():
@@ -340,8 +333,10 @@ def _finish(
         sources=summaries,
         shards=shards,
     )
-    write_index(out / "index.parquet", index_rows)
-    write_quarantine(out / "quarantine.jsonl", quarantine)
+    write_index(out / "index.parquet", lambda: (r for p in _read_parts(part_paths)
+                                                for r in p["index_rows"]))
+    write_quarantine(out / "quarantine.jsonl",
+                     (q for p in _read_parts(part_paths) for q in p["quarantine"]))
     write_manifest(out / "manifest.json", manifest)
 
 

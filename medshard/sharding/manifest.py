@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -35,32 +35,53 @@ def _atomic_write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _meta_column_type(values: list[Any]) -> pa.DataType:
-    present = [v for v in values if v is not None]
-    if present and all(isinstance(v, bool) for v in present):
+def _meta_column_type(types: set[type]) -> pa.DataType:
+    if types <= {bool}:
         return pa.bool_()
-    if present and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present):
+    if types <= {int, float}:
         return pa.float64()
     return pa.string()
 
 
-def write_index(path: Path, rows: list[dict[str, Any]]) -> None:
-    """One row per sample; scalar metadata becomes typed `meta_<name>` columns."""
-    meta_cols = sorted({k for r in rows for k in r if k.startswith("meta_") and k != "meta_json"})
-    fields = [pa.field(n, t) for n, t in INDEX_BASE]
-    columns: dict[str, list[Any]] = {n: [r.get(n) for r in rows] for n, _ in INDEX_BASE}
-    for c in meta_cols:
-        vals = [r.get(c) for r in rows]
-        t = _meta_column_type(vals)
-        if t == pa.string():
-            vals = [None if v is None else str(v) for v in vals]
-        elif t == pa.float64():
-            vals = [None if v is None else float(v) for v in vals]
-        fields.append(pa.field(c, t))
-        columns[c] = vals
-    table = pa.Table.from_pydict(columns, schema=pa.schema(fields))
+def write_index(path: Path, rows: Callable[[], Iterable[dict[str, Any]]],
+                batch_rows: int = 65536) -> None:
+    """One row per sample; scalar metadata becomes typed `meta_<name>` columns.
+
+    `rows` is called twice (column types first, then the rows), so the index of a
+    build of any size streams to disk in row groups of `batch_rows`.
+    """
+    seen: dict[str, set[type]] = {}
+    for r in rows():
+        for k, v in r.items():
+            if k.startswith("meta_") and k != "meta_json":
+                types = seen.setdefault(k, set())
+                if v is not None:
+                    types.add(type(v))
+    meta_types = {c: _meta_column_type(seen[c]) for c in sorted(seen)}
+    schema = pa.schema([pa.field(n, t) for n, t in INDEX_BASE]
+                       + [pa.field(c, t) for c, t in meta_types.items()])
+
+    def table(batch: list[dict[str, Any]]) -> pa.Table:
+        columns: dict[str, list[Any]] = {n: [r.get(n) for r in batch] for n, _ in INDEX_BASE}
+        for c, t in meta_types.items():
+            vals = [r.get(c) for r in batch]
+            if t == pa.string():
+                vals = [None if v is None else str(v) for v in vals]
+            elif t == pa.float64():
+                vals = [None if v is None else float(v) for v in vals]
+            columns[c] = vals
+        return pa.Table.from_pydict(columns, schema=schema)
+
     tmp = path.with_name(f".{path.name}.tmp")
-    pq.write_table(table, tmp, compression="zstd")
+    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+        batch: list[dict[str, Any]] = []
+        for r in rows():
+            batch.append(r)
+            if len(batch) >= batch_rows:
+                writer.write_table(table(batch))
+                batch = []
+        if batch:
+            writer.write_table(table(batch))
     os.replace(tmp, path)
 
 
