@@ -40,8 +40,10 @@ def derive_seed(*parts: object) -> int:
     return int.from_bytes(digest[:8], "little")
 
 
-def shuffled_pieces(counts: Sequence[int], seed: int, epoch: int, shuffle: bool) -> list[Piece]:
-    """Every non-empty shard as one piece, in an order fixed by (seed, epoch)."""
+def shuffled_pieces(counts: Sequence[int], seed: int, epoch: object, shuffle: bool) -> list[Piece]:
+    """Every non-empty shard as one piece, in an order fixed by (seed, epoch).
+
+    `epoch` may be any repr-stable value (the replacement mode salts it per source)."""
     order = list(range(len(counts)))
     if shuffle:
         random.Random(derive_seed(seed, epoch, "shards")).shuffle(order)

@@ -118,6 +118,11 @@ class ShardDataset(IterableDataset):
             if unknown:
                 raise UserError(f"weights name sources not selected: {sorted(unknown)}")
         self.weights = [float((weights or {}).get(s, 1.0 if weights is None else 0.0)) for s in names]
+        if not replacement and weights is not None and min(self.weights) <= 0:
+            raise UserError(
+                "without replacement every selected source needs a weight > 0 (each sample is "
+                "read once per epoch); drop the source from `sources` or give it a weight"
+            )
         self.source_names = names
         self.mixing = weights is not None and len(names) > 1
         self.shuffle = shuffle
@@ -328,7 +333,12 @@ class ShardDataset(IterableDataset):
                         [lambda: self._read(share)], None, self.buffer_size, derive_seed(seed, src, p)
                     )
 
-            active = [i for i, w in enumerate(self.weights) if w > 0]
+            per_source = [0] * len(self.source_names)
+            for i, c in enumerate(self.selection.counts):
+                per_source[self._shard_source[i]] += c
+            active = [i for i, w in enumerate(self.weights) if w > 0 and per_source[i] > 0]
+            if not active:
+                raise UserError("no selected source with a weight > 0 has any sample")
             mixed = weighted_interleave(
                 [source_stream(i) for i in active],
                 [self.weights[i] for i in active],

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import sys
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -68,9 +69,24 @@ def map_file(path: str | os.PathLike[str]) -> Buffer:
         if os.fstat(f.fileno()).st_size == 0:
             return b""
         mapped = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_COPY)
-    if hasattr(mapped, "madvise") and hasattr(mmap, "MADV_WILLNEED"):
-        mapped.madvise(mmap.MADV_WILLNEED)  # read ahead: fewer, larger page-ins
+    _populate(mapped)
     return mapped
+
+
+_MADV_POPULATE_READ = getattr(mmap, "MADV_POPULATE_READ", 22 if sys.platform == "linux" else None)
+
+
+def _populate(mapped: mmap.mmap) -> None:
+    """Map every page up front without copying (Linux >= 5.14): one call instead of a
+    page fault per 4 kB on first touch; older kernels get a read-ahead hint instead."""
+    if _MADV_POPULATE_READ is not None:
+        try:
+            mapped.madvise(_MADV_POPULATE_READ)
+            return
+        except OSError:
+            pass
+    if hasattr(mmap, "MADV_WILLNEED"):
+        mapped.madvise(mmap.MADV_WILLNEED)
 
 
 class ShardStore:
