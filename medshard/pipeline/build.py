@@ -1,7 +1,8 @@
 """The build: list records -> assign split -> plan shards -> write shards (Beam) -> manifest.
 
 The driver lists records (cheap), pseudonymizes subjects, assigns splits and plans
-shards; only these small plans cross the shuffle. Each shard is one Beam task
+shards, writing each shard's records to `OUT/.medshard/plans/`; only the shard's name
+and settings cross into the pipeline graph and the shuffle. Each shard is one Beam task
 (`shard_task.run_shard_job`) that streams its samples to its files. Finished shards
 are skipped on a re-run, so an interrupted build resumes and ends byte-identical.
 """
@@ -29,6 +30,7 @@ from medshard.pipeline.shard_task import (
     load_done_part,
     records_digest,
     run_shard_job,
+    write_plan,
 )
 from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
 from medshard.pipeline.transforms.signal import ECG_SPEC, EEG_SPEC, SignalSpec
@@ -126,7 +128,10 @@ def _check_config(config: BuildConfig) -> dict[str, Source]:
 
 
 def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) -> list[ShardJob]:
-    """List, pseudonymize, split and plan every source. Deterministic in its inputs."""
+    """List, pseudonymize, split and plan every source. Deterministic in its inputs.
+
+    Each shard's records are written to its plan file; the returned jobs are small.
+    """
     secret = installation_secret()
     jobs: list[ShardJob] = []
     for slug in sorted(sources):
@@ -155,7 +160,7 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
                         source=slug,
                         split=split,
                         index=plan.index,
-                        records=plan.records,
+                        n_records=len(plan.records),
                         source_root=str(root.resolve()),
                         source_options=src.options(),
                         source_version=src.info.version,
@@ -168,6 +173,7 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
                         records_digest=records_digest(plan.records),
                     )
                 )
+                write_plan(jobs[-1], plan.records)
     return jobs
 
 
@@ -194,8 +200,8 @@ class _Progress:
     def _run(self) -> None:
         from tqdm import tqdm
 
-        total = sum(len(j.records) for j in self.jobs)
-        pending = {j.part_path(): len(j.records) for j in self.jobs}
+        total = sum(j.n_records for j in self.jobs)
+        pending = {j.part_path(): j.n_records for j in self.jobs}
         done_shards = 0
         with tqdm(total=total, unit="rec", desc="build", dynamic_ncols=True, mininterval=0.5) as bar:
             while True:

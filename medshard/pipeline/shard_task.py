@@ -43,14 +43,22 @@ PARTS_DIR = ".medshard/parts"
 SPOOL_LIMIT = 32 << 20  # bytes of one record's encoded samples held in memory before spilling
 
 
+PLANS_DIR = ".medshard/plans"
+
+
 @dataclass
 class ShardJob:
-    """Everything a worker needs for one shard. Subject ids are already pseudonyms."""
+    """Everything a worker needs for one shard. Subject ids are already pseudonyms.
+
+    The records themselves live in a plan file next to the output (`plan_path()`), so
+    what crosses into the pipeline graph is a few hundred bytes per shard whatever the
+    shard holds; `n_records` says how many there are.
+    """
 
     source: str
     split: str
     index: int
-    records: list[RawRecord]
+    n_records: int
     source_root: str
     source_options: dict[str, Any]
     source_version: str
@@ -68,6 +76,26 @@ class ShardJob:
 
     def part_path(self) -> Path:
         return Path(self.out) / PARTS_DIR / f"{self.stem}.json"
+
+    def plan_path(self) -> Path:
+        return Path(self.out) / PLANS_DIR / f"{self.stem}.jsonl"
+
+
+def write_plan(job: ShardJob, records: list[RawRecord]) -> None:
+    """Write the shard's records (one JSON line each) where every worker can read them."""
+    path = job.plan_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = b"".join(json_bytes(r.model_dump(mode="json")) + b"\n" for r in records)
+    if path.exists() and path.read_bytes() == data:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def read_plan(job: ShardJob) -> list[RawRecord]:
+    with open(job.plan_path(), "rb") as f:
+        return [RawRecord.model_validate_json(line) for line in f if line.strip()]
 
 
 def records_digest(records: list[RawRecord]) -> str:
@@ -285,7 +313,11 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         "medshard_version": __version__,
     }
 
-    for rec in job.records:
+    records = read_plan(job)
+    if len(records) != job.n_records:
+        raise RuntimeError(f"plan {job.plan_path()} has {len(records)} records, expected "
+                           f"{job.n_records}; run the build again")
+    for rec in records:
         spool = _RecordSpool()
         key = f"{job.source}_{rec.record_id}"
         stage = "load"
@@ -368,7 +400,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         "index": job.index,
         "config_hash": job.config_hash,
         "records_digest": job.records_digest,
-        "listed": len(job.records),
+        "listed": len(records),
         "written": written,
         "quarantined": len(quarantine),
         "filtered": sum(filtered_reasons.values()),
