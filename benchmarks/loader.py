@@ -9,7 +9,8 @@ Two datasets, written once into every format:
     matplotlib's sample photograph with noise; raw copies as .jpg files.
 Readers, each iterating once over every sample in one process (no shuffling):
   medshard tar, medshard parquet, medshard tar shuffled (buffer 256), medshard tar with
-  its sha256 check on (the default; peers check nothing, so the other rows turn it off),
+  its sha256 check on every read (`verify=True`; the default checks only shards fetched
+  over the network, and peers check nothing, so the other rows read unchecked),
   medshard tar decoding on 2 threads (`decode_threads=2`; every other row decodes on one),
   the `webdataset`
   library on the same tars, Hugging Face `datasets` streaming the same Parquet,
@@ -214,7 +215,7 @@ def touch(sample: object) -> None:
 
 # -- readers ---------------------------------------------------------------------------
 
-def read_medshard(ds: dict, fmt: str, shuffle: bool = False, verify: bool = False,
+def read_medshard(ds: dict, fmt: str, shuffle: bool = False, verify: bool | str = "remote",
                   threads: int = 0) -> Iterable:
     from medshard.loaders import ShardDataset
 

@@ -83,14 +83,29 @@ def damaged(tmp_path, served):
 
 
 def test_corrupt_shard_is_named_in_the_error(damaged):
-    ds = ShardDataset(str(damaged), split="train", sources="chexpert", decode=False)
+    ds = ShardDataset(str(damaged), split="train", sources="chexpert", decode=False, verify=True)
     with pytest.raises(ShardError, match="chexpert/train/chexpert-train-000001.tar fails its sha256"):
         list(ds)
 
 
+def test_corrupt_remote_shard_is_caught_by_default(served):
+    build, url, _ = served
+    shard = build.root / "chexpert/train/chexpert-train-000002.parquet"
+    good = shard.read_bytes()
+    bad = bytearray(good)
+    bad[len(bad) // 2] ^= 0xFF
+    shard.write_bytes(bytes(bad))
+    try:
+        ds = ShardDataset(url, split="train", sources="chexpert", format="parquet", decode=False)
+        with pytest.raises(ShardError, match="chexpert-train-000002.parquet fails its sha256"):
+            list(ds)
+    finally:
+        shard.write_bytes(good)
+
+
 def test_corrupt_shard_can_be_skipped_with_a_warning_keeping_counts(damaged):
     ds = ShardDataset(str(damaged), split="train", sources="chexpert", decode=False,
-                      on_error="skip", world_size=1, rank=0)
+                      on_error="skip", world_size=1, rank=0, verify=True)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         keys = [s["__key__"] for s in ds]

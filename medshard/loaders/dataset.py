@@ -68,7 +68,9 @@ class ShardDataset(IterableDataset):
     concept ids) and `filter` (a predicate over index.parquet rows) select samples,
     counted from the build's index so that ranks stay equal. `decode_threads` > 0
     decodes that many samples at once on threads (worth it for JPEG/PNG when a process
-    has spare cores; order is kept).
+    has spare cores; order is kept). `verify`: sha256 of shards fetched over the
+    network ("remote", the default: local files were checked when downloaded), of
+    every shard read (True), or none (False); sizes are always checked.
     """
 
     def __init__(
@@ -92,7 +94,7 @@ class ShardDataset(IterableDataset):
         replacement: bool = False,
         samples_per_epoch: int | None = None,
         equalize: str = "drop",
-        verify: bool = True,
+        verify: bool | str = "remote",
         on_error: str = "raise",
         rank: int | None = None,
         world_size: int | None = None,

@@ -93,15 +93,20 @@ class ShardStore:
     """Fetches shards, verifying and caching them as configured.
 
     `cache_dir=None` streams every shard from its URL each time. Local shards are
-    never copied into the cache.
+    never copied into the cache. Every shard's size is checked against the manifest;
+    its sha256 is checked for every shard fetched over the network (so every cache
+    fill) with `verify="remote"` (the default), for every read with `verify=True`,
+    never with `verify=False`.
     """
 
     def __init__(
         self,
         cache_dir: str | os.PathLike[str] | None = None,
         cache_bytes: int = 20 << 30,
-        verify: bool = True,
+        verify: bool | str = "remote",
     ) -> None:
+        if verify not in (True, False, "remote"):
+            raise ValueError(f"verify={verify!r} is not True, False or 'remote'")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.cache_bytes = cache_bytes
         self.verify = verify
@@ -118,30 +123,32 @@ class ShardStore:
             try:
                 data = map_file(cached)
                 os.utime(cached)  # recency for LRU eviction
-                self._check(ref, data)
+                self._check(ref, data, fetched=False)  # hashed when it was stored
                 return data
             except (OSError, ShardError):
                 cached.unlink(missing_ok=True)  # a bad cached copy is refetched
         try:
-            data = map_file(local_path(ref.url)) if is_local(ref.url) else read_url(ref.url)
+            local = is_local(ref.url)
+            data = map_file(local_path(ref.url)) if local else read_url(ref.url)
         except FileNotFoundError as e:
             raise ShardError(
                 f"shard {ref.path} is missing ({ref.url}); check the release URL or rebuild"
             ) from e
         except OSError as e:
             raise ShardError(f"shard {ref.path} could not be read from {ref.url}: {e}") from e
-        self._check(ref, data)
+        self._check(ref, data, fetched=not local)
         if cached is not None:
             self._store(cached, data)
         return data
 
-    def _check(self, ref: ShardRef, data: Buffer) -> None:
+    def _check(self, ref: ShardRef, data: Buffer, fetched: bool) -> None:
         if len(data) != ref.bytes:
             raise ShardError(
                 f"shard {ref.path} has {len(data)} bytes, manifest says {ref.bytes}: "
                 "truncated or replaced; re-download or rebuild it"
             )
-        if self.verify and hashlib.sha256(data).hexdigest() != ref.sha256:
+        hash_it = self.verify is True or (self.verify == "remote" and fetched)
+        if hash_it and hashlib.sha256(data).hexdigest() != ref.sha256:
             raise ShardError(
                 f"shard {ref.path} fails its sha256 check (manifest {ref.sha256[:12]}...): "
                 "corrupt or replaced; re-download or rebuild it"
