@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import itertools
 import json
 import subprocess
 import sys
@@ -244,3 +245,49 @@ def test_unknown_source_and_missing_build_are_clear_errors(build, tmp_path):
         ShardDataset(str(build.root), sources=["nope"])
     with pytest.raises(UserError, match="no medshard manifest"):
         ShardDataset(str(tmp_path))
+
+
+def test_resume_twice_then_on_two_ranks(build):
+    def make(**kw):
+        return ShardDataset(str(build.root), split="train", decode=False, seed=2, **kw)
+
+    ds = make()
+    ds.set_epoch(4)
+    it = iter(ds)
+    first = [next(it)["__key__"] for _ in range(10)]
+    again = make()
+    again.load_state_dict(json.loads(json.dumps(ds.state_dict())))
+    it = iter(again)
+    second = [next(it)["__key__"] for _ in range(13)]
+    state = again.state_dict()
+    ranks = []
+    for rank in range(2):
+        last = make(world_size=2, rank=rank)
+        last.load_state_dict(state)
+        ranks.append(keys_of(last))
+    seen = first + second + ranks[0] + ranks[1]
+    assert len(ranks[0]) == len(ranks[1]) == 12  # 25 left, one dropped to equalize
+    assert len(seen) == len(set(seen)) == 47
+
+
+def test_replacement_resume_twice_continues_the_same_sequence(build):
+    kw = dict(split="train", weights={"ptb-xl": 1.0, "chexpert": 2.0}, replacement=True,
+              samples_per_epoch=50, decode=False)
+    full = keys_of(ShardDataset(str(build.root), **kw))
+    got: list[str] = []
+    state = None
+    for take in (7, 9, None):
+        ds = ShardDataset(str(build.root), **kw)
+        if state is not None:
+            ds.load_state_dict(state)
+        it = iter(ds)
+        got += [s["__key__"] for s in (it if take is None else itertools.islice(it, take))]
+        state = ds.state_dict()
+    assert got == full
+
+
+def test_weights_without_replacement_must_cover_every_source(build):
+    from medshard.errors import UserError
+
+    with pytest.raises(UserError, match="needs a weight > 0"):
+        ShardDataset(str(build.root), sources=["ptb-xl", "chexpert"], weights={"ptb-xl": 1.0})
