@@ -32,7 +32,7 @@ from medshard.pipeline.transforms.image import check_encoded_image, encode_png
 from medshard.pipeline.transforms.signal import SignalSpec, standardize_signal
 from medshard.schemas import Filtered, RawRecord, Sample, SampleMeta
 from medshard.schemas.vocabulary import load_vocabulary
-from medshard.sharding.members import JSON_MEMBER, json_bytes, npy_bytes
+from medshard.sharding.members import JSON_MEMBER, NpyMember, json_bytes
 from medshard.sharding.parquet import ParquetShardWriter
 from medshard.sharding.wds import TarShardWriter
 from medshard.sources.registry import get_source
@@ -184,9 +184,9 @@ def _member_ext(role: str, kind: str, encoding: str) -> str:
 
 def encode_payloads(
     sample: Sample, spec: SignalSpec | None
-) -> tuple[dict[str, bytes], dict[str, Any]]:
+) -> tuple[dict[str, bytes | NpyMember], dict[str, Any]]:
     """Standardize each payload; returns member bytes and the descriptor fields of the sample."""
-    members: dict[str, bytes] = {}
+    members: dict[str, bytes | NpyMember] = {}
     descriptors: dict[str, Any] = {}
     for role in sorted(sample.payloads):
         p = sample.payloads[role]
@@ -196,7 +196,7 @@ def encode_payloads(
             data, desc = standardize_signal(p.data, p.descriptor, spec)
             ext = _member_ext(role, p.kind, "npy")
             desc["member"] = ext
-            members[ext] = npy_bytes(data)
+            members[ext] = NpyMember(data)
             descriptors["signal"] = desc
         elif p.kind == "image":
             desc = dict(p.descriptor)
@@ -212,7 +212,7 @@ def encode_payloads(
                 if arr.dtype in (np.uint8, np.uint16):
                     encoding, data = "png", encode_png(arr)
                 else:  # signed or wider values (CT in HU) do not fit PNG: stored exactly
-                    encoding, data = "npy", npy_bytes(arr)
+                    encoding, data = "npy", NpyMember(arr)
                 ext = _member_ext(role, p.kind, encoding)
                 members[ext] = data
                 desc.setdefault("height", int(arr.shape[0]))
@@ -224,7 +224,7 @@ def encode_payloads(
         elif p.kind in ("volume", "array"):
             arr = np.asarray(p.data)
             ext = _member_ext(role, p.kind, "npy")
-            members[ext] = npy_bytes(arr)
+            members[ext] = NpyMember(arr)
             if p.kind == "volume":
                 desc = dict(p.descriptor)
                 desc["member"] = ext

@@ -24,6 +24,39 @@ def npy_bytes(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
+class NpyMember:
+    """A .npy member that is never materialized: its header plus a view of the array.
+
+    Writers stream `chunks()`; `bytes(member)` builds the encoded bytes only where a
+    writer needs them whole (Parquet). Encodes exactly as `npy_bytes`.
+    """
+
+    def __init__(self, array: np.ndarray) -> None:
+        self.array = np.ascontiguousarray(array)
+        buf = io.BytesIO()
+        # version 1.0, as np.save writes for any header under 64 KiB
+        np.lib.format.write_array_header_1_0(
+            buf, np.lib.format.header_data_from_array_1_0(self.array)
+        )
+        self.header = buf.getvalue()
+
+    def __len__(self) -> int:
+        return len(self.header) + self.array.nbytes
+
+    def chunks(self, size: int = 8 << 20):
+        yield self.header
+        flat = memoryview(self.array.reshape(-1).view(np.uint8))
+        for start in range(0, len(flat), size):
+            yield flat[start : start + size]
+
+    def __bytes__(self) -> bytes:
+        return b"".join(bytes(c) for c in self.chunks())
+
+
+def member_bytes(data: bytes | NpyMember) -> bytes:
+    return data if isinstance(data, bytes) else bytes(data)
+
+
 def npy_array(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(data), allow_pickle=False)
 

@@ -15,7 +15,7 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from medshard.sharding.members import column_name
+from medshard.sharding.members import NpyMember, column_name, member_bytes
 
 BASE_FIELDS = [
     pa.field("key", pa.string()),
@@ -40,7 +40,9 @@ class ParquetShardWriter:
         self._schema: pa.Schema | None = None
         self.samples = 0
 
-    def write(self, meta: dict[str, Any], meta_json: bytes, payloads: dict[str, bytes]) -> None:
+    def write(
+        self, meta: dict[str, Any], meta_json: bytes, payloads: dict[str, bytes | NpyMember]
+    ) -> None:
         row: dict[str, Any] = {
             "key": meta["key"],
             "source": meta["source"],
@@ -51,7 +53,7 @@ class ParquetShardWriter:
             "json": meta_json.decode(),
         }
         for member, data in payloads.items():
-            row[column_name(member)] = data
+            row[column_name(member)] = member_bytes(data)
         if self._schema is not None:
             extra = set(row) - set(self._schema.names)
             if extra:

@@ -7,7 +7,36 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from medshard.sharding.members import split_member_name
+from medshard.sharding.members import NpyMember, split_member_name
+
+
+class _ChunkReader(io.RawIOBase):
+    """A read-only file over `NpyMember.chunks()`, so tarfile copies without a full buffer."""
+
+    def __init__(self, member: NpyMember) -> None:
+        self._chunks = member.chunks()
+        self._current = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        """Exactly n bytes (fewer only at the end): tarfile treats a short read as EOF."""
+        parts: list[bytes] = []
+        want = n
+        while want != 0:
+            if not len(self._current):
+                nxt = next(self._chunks, None)
+                if nxt is None:
+                    break
+                self._current = memoryview(nxt)
+                continue
+            take = len(self._current) if want < 0 else min(want, len(self._current))
+            parts.append(bytes(self._current[:take]))
+            self._current = self._current[take:]
+            if want > 0:
+                want -= take
+        return b"".join(parts)
 
 
 class TarShardWriter:
@@ -17,7 +46,7 @@ class TarShardWriter:
         self._tar = tarfile.open(fileobj=fileobj, mode="w|", format=tarfile.USTAR_FORMAT)
         self.samples = 0
 
-    def write(self, key: str, members: Iterable[tuple[str, bytes]]) -> None:
+    def write(self, key: str, members: Iterable[tuple[str, bytes | NpyMember]]) -> None:
         for ext, data in members:
             info = tarfile.TarInfo(f"{key}.{ext}")
             info.size = len(data)
@@ -25,7 +54,8 @@ class TarShardWriter:
             info.mode = 0o444
             info.uid = info.gid = 0
             info.uname = info.gname = ""
-            self._tar.addfile(info, io.BytesIO(data))
+            reader = io.BytesIO(data) if isinstance(data, bytes) else _ChunkReader(data)
+            self._tar.addfile(info, reader)
         self.samples += 1
 
     def close(self) -> None:
