@@ -152,6 +152,7 @@ def test_loader_resume_with_workers_then_elastic(build):
             state = loader.state_dict()
             break
     assert len(seen) == 12
+    assert len(loader) == 12  # 48 samples: 24 per worker, 6 batches each
     rest: list[str] = []
     counts = []
     for rank in range(3):

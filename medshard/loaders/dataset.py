@@ -13,7 +13,13 @@ Modes:
   - `replacement=True`: each worker draws the source of every sample with
     probability proportional to `weights`, then takes the next sample of its
     share of that source, cycling through the share (reshuffled each pass).
-    An epoch is `samples_per_epoch` samples (default: the selected total).
+    A share is 1/(world_size x workers) of the source's shuffled samples (at least
+    one), a different slice each epoch. An epoch is `samples_per_epoch` samples
+    (default: the selected total).
+
+Memory: a worker holds the shards it is reading (remote ones in memory, local ones
+memory-mapped, so payload tensors are views of the page cache) and `buffer_size`
+samples per source stream; nothing else.
 
 Resume (`state_dict` / `load_state_dict`; with worker processes use `ShardLoader`,
 whose state counts delivered batches): see `state_dict` for what holds.

@@ -46,6 +46,14 @@ class ShardLoader(DataLoader):
             self._batches += 1
             yield batch
 
+    def __len__(self) -> int:
+        """Batches per epoch on this rank, exactly (each worker batches its own samples)."""
+        ds: ShardDataset = self.dataset  # type: ignore[assignment]
+        ds.resolve_world()
+        bs: int = self.batch_size  # type: ignore[assignment]
+        sizes = ds.worker_sizes(max(1, self.num_workers))
+        return sum(n // bs if self.drop_last else -(-n // bs) for n in sizes)
+
     def set_epoch(self, epoch: int) -> None:
         """Same as `dataset.set_epoch(epoch)`: the order of the next iteration."""
         self.dataset.set_epoch(epoch)  # type: ignore[attr-defined]
