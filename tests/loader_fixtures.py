@@ -9,7 +9,8 @@ Three sources with uneven shard counts (no world size divides them):
   - `toy-eeg` (eeg, not in the vocabulary): 4 x 500 signals, 1 train shard of 9.
 Every shard is written as WebDataset tar and as Parquet with the same samples in the
 same order; the manifest carries real byte counts and sha256; index.parquet has one
-row per sample (key, source, split, shard, labels).
+row per sample (key, source, split, labels, shard_webdataset, shard_parquet, meta_json),
+as the pipeline writes it.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -178,7 +180,8 @@ def make_build(root: Path, formats: tuple[str, ...] = ("webdataset", "parquet"))
                     build.labels[meta["key"]] = meta["labels"]
                     index_rows.append({
                         "key": meta["key"], "source": src, "split": split,
-                        "shard": f"{stem}.tar", "labels": meta["labels"],
+                        "labels": meta["labels"], "shard_webdataset": f"{stem}.tar",
+                        "shard_parquet": f"{stem}.parquet", "meta_json": json.dumps(meta["meta"]),
                     })
                 for fmt in formats:
                     path = f"{stem}.{'tar' if fmt == 'webdataset' else 'parquet'}"

@@ -58,3 +58,15 @@ def test_loader_with_workers_over_a_real_build(built):
     loader = ShardLoader(ds, batch_size=3, num_workers=2)
     keys = [k for batch in loader for k in batch["key"]]
     assert sorted(keys) == sorted(r["key"] for r in pq.read_table(built / "index.parquet").to_pylist())
+
+
+def test_label_and_row_filters_use_the_real_index(built):
+    index = pq.read_table(built / "index.parquet").to_pylist()
+    concept = next(c for r in index for c in r["labels"])
+    want = sorted(r["key"] for r in index if concept in r["labels"])
+    got = [s["__key__"] for s in ShardDataset(str(built), split=None, labels=concept, decode=False)]
+    assert sorted(got) == want
+    picky = ShardDataset(str(built), split=None, decode=False, format="parquet",
+                         filter=lambda row: row["source"] == "chexpert")
+    assert sorted(s["__key__"] for s in picky) == sorted(
+        r["key"] for r in index if r["source"] == "chexpert")

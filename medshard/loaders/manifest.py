@@ -136,20 +136,23 @@ def apply_sample_filters(
     if wanted is None and row_filter is None:
         return Selection(refs, [r.samples for r in refs], [None] * len(refs))
     table = _read_index(base)
-    for col in ("key", "shard", "labels"):
-        if col not in table.column_names:
-            raise UserError(f"index.parquet lacks column {col!r}; rebuild with this medshard")
+    names = table.column_names
+    shard_cols = [c for c in ("shard_webdataset", "shard_parquet", "shard") if c in names]
+    if "key" not in names or "labels" not in names or not shard_cols:
+        raise UserError("index.parquet lacks key, labels or shard columns; rebuild with this medshard")
     stems = {_stem(r.path): i for i, r in enumerate(refs)}
     kept: list[set[str]] = [set() for _ in refs]
     for row in table.to_pylist():
-        i = stems.get(_stem(str(row["shard"])))
+        i = next(
+            (stems[_stem(row[c])] for c in shard_cols if row[c] and _stem(row[c]) in stems), None
+        )
         if i is None:
             continue
         if wanted is not None and not wanted.intersection(row["labels"] or []):
             continue
         if row_filter is not None:
-            if isinstance(row.get("meta"), str):
-                row["meta"] = json.loads(row["meta"])
+            if isinstance(row.get("meta_json"), str):
+                row["meta"] = json.loads(row["meta_json"])
             if not row_filter(row):
                 continue
         kept[i].add(row["key"])
