@@ -53,7 +53,7 @@ from medshard.loaders.assign import (
 )
 from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_buffer
 from medshard.loaders.manifest import Selection, apply_sample_filters, read_manifest, select_shards
-from medshard.loaders.remote import Buffer, ShardError, ShardStore
+from medshard.loaders.remote import Buffer, ShardError, ShardStore, is_local
 from medshard.schemas.vocabulary import load_vocabulary
 
 STATE_FORMAT = "medshard.loader/1"
@@ -246,19 +246,30 @@ class ShardDataset(IterableDataset):
             return None
 
     def _read(self, part: Sequence[tuple[int, Piece]]) -> Iterator[tuple[int, RawSample]]:
-        """(base position, raw sample) for each position of `part`, one shard fetch per run."""
-        i = 0
-        while i < len(part):
-            shard = part[i][1][0]
-            j = i
-            while j < len(part) and part[j][1][0] == shard:
-                j += 1
-            run = part[i:j]
-            i = j
-            buf = self._fetch(shard)
-            if buf is None:
-                continue
-            yield from self._read_shard(shard, buf, run)
+        """(base position, raw sample) for each position of `part`, one shard fetch per run.
+
+        While a remote shard is being read, the next one downloads on a thread.
+        """
+        runs: list[tuple[int, Sequence[tuple[int, Piece]]]] = []
+        for item in part:
+            if runs and runs[-1][0] == item[1][0]:
+                runs[-1][1].append(item)  # type: ignore[attr-defined]
+            else:
+                runs.append((item[1][0], [item]))
+        pool: ThreadPoolExecutor | None = None
+        ahead: Future[Buffer | None] | None = None
+        try:
+            for n, (shard, run) in enumerate(runs):
+                buf = ahead.result() if ahead is not None else self._fetch(shard)
+                ahead = None
+                if n + 1 < len(runs) and not is_local(self.selection.shards[runs[n + 1][0]].url):
+                    pool = pool or ThreadPoolExecutor(1)
+                    ahead = pool.submit(self._fetch, runs[n + 1][0])
+                if buf is not None:
+                    yield from self._read_shard(shard, buf, run)
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
 
     def _read_shard(
         self, shard: int, buf: Buffer, run: Sequence[tuple[int, Piece]]
