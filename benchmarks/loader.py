@@ -12,6 +12,8 @@ Readers, each iterating once over every sample in one process (no shuffling):
   its sha256 check on every read (`verify=True`; the default checks only shards fetched
   over the network, and peers check nothing, so the other rows read unchecked),
   medshard tar decoding on 2 threads (`decode_threads=2`; every other row decodes on one),
+  medshard tar through `ShardLoader` with 2 DataLoader worker processes (batches of 32,
+  collated in the workers, so this row includes process start-up and IPC),
   the `webdataset`
   library on the same tars, Hugging Face `datasets` streaming the same Parquet,
   MosaicML `streaming` (MDS, converted from the same samples), `litdata` (after its
@@ -208,12 +210,29 @@ def touch(sample: object) -> None:
         payload = sample[0]
     else:
         return  # the ceiling's raw chunks are already in memory
-    flat = payload.reshape(-1)
-    step = max(1, 4096 // flat.element_size())
-    flat[::step].sum()
+    for tensor in payload if isinstance(payload, list) else [payload]:
+        flat = tensor.reshape(-1)
+        step = max(1, 4096 // flat.element_size())
+        flat[::step].sum()
+
+
+def size_of(item: object) -> int:
+    """Samples in one item a reader yields (a batch dict counts its keys)."""
+    if isinstance(item, dict) and isinstance(item.get("key"), list):
+        return len(item["key"])
+    return 1
 
 
 # -- readers ---------------------------------------------------------------------------
+
+def read_medshard_workers(ds: dict, workers: int) -> Iterable:
+    """Batches of 32 from a ShardLoader with DataLoader worker processes."""
+    from medshard.loaders import ShardDataset, ShardLoader
+
+    dataset = ShardDataset(str(ds["root"]), split="train", shuffle=False)
+    # fork, as on Linux by default: litdata switches this process to spawn when imported
+    return ShardLoader(dataset, batch_size=32, num_workers=workers, multiprocessing_context="fork")
+
 
 def read_medshard(ds: dict, fmt: str, shuffle: bool = False, verify: bool | str = "remote",
                   threads: int = 0) -> Iterable:
@@ -360,6 +379,8 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
              lambda ds=ds: lambda: read_medshard(ds, "webdataset", verify=True), n),
             ("medshard (tar, 2 decode threads)",
              lambda ds=ds: lambda: read_medshard(ds, "webdataset", threads=2), n),
+            ("medshard (tar, ShardLoader 2 workers)",
+             lambda ds=ds: lambda: read_medshard_workers(ds, 2), n),
             ("webdataset (same tar)", lambda ds=ds: lambda: read_webdataset(ds), n),
             ("HF datasets (same parquet, streaming)", lambda ds=ds: lambda: read_hf_datasets(ds), n),
             ("MosaicML streaming (MDS)",
@@ -388,7 +409,7 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
                     count = 0
                     for sample in makers[label]():
                         touch(sample)
-                        count += 1
+                        count += size_of(sample)
                     seconds = time.perf_counter() - t
                     if expect is not None and count != expect:
                         raise RuntimeError(f"yielded {count} samples, expected {expect}")

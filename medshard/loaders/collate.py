@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.utils.data import get_worker_info
 
 
 def fit_trailing(t: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
@@ -37,6 +38,18 @@ def fit_trailing(t: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
             dst.append(slice(a, a + have))
     out[tuple(dst)] = t[tuple(src)]
     return out
+
+
+def stack(values: Sequence[torch.Tensor]) -> torch.Tensor:
+    """torch.stack; in a DataLoader worker the result is born in shared memory, so
+    handing it to the main process copies nothing more (as default_collate does)."""
+    if get_worker_info() is None:
+        return torch.stack(list(values))
+    first = values[0]
+    numel = sum(v.numel() for v in values)
+    storage = first.untyped_storage()._new_shared(numel * first.element_size(), device=first.device)
+    out = first.new(storage).resize_(len(values), *first.shape)
+    return torch.stack(list(values), out=out)
 
 
 def _pad_to(t: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
@@ -65,10 +78,10 @@ class Collate:
                 values = [fit_trailing(v, self.size[field]) for v in values]
             shape0 = values[0].shape
             if all(v.shape == shape0 for v in values):
-                out[field] = torch.stack(values)
+                out[field] = stack(values)
             elif self.pad and all(v.ndim == values[0].ndim for v in values):
                 target = [max(dims) for dims in zip(*(v.shape for v in values), strict=True)]
-                out[field] = torch.stack([_pad_to(v, target) for v in values])
+                out[field] = stack([_pad_to(v, target) for v in values])
                 out[f"{field}_shape"] = torch.tensor([list(v.shape) for v in values])
             else:
                 out[field] = values
