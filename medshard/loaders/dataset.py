@@ -150,6 +150,7 @@ class ShardDataset(IterableDataset):
         self.resolve_world()
         self._resume: dict[str, Any] | None = None
         self._delivered = 0  # samples yielded when iterated in this process (no workers)
+        self._iterated_here = False
         self._decoder: SampleDecoder | None = None
         self._shard_source = [self.source_names.index(s.source) for s in self.selection.shards]
 
@@ -394,6 +395,7 @@ class ShardDataset(IterableDataset):
         in_process = info is None
         if in_process:
             self._delivered = 0
+            self._iterated_here = True
 
         def prepare(raw: RawSample) -> Any:
             sample: Any = decoder(raw) if decoder is not None else raw
@@ -428,6 +430,12 @@ class ShardDataset(IterableDataset):
             exactly the rest of the interrupted sequence; with another layout it yields
             the remaining number of samples from fresh draws (not the same samples).
         """
+        if worker_consumed is None and not self._iterated_here:
+            warnings.warn(
+                "ShardDataset.state_dict() counts samples yielded in this process, and none "
+                "were; with DataLoader worker processes use medshard.loaders.ShardLoader",
+                stacklevel=2,
+            )
         num_workers = 1 if worker_consumed is None else len(worker_consumed)
         consumed = [self._delivered] if worker_consumed is None else list(worker_consumed)
         pieces, gen, total = self._base()
