@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import collections
+import io
 import itertools
 import json
 import subprocess
 import sys
+import tarfile
 
 import numpy as np
 import pytest
@@ -14,7 +16,7 @@ import torch
 
 from medshard.loaders import Collate, ShardDataset, ShardLoader, collate
 from medshard.loaders.assign import Layout, consumed_per_worker
-from medshard.loaders.decode import image_tensor, npy_tensor
+from medshard.loaders.decode import image_tensor, iter_tar_buffer, iter_tar_groups, npy_tensor
 from medshard.schemas.vocabulary import load_vocabulary
 from tests.loader_fixtures import jpeg_bytes, make_build
 
@@ -90,6 +92,28 @@ def test_decode_threads_keep_order_and_content(build):
     for a, b in zip(plain, threaded, strict=True):
         payload = "signal" if "signal" in a else "image"
         assert torch.equal(a[payload], b[payload])
+
+
+@pytest.mark.parametrize("fmt", [tarfile.USTAR_FORMAT, tarfile.GNU_FORMAT, tarfile.PAX_FORMAT])
+def test_tar_parser_agrees_with_tarfile(fmt):
+    names = ["a/k1.json", "a/k1.signal.npy", "b" * 120 + "/k2.json", "c/" + "d" * 90 + ".image.png"]
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=fmt) as tar:
+        for i, name in enumerate(names):
+            if fmt == tarfile.USTAR_FORMAT and len(name) > 100 and "/" not in name[-100:]:
+                continue
+            data = bytes([i]) * (100 + 700 * i)
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    raw = buf.getvalue()
+    with tarfile.open(fileobj=io.BytesIO(raw)) as tar:
+        want = [(m.name, tar.extractfile(m).read()) for m in tar.getmembers()]
+    assert [(n, bytes(v)) for n, v in iter_tar_buffer(raw)] == want
+    groups = [(k, [e for e, _ in ms]) for k, ms in iter_tar_groups(raw)]
+    assert groups[0] == ("a/k1", ["json", "signal.npy"])
+    with pytest.raises(ValueError, match="past the end|inside a header"):
+        list(iter_tar_buffer(raw[:1100]))
 
 
 def test_same_seed_and_epoch_same_order_else_different(build):

@@ -51,7 +51,7 @@ from medshard.loaders.assign import (
     shuffled_pieces,
     weighted_interleave,
 )
-from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_buffer
+from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_groups
 from medshard.loaders.manifest import Selection, apply_sample_filters, read_manifest, select_shards
 from medshard.loaders.remote import Buffer, ShardError, ShardStore, is_local
 from medshard.schemas.vocabulary import load_vocabulary
@@ -300,7 +300,7 @@ class ShardDataset(IterableDataset):
                         yield base + ordinal - s, raw
                     ordinal += 1
             else:
-                for key, members in _tar_groups(buf):
+                for key, members in iter_tar_groups(buf):
                     if keep is not None and key not in keep:
                         continue
                     while w < len(wanted) and ordinal >= wanted[w][1]:
@@ -528,23 +528,6 @@ class ShardDataset(IterableDataset):
 def _positions(part: Sequence[tuple[int, Piece]]) -> Iterator[int]:
     for base, (_, s, e) in part:
         yield from range(base, base + e - s)
-
-
-def _tar_groups(buf: Buffer) -> Iterator[tuple[str, list[tuple[str, memoryview]]]]:
-    """(key, [(member extension, view)]) per sample of an in-memory tar."""
-    key: str | None = None
-    members: list[tuple[str, memoryview]] = []
-    for name, view in iter_tar_buffer(buf):
-        slash = name.rfind("/")
-        dot = name.find(".", slash + 1)
-        k, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
-        if k != key:
-            if key is not None:
-                yield key, members
-            key, members = k, []
-        members.append((ext, view))
-    if key is not None:
-        yield key, members
 
 
 def _ordered_map(fn: Callable[[Any], Any], items: Iterator[Any], threads: int) -> Iterator[Any]:

@@ -102,20 +102,25 @@ def _pax_path(records: bytes) -> str | None:
     return None
 
 
-def iter_tar_raw(buf: Buffer) -> Iterator[RawSample]:
-    """Raw samples of a WebDataset tar held in memory (members copied out of the shard)."""
-    current: RawSample | None = None
-    for name, data in iter_tar_buffer(buf):
+def iter_tar_groups(buf: Buffer) -> Iterator[tuple[str, list[tuple[str, memoryview]]]]:
+    """(key, [(member extension, data view)]) per sample of an in-memory WebDataset tar.
+
+    Consecutive members sharing a key (the name up to the first dot after the last
+    slash) form one sample, as in the webdataset library.
+    """
+    key: str | None = None
+    members: list[tuple[str, memoryview]] = []
+    for name, view in iter_tar_buffer(buf):
         slash = name.rfind("/")
         dot = name.find(".", slash + 1)
-        key, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
-        if current is None or current["__key__"] != key:
-            if current is not None:
-                yield current
-            current = {"__key__": key}
-        current[ext] = bytearray(data)  # a copy: the shard buffer is released after reading
-    if current is not None:
-        yield current
+        k, ext = (name, "") if dot < 0 else (name[:dot], name[dot + 1 :])
+        if k != key:
+            if key is not None:
+                yield key, members
+            key, members = k, []
+        members.append((ext, view))
+    if key is not None:
+        yield key, members
 
 
 def iter_parquet_raw(buf: Buffer, skip: int = 0) -> Iterator[RawSample]:
