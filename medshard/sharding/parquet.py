@@ -3,7 +3,9 @@
 Columns: key, source, modality, split, subject, labels (list<string>), json
 (the sample metadata, as in the tar shards), then one binary column per payload
 member named with dots replaced by underscores (`signal.npy` -> `signal_npy`).
-Row groups are bounded in bytes; compression is zstd.
+Row groups are bounded in bytes; metadata columns are zstd-compressed, payload columns
+are stored uncompressed (they barely compress, and decompressing them slowed every
+reader 2.6x on ECG shards).
 """
 
 from __future__ import annotations
@@ -73,8 +75,13 @@ class ParquetShardWriter:
         if self._schema is None:
             payload_cols = sorted({c for r in self._rows for c in r} - {f.name for f in BASE_FIELDS})
             self._schema = pa.schema(BASE_FIELDS + [pa.field(c, pa.binary()) for c in payload_cols])
+            # payloads (float signals, JPEG/PNG, npy) barely compress and every reader would
+            # pay to decompress them: only the metadata columns are zstd-compressed
+            compression = {f.name: "zstd" for f in BASE_FIELDS}
+            compression.update({c: "none" for c in payload_cols})
             self._writer = pq.ParquetWriter(
-                self._fileobj, self._schema, compression="zstd", write_statistics=["key", "split"]
+                self._fileobj, self._schema, compression=compression,
+                write_statistics=["key", "split"],
             )
         table = pa.Table.from_pylist(self._rows, schema=self._schema)
         assert self._writer is not None
