@@ -21,29 +21,27 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 from medshard.errors import UserError
 from medshard.schemas import RawRecord, Sample, SourceInfo
 from medshard.schemas.sample import Filtered, Payload, RecordError
-from medshard.sources.base import MissingRawData, Source
 from medshard.sources.eeg.tuh import (
     MONTAGE_16_NAME,
+    OFFICIAL_SPLITS,
     TUH_LICENSE,
     TUHSession,
-    check_val_fraction,
+    TUHSource,
     record_id_for,
     tuh_manual_download,
 )
-from medshard.sources.splits import hash_split
 
 WINDOW_S = 10.0
 _LABELS = ("normal", "abnormal")
-_OFFICIAL_SPLITS = {"train": None, "eval": "test"}
 
-class TUAB(Source):
+class TUAB(TUHSource):
     """TUH EEG Abnormal Corpus: classes `normal` / `abnormal` from the folder a file is in."""
 
+    layout_hint = "edf/train/normal/01_tcp_ar/*.edf"
     info = SourceInfo(
         name="tuab",
         title="TUH EEG Abnormal Corpus (TUAB)",
@@ -73,35 +71,11 @@ class TUAB(Source):
         },
     )
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"val_fraction": 0.1}
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.val_fraction = check_val_fraction(self._options["val_fraction"])
-
-    def train_or_val(self, subject: str) -> str:
-        """"train" or "val" for a subject of the official train set, by its keyed hash."""
-        return hash_split(
-            self.info.name, subject, {"train": 1.0 - self.val_fraction, "val": self.val_fraction}
-        )
-
-    def check_root(self, root: Path) -> None:
-        """Raise MissingRawData unless `root/edf/train` or `root/edf/eval` exists."""
-        super().check_root(root)
-        if not any((root / "edf" / s).is_dir() for s in _OFFICIAL_SPLITS):
-            raise MissingRawData(
-                f"tuab: {root} has no edf/train or edf/eval folder; copy TUAB v3.0.1 so that "
-                f"{root}/edf/train/normal/01_tcp_ar/*.edf exist (see the source's manual "
-                "download steps)"
-            )
-
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         """One record per EDF file, sorted by path; reads no EDF content."""
         self.check_root(root)
         seen: dict[str, str] = {}
-        for split_dir, official in _OFFICIAL_SPLITS.items():
+        for split_dir, official in OFFICIAL_SPLITS.items():
             for label in _LABELS:
                 base = root / "edf" / split_dir / label
                 if not base.is_dir():

@@ -36,24 +36,22 @@ import numpy as np
 from medshard.errors import UserError
 from medshard.schemas import RawRecord, Sample, SourceInfo
 from medshard.schemas.sample import Filtered, Payload, RecordError
-from medshard.sources.base import MissingRawData, Source
 from medshard.sources.eeg.tuh import (
     MONTAGE_16_CHANNELS,
     MONTAGE_16_NAME,
+    OFFICIAL_SPLITS,
     TCP_MONTAGE_22,
     TUH_LICENSE,
     TUHSession,
-    check_val_fraction,
+    TUHSource,
     record_id_for,
     tuh_manual_download,
 )
-from medshard.sources.splits import hash_split
 
 PAD_S = 2.0
 EDGE_PADDING = ("wrap", "reflect")
 # .rec label code -> class name in the label space (TUEV AAREADME order).
 CLASSES: dict[int, str] = {1: "SPSW", 2: "GPED", 3: "PLED", 4: "EYEM", 5: "ARTF", 6: "BCKG"}
-_OFFICIAL_SPLITS = {"train": None, "eval": "test"}
 
 
 @dataclass(frozen=True)
@@ -125,9 +123,10 @@ def read_padded(session: TUHSession, i0: int, i1: int, mode: str) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
-class TUEV(Source):
+class TUEV(TUHSource):
     """TUH EEG Events Corpus: classes SPSW, GPED, PLED, EYEM, ARTF, BCKG from `.rec` codes 1-6."""
 
+    layout_hint = "edf/train/<subject>/*.edf and .rec files"
     info = SourceInfo(
         name="tuev",
         title="TUH EEG Events Corpus (TUEV)",
@@ -159,11 +158,10 @@ class TUEV(Source):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {"val_fraction": 0.1, "edge_padding": "wrap"}
+        return {**TUHSource.default_options(), "edge_padding": "wrap"}
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        self.val_fraction = check_val_fraction(self._options["val_fraction"])
         self.edge_padding = self._options["edge_padding"]
         if self.edge_padding not in EDGE_PADDING:
             raise ValueError(
@@ -171,27 +169,11 @@ class TUEV(Source):
                 f"got {self.edge_padding!r}"
             )
 
-    def train_or_val(self, subject: str) -> str:
-        """"train" or "val" for a subject of the official train set, by its keyed hash."""
-        return hash_split(
-            self.info.name, subject, {"train": 1.0 - self.val_fraction, "val": self.val_fraction}
-        )
-
-    def check_root(self, root: Path) -> None:
-        """Raise MissingRawData unless `root/edf/train` or `root/edf/eval` exists."""
-        super().check_root(root)
-        if not any((root / "edf" / s).is_dir() for s in _OFFICIAL_SPLITS):
-            raise MissingRawData(
-                f"tuev: {root} has no edf/train or edf/eval folder; copy TUEV v2.0.1 so that "
-                f"{root}/edf/train/<subject>/*.edf and .rec files exist (see the source's "
-                "manual download steps)"
-            )
-
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         """One record per EDF file (with its .rec), sorted by path; reads no file content."""
         self.check_root(root)
         seen: dict[str, str] = {}
-        for split_dir, official in _OFFICIAL_SPLITS.items():
+        for split_dir, official in OFFICIAL_SPLITS.items():
             base = root / "edf" / split_dir
             if not base.is_dir():
                 continue

@@ -21,12 +21,15 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from types import TracebackType
+from typing import Any, ClassVar
 
 import numpy as np
 import pyedflib
 
 from medshard.schemas.models import License
 from medshard.schemas.sample import RecordError
+from medshard.sources.base import MissingRawData, Source
+from medshard.sources.splits import hash_split
 
 # The 22-channel ACNS TCP montage in the channel numbering of TUEV's .rec files
 # (TUEV AAREADME): (bipolar name, anode electrode, cathode electrode).
@@ -113,6 +116,43 @@ def check_val_fraction(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ValueError(f"val_fraction must be a number in [0, 1), got {value!r}")
     return float(value)
+
+
+# The TUH corpora ship edf/train and edf/eval: eval is the official test set.
+OFFICIAL_SPLITS: dict[str, str | None] = {"train": None, "eval": "test"}
+
+
+class TUHSource(Source):
+    """What TUAB and TUEV share: the edf/{train,eval} tree and the train/val carve-out.
+
+    Subclasses set `layout_hint`, the files a correct copy has, for the error message.
+    """
+
+    layout_hint: ClassVar[str] = "edf/train/..."
+
+    @classmethod
+    def default_options(cls) -> dict[str, Any]:
+        return {"val_fraction": 0.1}
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.val_fraction = check_val_fraction(self._options["val_fraction"])
+
+    def train_or_val(self, subject: str) -> str:
+        """"train" or "val" for a subject of the official train set, by its keyed hash."""
+        return hash_split(
+            self.info.name, subject, {"train": 1.0 - self.val_fraction, "val": self.val_fraction}
+        )
+
+    def check_root(self, root: Path) -> None:
+        """Raise MissingRawData unless `root/edf/train` or `root/edf/eval` exists."""
+        super().check_root(root)
+        if not any((root / "edf" / s).is_dir() for s in OFFICIAL_SPLITS):
+            raise MissingRawData(
+                f"{self.info.name}: {root} has no edf/train or edf/eval folder; copy "
+                f"{self.info.title} {self.info.version} so that {root}/{self.layout_hint} "
+                "exist (see the source's manual download steps)"
+            )
 
 
 class TUHSession:
