@@ -1,6 +1,6 @@
 """ETL throughput and memory: the medshard Beam build vs a plain Python loop, side by side.
 
-    python benchmarks/etl.py                      # 1000 and 4000 PTB-XL records
+    python benchmarks/etl.py                      # 2000 and 16000 PTB-XL records
     python benchmarks/etl.py --sizes 500 2000
 
 The dataset is the PTB-XL miniature (the real pydicom ECG, WFDB at 500 Hz) grown to
@@ -109,7 +109,7 @@ def measure(kind: str, raw: Path, out: Path, workers: int = 1) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", type=int, nargs=2, default=[1000, 4000])
+    parser.add_argument("--sizes", type=int, nargs=2, default=[2000, 16000])
     parser.add_argument("--child", choices=["loop", "beam"])
     parser.add_argument("--raw")
     parser.add_argument("--out")

@@ -81,11 +81,11 @@ class ShardJob:
         return Path(self.out) / PLANS_DIR / f"{self.stem}.jsonl"
 
 
-def write_plan(job: ShardJob, records: list[RawRecord]) -> None:
-    """Write the shard's records (one JSON line each) where every worker can read them."""
+def write_plan(job: ShardJob, records: list[bytes]) -> None:
+    """Write the shard's records (canonical JSON, one per line) where every worker can read them."""
     path = job.plan_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = b"".join(json_bytes(r.model_dump(mode="json")) + b"\n" for r in records)
+    data = b"".join(r + b"\n" for r in records)
     if path.exists() and path.read_bytes() == data:
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -98,10 +98,11 @@ def read_plan(job: ShardJob) -> list[RawRecord]:
         return [RawRecord.model_validate_json(line) for line in f if line.strip()]
 
 
-def records_digest(records: list[RawRecord]) -> str:
+def records_digest(records: list[bytes]) -> str:
+    """Identity of a shard's planned records (their canonical JSON), to detect a changed plan."""
     h = hashlib.sha256()
     for r in records:
-        h.update(json_bytes(r.model_dump(mode="json")))
+        h.update(r)
     return h.hexdigest()
 
 

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-
-from medshard.schemas import RawRecord
+from typing import Any
 
 
 @dataclass
 class ShardPlan:
-    """One unit of work: these records, in this order, into this shard."""
+    """One unit of work: these records (any record-like item), in this order, into this shard."""
 
     source: str
     split: str
     index: int
-    records: list[RawRecord] = field(default_factory=list)
+    records: list[Any] = field(default_factory=list)
 
     @property
     def stem(self) -> str:
@@ -26,9 +25,9 @@ class ShardPlan:
 def plan_shards(
     source: str,
     split: str,
-    records: Sequence[RawRecord],
+    records: Sequence[Any],
     target_bytes: int,
-    estimate: Callable[[RawRecord], int],
+    estimate: Callable[[Any], int],
     max_records: int | None = None,
 ) -> list[ShardPlan]:
     """Greedy cut of `records` (already in their final order) at `target_bytes` estimated output.
