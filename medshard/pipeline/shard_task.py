@@ -179,7 +179,8 @@ class _RecordSpool:
             self._file = None
 
 
-def _member_ext(role: str, kind: str, encoding: str) -> str:
+def _member_ext(role: str, encoding: str) -> str:
+    """Shard member extension: `signal.npy`, `image.jpg`, `video.avi`, ..."""
     return f"{role}.{encoding}"
 
 
@@ -195,7 +196,7 @@ def encode_payloads(
             if spec is None:
                 raise ValueError(f"no signal standard for modality of {sample.key}")
             data, desc = standardize_signal(p.data, p.descriptor, spec)
-            ext = _member_ext(role, p.kind, "npy")
+            ext = _member_ext(role, "npy")
             desc["member"] = ext
             members[ext] = NpyMember(data)
             descriptors["signal"] = desc
@@ -203,7 +204,7 @@ def encode_payloads(
             desc = dict(p.descriptor)
             if isinstance(p.data, (bytes, bytearray)):
                 info = check_encoded_image(bytes(p.data))
-                ext = _member_ext(role, p.kind, info.pop("ext"))
+                ext = _member_ext(role, info.pop("ext"))
                 for k, v in info.items():
                     desc.setdefault(k, v)
                 desc["encoding"] = info["encoding"]
@@ -214,7 +215,7 @@ def encode_payloads(
                     encoding, data = "png", encode_png(arr)
                 else:  # signed or wider values (CT in HU) do not fit PNG: stored exactly
                     encoding, data = "npy", NpyMember(arr)
-                ext = _member_ext(role, p.kind, encoding)
+                ext = _member_ext(role, encoding)
                 members[ext] = data
                 desc.setdefault("height", int(arr.shape[0]))
                 desc.setdefault("width", int(arr.shape[1]))
@@ -224,7 +225,7 @@ def encode_payloads(
             descriptors["image"] = desc
         elif p.kind in ("volume", "array"):
             arr = np.asarray(p.data)
-            ext = _member_ext(role, p.kind, "npy")
+            ext = _member_ext(role, "npy")
             members[ext] = NpyMember(arr)
             if p.kind == "volume":
                 desc = dict(p.descriptor)
@@ -234,7 +235,7 @@ def encode_payloads(
                 descriptors["volume"] = desc
         elif p.kind == "video":
             desc = dict(p.descriptor)
-            ext = _member_ext(role, p.kind, desc.get("encoding", "bin"))
+            ext = _member_ext(role, desc.get("encoding", "bin"))
             members[ext] = bytes(p.data)
             desc["member"] = ext
             descriptors["video"] = desc
