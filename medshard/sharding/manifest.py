@@ -44,7 +44,7 @@ def _meta_column_type(types: set[type]) -> pa.DataType:
 
 
 def write_index(path: Path, rows: Callable[[], Iterable[dict[str, Any]]],
-                batch_rows: int = 65536) -> None:
+                batch_rows: int = 4096) -> None:
     """One row per sample; scalar metadata becomes typed `meta_<name>` columns.
 
     `rows` is called twice (column types first, then the rows), so the index of a
