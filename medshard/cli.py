@@ -159,6 +159,7 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         formats=formats,
         workers=args.workers,
         shard_size=args.shard_size,
+        parquet_payload_compression=args.parquet_compression,
         source_options=options,
         signal_specs={"ecg": ecg, "eeg": eeg},
         beam_args=beam_args,
@@ -291,6 +292,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["webdataset", "parquet", "both"], default="webdataset")
     p.add_argument("--workers", type=int, default=1, help="local worker processes")
     p.add_argument("--shard-size", type=parse_size, default=parse_size("512MB"))
+    p.add_argument("--parquet-compression", choices=["none", "zstd"], default="none",
+                   help="payload columns of Parquet shards (metadata columns are always zstd)")
     p.add_argument("--option", action="append", default=[], metavar="SOURCE.NAME=VALUE",
                    help="source option, e.g. chexpert.uncertain=positive")
     p.add_argument("--ecg-rate", type=float, default=500.0)

@@ -253,3 +253,23 @@ def test_portable_runner_with_external_worker_pool_gives_same_bytes(demo_raw, re
         for p in procs:
             p.terminate()
             p.wait(timeout=30)
+
+
+def test_parquet_payload_compression_is_a_recorded_choice(demo_raw, tmp_path):
+    out = {}
+    for codec in ("none", "zstd"):
+        out[codec] = tmp_path / codec
+        run_build(BuildConfig(sources=["ptb-xl"], data_root=demo_raw, out=out[codec],
+                              formats=("parquet",), progress=False,
+                              parquet_payload_compression=codec))
+    for codec, path in out.items():
+        manifest = json.loads((path / "manifest.json").read_text())
+        assert manifest["config"]["parquet_payload_compression"] == codec
+        shard = next(s for s in manifest["shards"] if s["samples"])
+        meta = pq.ParquetFile(path / shard["path"]).metadata.row_group(0)
+        codecs = {meta.column(i).path_in_schema: meta.column(i).compression
+                  for i in range(meta.num_columns)}
+        assert codecs["signal_npy"] == ("UNCOMPRESSED" if codec == "none" else "ZSTD")
+        assert codecs["json"] == "ZSTD"
+    manifests = [json.loads((p / "manifest.json").read_text()) for p in out.values()]
+    assert manifests[0]["config_hash"] != manifests[1]["config_hash"]

@@ -62,6 +62,7 @@ class BuildConfig:
     workers: int = 1
     shard_size: int = 512 << 20
     row_group_bytes: int = 16 << 20
+    parquet_payload_compression: str = "none"  # or "zstd"
     source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     signal_specs: dict[str, SignalSpec] = field(
         default_factory=lambda: {"ecg": ECG_SPEC, "eeg": EEG_SPEC}
@@ -90,6 +91,7 @@ def config_record(config: BuildConfig, sources: dict[str, Source]) -> dict[str, 
         "formats": sorted(config.formats),
         "shard_size": config.shard_size,
         "row_group_bytes": config.row_group_bytes,
+        "parquet_payload_compression": config.parquet_payload_compression,
         "signal_specs": {m: s.as_config() for m, s in sorted(config.signal_specs.items())},
         "split_fractions": dict(sorted(config.split_fractions.items())),
         "vocabulary_version": load_vocabulary().version,
@@ -102,6 +104,8 @@ def _check_config(config: BuildConfig) -> dict[str, Source]:
     bad = [f for f in config.formats if f not in FORMATS]
     if bad:
         raise UserError(f"unknown format {bad[0]!r}: use webdataset, parquet or both")
+    if config.parquet_payload_compression not in ("none", "zstd"):
+        raise UserError("--parquet-compression must be none or zstd")
     if config.workers < 1:
         raise UserError("--workers must be at least 1")
     if config.shard_size < 1:
@@ -179,6 +183,7 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
                         config_hash=cfg_hash,
                         out=str(Path(config.out).resolve()),
                         row_group_bytes=config.row_group_bytes,
+                        parquet_payload_compression=config.parquet_payload_compression,
                         records_digest=records_digest(blobs),
                     )
                 )

@@ -68,6 +68,7 @@ class ShardJob:
     config_hash: str
     out: str
     row_group_bytes: int = 16 << 20
+    parquet_payload_compression: str = "none"
     records_digest: str = ""
 
     @property
@@ -303,7 +304,11 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         if fmt == "webdataset":
             writers[fmt] = TarShardWriter(hw)  # type: ignore[arg-type]
         else:
-            writers[fmt] = ParquetShardWriter(hw, row_group_bytes=job.row_group_bytes)  # type: ignore[arg-type]
+            writers[fmt] = ParquetShardWriter(
+                hw,  # type: ignore[arg-type]
+                row_group_bytes=job.row_group_bytes,
+                payload_compression=job.parquet_payload_compression,
+            )
 
     quarantine: list[dict] = []
     index_rows: list[dict] = []

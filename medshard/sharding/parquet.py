@@ -3,9 +3,9 @@
 Columns: key, source, modality, split, subject, labels (list<string>), json
 (the sample metadata, as in the tar shards), then one binary column per payload
 member named with dots replaced by underscores (`signal.npy` -> `signal_npy`).
-Row groups are bounded in bytes; metadata columns are zstd-compressed, payload columns
-are stored uncompressed (they barely compress, and decompressing them slowed every
-reader 2.6x on ECG shards).
+Row groups are bounded in bytes; metadata columns are zstd-compressed; payload columns
+are uncompressed by default (they barely compress, and decompressing them slowed every
+reader 2.6x on ECG shards) or zstd with `payload_compression="zstd"`.
 """
 
 from __future__ import annotations
@@ -33,9 +33,15 @@ BASE_FIELDS = [
 class ParquetShardWriter:
     """Buffers rows up to `row_group_bytes`, then writes them as one row group."""
 
-    def __init__(self, fileobj: BinaryIO, row_group_bytes: int = 16 << 20) -> None:
+    def __init__(
+        self,
+        fileobj: BinaryIO,
+        row_group_bytes: int = 16 << 20,
+        payload_compression: str = "none",
+    ) -> None:
         self._fileobj = fileobj
         self._row_group_bytes = row_group_bytes
+        self._payload_compression = payload_compression
         self._rows: list[dict[str, Any]] = []
         self._buffered = 0
         self._writer: pq.ParquetWriter | None = None
@@ -75,10 +81,10 @@ class ParquetShardWriter:
         if self._schema is None:
             payload_cols = sorted({c for r in self._rows for c in r} - {f.name for f in BASE_FIELDS})
             self._schema = pa.schema(BASE_FIELDS + [pa.field(c, pa.binary()) for c in payload_cols])
-            # payloads (float signals, JPEG/PNG, npy) barely compress and every reader would
-            # pay to decompress them: only the metadata columns are zstd-compressed
+            # payloads (float signals, JPEG/PNG, npy) barely compress and every reader pays
+            # to decompress them: by default only the metadata columns are zstd-compressed
             compression = {f.name: "zstd" for f in BASE_FIELDS}
-            compression.update({c: "none" for c in payload_cols})
+            compression.update({c: self._payload_compression for c in payload_cols})
             self._writer = pq.ParquetWriter(
                 self._fileobj, self._schema, compression=compression,
                 write_statistics=["key", "split"],
