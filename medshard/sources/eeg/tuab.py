@@ -38,6 +38,7 @@ from medshard.sources.eeg.tuh import (
 WINDOW_S = 10.0
 _LABELS = ("normal", "abnormal")
 
+
 class TUAB(TUHSource):
     """TUH EEG Abnormal Corpus: classes `normal` / `abnormal` from the folder a file is in."""
 
