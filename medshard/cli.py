@@ -81,6 +81,7 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  homepage:   {info.homepage}")
     print(f"  classes:    {', '.join(info.label_space) or '-'}")
     print(f"  split:      {info.split_policy}")
+    print(f"  split unit: {info.split_unit}")
     print(f"  options:    {json.dumps(cls.default_options())}")
     print(f"  citation:   {info.citation}")
     if info.manual_download:
@@ -146,9 +147,13 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
             raise UserError(f"--option takes SOURCE.NAME=VALUE, got {k!r}")
         options.setdefault(slug, {})[name] = _option_value(v)
     formats = ("webdataset", "parquet") if args.format == "both" else (args.format,)
-    ecg = SignalSpec(args.ecg_rate, args.ecg_length, ECG_SPEC.channels, ECG_SPEC.normalization,
-                     ECG_SPEC.zero_prefix_filter)
-    eeg = SignalSpec(args.eeg_rate, None, None, EEG_SPEC.normalization, 0)
+    try:
+        ecg = SignalSpec(args.ecg_rate, args.ecg_length, ECG_SPEC.channels,
+                         f"{args.ecg_normalize}-range" if args.ecg_normalize != "none" else "none",
+                         ECG_SPEC.zero_prefix_filter)
+        eeg = SignalSpec(args.eeg_rate, None, None, EEG_SPEC.normalization, 0)
+    except ValueError as exc:
+        raise UserError(f"{exc}: fix --ecg-rate / --ecg-length / --eeg-rate") from None
     if args.data_root is None and set(args.sources) - set(raw):
         raise UserError("give --data-root DIR (raw files at DIR/<source>/) or --raw SOURCE=PATH")
     return BuildConfig(
@@ -219,9 +224,16 @@ def cmd_inspect(args: argparse.Namespace) -> int:
           f"vocabulary {m.vocabulary_version}, config {m.config_hash[:12]}")
     for slug, s in m.sources.items():
         print(f"  {slug} (upstream {s.version}, {s.modality}, {s.license}, {s.access})")
+        if s.split_unit and s.split_unit != "patient":
+            print(f"    splits keep each {s.split_unit} whole")
+        for rel, digest in s.label_files.items():
+            print(f"    labels from {rel} (sha256 {digest[:12]})")
         for split, c in sorted(s.counts.items()):
             print(f"    {split:<5} listed {c.listed}  written {c.written}  samples {c.samples}  "
                   f"quarantined {c.quarantined}  filtered {c.filtered}")
+            if len(c.original_rates) > 1:
+                rates = ", ".join(f"{n} from {hz} Hz" for hz, n in c.original_rates.items())
+                print(f"          original sampling rates: {rates}")
     by: dict[tuple[str, str], list[int]] = {}
     for sh in m.shards:
         agg = by.setdefault((sh.source, sh.format), [0, 0, 0])
@@ -296,9 +308,17 @@ def make_parser() -> argparse.ArgumentParser:
                    help="payload columns of Parquet shards (metadata columns are always zstd)")
     p.add_argument("--option", action="append", default=[], metavar="SOURCE.NAME=VALUE",
                    help="source option, e.g. chexpert.uncertain=positive")
-    p.add_argument("--ecg-rate", type=float, default=500.0)
-    p.add_argument("--ecg-length", type=int, default=2500)
-    p.add_argument("--eeg-rate", type=float, default=200.0)
+    p.add_argument("--ecg-rate", type=float, default=500.0,
+                   help="ECG sampling rate in Hz (default 500)")
+    p.add_argument("--ecg-length", type=int, default=5000,
+                   help="ECG samples per record at --ecg-rate; longer records are cropped, "
+                        "shorter ones zero-padded with the true length recorded "
+                        "(default 5000 = 10 s at 500 Hz)")
+    p.add_argument("--ecg-normalize", choices=["record", "lead", "none"], default="record",
+                   help="ECG amplitude: one max-min factor per record (default; keeps "
+                        "inter-lead amplitudes), one per lead, or raw mV")
+    p.add_argument("--eeg-rate", type=float, default=200.0,
+                   help="EEG sampling rate in Hz (default 200)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_build)
 

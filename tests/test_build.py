@@ -181,7 +181,7 @@ def test_webdataset_library_reads_the_tar_shards(reference):
     for s in samples:
         meta = s["json"]
         assert s["__key__"] == meta["key"]
-        assert s["signal.npy"].shape == (12, 2500)
+        assert s["signal.npy"].shape == (12, 5000)
         assert s["signal.npy"].dtype == np.float32
         assert meta["signal"]["channels"][3] == "aVR"
 
@@ -204,7 +204,7 @@ def test_pyarrow_and_duckdb_read_parquet_shards_and_index(reference):
         assert table.num_rows == s["samples"]
         if s["source"] == "ptb-xl" and table.num_rows:
             arr = npy_array(table.column("signal_npy")[0].as_py())
-            assert arr.shape == (12, 2500)
+            assert arr.shape == (12, 5000)
     index = pq.read_table(out / "index.parquet")
     assert {"key", "source", "split", "labels", "shard_webdataset", "shard_parquet"} <= set(
         index.column_names)

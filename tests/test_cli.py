@@ -37,7 +37,7 @@ def test_vocab_json_has_concepts_and_maps():
     data = json.loads(medshard("vocab", "--json").stdout)
     concept = data["concepts"][0]
     assert {"id", "name", "synonyms", "modality"} <= set(concept)
-    assert data["sources"]["ptb-xl"]["AFIB"] == ["ecg.afib-aflutter"]
+    assert data["sources"]["ptb-xl"]["AFIB"] == ["ecg.afib"]
 
 
 @pytest.mark.parametrize("args", [

@@ -60,7 +60,7 @@ LUT_CASES = [
 def test_pixels_equal_pydicom_modality_lut(name, dtype, applied, why):
     path = _testdata(name)
     ds, expected = _reference(path)
-    image = read_image(path)
+    image = read_image(path, monochrome1="keep")  # pydicom keeps the stored polarity
     assert image.pixels.dtype == dtype, why
     assert image.pixels.shape == (ds.Rows, ds.Columns)
     assert np.array_equal(image.pixels, expected), why
@@ -77,7 +77,7 @@ def test_pixels_equal_pydicom_modality_lut(name, dtype, applied, why):
 def test_unsigned_pixels_survive_png_round_trip(name):
     path = _testdata(name)
     _, expected = _reference(path)
-    image = read_image(path)
+    image = read_image(path, monochrome1="keep")
     back = decode_png(encode_png(image.pixels))
     assert back.dtype == image.pixels.dtype
     assert np.array_equal(back, expected)
@@ -116,13 +116,37 @@ def test_fractional_rescale_keeps_stored_values_and_the_rescale():
     intercept = image.meta["dicom"]["RescaleIntercept"]
     # the stored values plus the recorded rescale give pydicom's output exactly
     assert np.array_equal(image.pixels.astype(np.float64) * slope + intercept, expected)
+    # ... and the image descriptor itself carries them, for the loader's apply_rescale
+    assert image.descriptor["rescale_slope"] == float(ds.RescaleSlope)
+    assert image.descriptor["rescale_intercept"] == float(ds.RescaleIntercept)
 
 
-def test_monochrome1_kept_as_stored_by_default():
+def test_applied_rescale_leaves_no_slope_in_the_descriptor():
+    image = read_image(_testdata("CT_small.dcm"))
+    assert image.descriptor["rescale_applied"] is True
+    assert "rescale_slope" not in image.descriptor
+
+
+@pytest.mark.parametrize("name", ["RG1_UNCR.dcm", "RG3_UNCR.dcm", "RG3_J2KR.dcm"])
+def test_monochrome1_becomes_monochrome2_by_default_as_max_minus_x(name):
+    path = _testdata(name)
+    ds = pydicom.dcmread(path)
+    assert ds.PhotometricInterpretation == "MONOCHROME1"
+    max_stored = 2 ** int(ds.BitsStored) - 1  # no rescale on these CR files
+    image = read_image(path)
+    assert image.descriptor["photometric"] == "MONOCHROME2"
+    assert image.descriptor["inverted_from"] == max_stored
+    assert np.array_equal(image.pixels.astype(np.int64), max_stored - ds.pixel_array.astype(np.int64))
+    # exact: inverting again gives the stored values back
+    assert np.array_equal(max_stored - image.pixels.astype(np.int64), ds.pixel_array)
+
+
+def test_monochrome1_kept_as_stored_on_request():
     path = _testdata("RG3_UNCR.dcm")
     ds, expected = _reference(path)
-    image = read_image(path)
+    image = read_image(path, monochrome1="keep")
     assert image.descriptor["photometric"] == "MONOCHROME1"
+    assert image.descriptor["inverted_from"] is None
     assert np.array_equal(image.pixels, expected)
     assert image.descriptor["window_center"] == [550.0]
     assert image.descriptor["window_width"] == [1024.0]
@@ -188,7 +212,7 @@ def test_only_allow_listed_tags_leave_the_file(tmp_path):
     path = _identified_file(tmp_path)
     image = read_image(path)
     assert set(image.meta["dicom"]) <= set(ALLOWED_TAGS)
-    assert set(image.meta) == {"dicom", "sex", "age"}
+    assert set(image.meta) <= {"dicom", "sex", "age", "monochrome1_inverted_from"}
     text = json.dumps([image.meta, image.descriptor])
     for marker in _markers(path):
         assert marker not in text

@@ -169,7 +169,10 @@ def test_pixels_equal_pydicom(raw, name):
     sample = _sample(raw, rid)
     image = sample.payloads["image"]
     assert image.kind == "image"
-    assert np.array_equal(image.data, _reference(raw / rec.files[0]))
+    expected = _reference(raw / rec.files[0])
+    if image.descriptor.get("inverted_from") is not None:  # MONOCHROME1, inverted by default
+        expected = image.descriptor["inverted_from"] - expected.astype(np.int64)
+    assert np.array_equal(image.data, expected)
     assert image.data.dtype in (np.uint8, np.uint16)
 
 
@@ -181,10 +184,11 @@ def test_modality_lut_written_into_a_file_is_applied(raw):
 
 
 def test_monochrome1_policy(raw):
-    kept = _sample(raw, RG3)
+    kept = _sample(raw, RG3, monochrome1="keep")
     assert kept.payloads["image"].descriptor["photometric"] == "MONOCHROME1"
-    inverted = _sample(raw, RG3, monochrome1="invert")
+    inverted = _sample(raw, RG3)  # the default: one polarity per build
     assert inverted.payloads["image"].descriptor["photometric"] == "MONOCHROME2"
+    assert inverted.payloads["image"].descriptor["inverted_from"] == 1023
     assert np.array_equal(
         inverted.payloads["image"].data.astype(np.int64), 1023 - kept.payloads["image"].data
     )
@@ -334,11 +338,14 @@ def test_build_pixels_survive_png_round_trip(built):
         assert meta["image"]["encoding"] == "png"
         pixels = decode_png(members["image.png"])
         expected = _reference(built["raw"] / f"{image.split}/{rid}.dicom")
+        if meta["image"].get("inverted_from") is not None:  # MONOCHROME1 -> MONOCHROME2
+            expected = meta["image"]["inverted_from"] - expected.astype(np.int64)
         assert pixels.shape == expected.shape
         assert np.array_equal(pixels, expected), image.name
     rg3 = json.loads(samples[f"{SLUG}_{RG3}"]["json"])
-    assert rg3["image"]["photometric"] == "MONOCHROME1"
-    assert rg3["image"]["window_center"] == [550.0]
+    assert rg3["image"]["photometric"] == "MONOCHROME2"
+    assert rg3["image"]["inverted_from"] == 1023
+    assert rg3["image"]["window_center"] == [1023 - 550.0]  # mirrored with the pixels
     assert len(rg3["meta"]["annotations"]) == 6
     assert rg3["source_labels"]["Pleural effusion"] == [1, 0, 1]
 

@@ -142,6 +142,23 @@ VINDR_CXR_28 = [
     "COPD", "Lung tumor", "Pneumonia", "Tuberculosis", "Other diseases", "No finding",
 ]
 
+# PhysioNet/CinC Challenge 2020/2021 scored SNOMED CT codes (dx_mapping_scored.csv) and
+# the concepts docs/vocabulary.md decides for each: the classes of Chapman-Shaoxing,
+# Georgia and CPSC. [] = a rhythm or an axis, no concept.
+CD, STTC, OTHER = "ecg.conduction-disturbance", "ecg.st-t-change", "ecg.other"
+CHALLENGE_SNOMED: dict[str, list[str]] = {
+    "164889003": ["ecg.afib"], "164890007": ["ecg.aflutter"],
+    "270492004": [CD], "6374002": [CD], "713427006": [CD], "59118001": [CD], "713426002": [CD],
+    "164909002": [CD], "733534002": [CD], "445118002": [CD], "698252002": [CD],
+    "164947007": [CD],
+    "111975006": [STTC], "164934002": [STTC], "59931005": [STTC],
+    "251146004": [OTHER], "10370003": [OTHER], "284470004": [OTHER], "63593006": [OTHER],
+    "427172004": [OTHER], "17338001": [OTHER], "164917005": [OTHER],
+    "426783006": [], "427393009": [], "426177001": [], "427084000": [], "426627000": [],
+    "39732003": [], "47665007": [],
+}
+CHALLENGE_SETS = ("chapman-shaoxing", "georgia", "cpsc")
+
 # The classes each source's map must have, exactly (what its adapter emits).
 EXTRA_SOURCE_CLASSES: dict[str, list[str]] = {
     "ptb-xl": ["CD", "HYP", "MI", "STTC"],  # the Table 7 abbreviations PTB-XL shares
@@ -153,6 +170,8 @@ EXTRA_SOURCE_CLASSES: dict[str, list[str]] = {
 
 
 def expected_source_classes(slug: str) -> set[str]:
+    if slug in CHALLENGE_SETS:  # SNOMED CT codes, not CLIMB's coarse classes
+        return set(CHALLENGE_SNOMED)
     table7 = TABLE7[slug] or []
     renames = TABLE7_TO_SOURCE.get(slug, {})
     out: set[str] = set()
@@ -164,7 +183,7 @@ def expected_source_classes(slug: str) -> set[str]:
 
 # Concepts each source can express (its mask size).
 EXPECTED_MASK_SIZE: dict[str, int] = {
-    "ptb-xl": 7, "chapman-shaoxing": 7, "georgia": 7, "cpsc": 7,
+    "ptb-xl": 8, "chapman-shaoxing": 5, "georgia": 5, "cpsc": 5,
     "iiic": 6, "tuab": 2, "tuev": 6,
     "mimic-cxr": 14, "chexpert": 14, "vindr-cxr": 31, "covid-19": 5, "coronahack": 4,
     "vindr-mammo": 5, "cbis-ddsm": 6, "cmmd": 2,
@@ -226,10 +245,10 @@ def test_table_is_the_45_climb_datasets() -> None:
     assert set(EXPECTED_MASK_SIZE) == set(TABLE7)
 
 
-def test_file_validates_and_is_version_1(raw: dict, vocab: Vocabulary) -> None:
+def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
     data = VocabularyFile.model_validate(raw)
-    assert data.version == "1.0.0"
-    assert vocab.version == "1.0.0"
+    assert data.version == "2.0.0"
+    assert vocab.version == "2.0.0"
     # ASCII-only JSON: readable whatever the locale's default encoding
     resources.files("medshard.schemas").joinpath("vocabulary.json").read_bytes().decode("ascii")
 
@@ -250,6 +269,9 @@ def test_every_table7_class_is_mapped_or_documented(vocab: Vocabulary, slug: str
     if TABLE7[slug] is None:
         assert vocab.data.sources[slug] == {}
         assert "no classes" in note
+        return
+    if slug in CHALLENGE_SETS:
+        assert "never from CLIMB's coarse classes" in note
         return
     renames = TABLE7_TO_SOURCE.get(slug, {})
     for cls in TABLE7[slug]:
@@ -273,7 +295,10 @@ def test_only_abcd_has_unmapped_classes(vocab: Vocabulary) -> None:
         for cls, targets in mapping.items()
         if not targets
     }
-    assert unmapped == {("abcd", "Normal"), ("abcd", "Abnormal")}
+    rhythms_and_axes = {
+        (slug, code) for slug in CHALLENGE_SETS for code, ts in CHALLENGE_SNOMED.items() if not ts
+    }
+    assert unmapped == {("abcd", "Normal"), ("abcd", "Abnormal")} | rhythms_and_axes
 
 
 def test_lung_opacity_and_infiltration_are_one_concept(vocab: Vocabulary) -> None:
@@ -292,7 +317,8 @@ def test_concept_ids_and_names_are_unique(vocab: Vocabulary) -> None:
 
 def test_no_concept_is_unused(vocab: Vocabulary) -> None:
     used = {t for m in vocab.data.sources.values() for ts in m.values() for t in ts}
-    assert set(vocab.concept_ids) == used
+    assert set(vocab.concept_ids) == used | set(vocab.unions)
+    assert not used & set(vocab.unions)  # derived concepts are never mapped to
 
 
 def test_concept_family_matches_its_single_modality(vocab: Vocabulary) -> None:
@@ -336,6 +362,8 @@ def test_every_class_is_named_by_one_of_its_concepts(vocab: Vocabulary) -> None:
     by_id = {c.id: c for c in vocab.data.concepts}
     for slug, mapping in vocab.data.sources.items():
         for cls, targets in mapping.items():
+            if cls.isdigit():  # a SNOMED CT code: named in docs/vocabulary.md, not a synonym
+                continue
             if targets and (slug, cls) not in COMBINATION_CLASSES:
                 spellings = {s for t in targets for s in [by_id[t].name, *by_id[t].synonyms]}
                 assert cls in spellings, f"{slug} {cls!r} is not a name or synonym of {targets}"
@@ -344,9 +372,10 @@ def test_every_class_is_named_by_one_of_its_concepts(vocab: Vocabulary) -> None:
 @pytest.mark.parametrize(
     ("left", "right"),
     [
-        (("ptb-xl", "NORM"), ("georgia", "Normal")),
-        (("ptb-xl", "AFLT"), ("cpsc", "A. Fib/Aflutter")),
-        (("ptb-xl", "STTC"), ("chapman-shaoxing", "STTC")),
+        (("ptb-xl", "AFIB"), ("georgia", "164889003")),
+        (("ptb-xl", "AFLT"), ("cpsc", "164890007")),
+        (("ptb-xl", "STTC"), ("chapman-shaoxing", "59931005")),
+        (("ptb-xl", "CD"), ("cpsc", "713427006")),
         (("tuev", "PLED"), ("iiic", "LPD")),
         (("tuev", "GPED"), ("iiic", "GPD")),
         (("vindr-cxr", "No finding"), ("chexpert", "No Finding")),
@@ -370,6 +399,8 @@ def test_same_meaning_is_one_concept(vocab: Vocabulary, left: tuple, right: tupl
     ("left", "right"),
     [
         (("ptb-xl", "NORM"), ("tuab", "normal")),
+        (("ptb-xl", "AFIB"), ("ptb-xl", "AFLT")),  # two rhythms (CLIMB merged them)
+        (("cpsc", "164889003"), ("cpsc", "6374002")),  # AF is not a conduction disturbance
         (("busi", "normal"), ("covid-us", "normal")),
         (("covid-blues", "No COVID"), ("covid-us", "normal")),
         (("ham10000", "akiec"), ("pad-ufes-20", "ACK")),
@@ -387,12 +418,12 @@ def test_different_meaning_stays_apart(vocab: Vocabulary, left: tuple, right: tu
     assert a and b and not a & b
 
 
-def test_ptbxl_and_chexpert_keep_the_stub_ids(vocab: Vocabulary) -> None:
+def test_ptbxl_and_chexpert_concept_ids(vocab: Vocabulary) -> None:
     assert vocab.source_concepts("ptb-xl") == [
         "ecg.normal", "ecg.conduction-disturbance", "ecg.hypertrophy",
-        "ecg.myocardial-infarction", "ecg.st-t-change", "ecg.afib-aflutter", "ecg.other",
+        "ecg.myocardial-infarction", "ecg.st-t-change", "ecg.afib", "ecg.aflutter", "ecg.other",
     ]
-    assert vocab.map_classes("ptb-xl", ["AFIB", "AFLT"]) == ["ecg.afib-aflutter"]
+    assert vocab.map_classes("ptb-xl", ["AFIB", "AFLT"]) == ["ecg.afib", "ecg.aflutter"]
     assert vocab.source_concepts("chexpert") == [
         "cxr." + name.lower().replace(" ", "-") for name in CHEXPERT14
     ]
@@ -406,6 +437,35 @@ def test_chexpert_label_vector_is_masked_to_its_own_concepts(vocab: Vocabulary) 
     assert np.all(hot <= mask)
     assert mask[vocab.index["cxr.tuberculosis"]] == 0  # CheXpert cannot say; VinDr can
     assert vocab.mask("vindr-cxr")[vocab.index["cxr.tuberculosis"]] == 1
+
+
+@pytest.mark.parametrize("code", sorted(CHALLENGE_SNOMED))
+def test_each_scored_snomed_code_maps_as_decided(vocab: Vocabulary, code: str) -> None:
+    for slug in CHALLENGE_SETS:
+        assert vocab.map_classes(slug, [code]) == CHALLENGE_SNOMED[code]
+
+
+def test_sinus_rhythm_codes_are_never_normal(vocab: Vocabulary) -> None:
+    # CLIMB's table calls these 'Normal'; a rhythm alone is not a normal ECG
+    for slug in CHALLENGE_SETS:
+        assert vocab.map_classes(slug, ["426783006", "427084000", "426177001"]) == []
+        assert vocab.mask(slug)[vocab.index["ecg.normal"]] == 0
+
+
+def test_climb_union_is_derived_from_afib_and_aflutter(vocab: Vocabulary) -> None:
+    assert vocab.unions == {"ecg.afib-aflutter": ["ecg.afib", "ecg.aflutter"]}
+    assert vocab.mask("ptb-xl")[vocab.index["ecg.afib-aflutter"]] == 0
+    data = vocab.data.model_dump()
+    data["sources"]["ptb-xl"]["AFIB"] = ["ecg.afib-aflutter"]
+    with pytest.raises(ValueError, match="derived concept"):
+        Vocabulary.from_dict(data)
+
+
+def test_tuev_spsw_and_mimic_48h_say_what_they_mean(vocab: Vocabulary) -> None:
+    by_id = {c.id: c for c in vocab.data.concepts}
+    assert vocab.map_classes("tuev", ["SPSW"]) == ["eeg.spike-or-sharp-wave"]
+    assert "sharp wave" in by_id["eeg.spike-or-sharp-wave"].name
+    assert "within 48 hours of admission" in by_id["ehr.in-hospital-death-48h"].description
 
 
 def test_unknown_class_is_an_error(vocab: Vocabulary) -> None:

@@ -4,7 +4,9 @@ Real: the waveform (pydicom's `waveform_ecg.dcm`, 12 leads, 1 kHz, 10 s), writte
 WFDB records at 500 Hz (`records500/`) and 100 Hz (`records100/`) with wfdb's writer.
 Illustrative: the record and patient ids, demographics, folds and SCP codes; each
 record is the same recording circularly shifted, so records differ but are not
-independent. One record has its first 0.1 s zeroed on all leads to show CLIMB's filter.
+independent. One record has its first 0.1 s zeroed on all leads to show CLIMB's filter;
+one is missing from records500/, so the build reads it from records100/ and the manifest
+counts it under its original rate.
 The scp_statements.csv rows are the real PTB-XL definitions of the codes used here.
 """
 
@@ -31,6 +33,8 @@ SCP_STATEMENTS = [
     ("AFLT", "atrial flutter", None, None, 1, None, None),
     ("STACH", "sinus tachycardia", None, None, 1, None, None),
     ("LVOLT", "low QRS voltages in the frontal and horizontal leads", None, 1, None, None, None),
+    ("STD_", "non-specific ST depression", None, 1, None, None, None),
+    ("INVT", "inverted T-waves", None, 1, None, None, None),
 ]
 
 # (scp_codes, strat_fold, age, sex) per record; illustrative
@@ -44,11 +48,12 @@ RECORDS = [
     ({"ASMI": 100.0, "IRBBB": 100.0, "SR": 0.0}, 4, 62, 0),
     ({"AFLT": 100.0}, 6, 77, 1),
     ({"NORM": 100.0, "SR": 0.0}, 9, 29, 0),
-    ({"NDT": 100.0, "SR": 0.0}, 9, 58, 1),
+    ({"STD_": 0.0, "SR": 0.0}, 9, 58, 1),  # form + rhythm only: STTC, never Normal
     ({"NORM": 80.0, "SR": 0.0}, 10, 41, 1),
     ({"IMI": 100.0, "AFIB": 0.0}, 10, 73, 0),
 ]
 ZEROED_RECORD = 6  # 1-based ecg_id whose first 0.1 s is zero on all leads
+LOW_RATE_ONLY_RECORD = 12  # 1-based ecg_id missing from records500/: read at 100 Hz
 
 
 def real_ecg_mv() -> tuple[np.ndarray, float]:
@@ -81,8 +86,11 @@ def write_raw(root: Path, n_records: int | None = None) -> Path:
         for rate, sig, folder, name in ((500, at500, "records500", hr_name),
                                         (100, at100, "records100", lr_name)):
             out_dir = root / folder / group
+            original = (i - 1) % len(RECORDS) + 1
+            if rate == 500 and original == LOW_RATE_ONLY_RECORD:
+                continue
             if i > len(RECORDS):  # larger sets (benchmarks) clone the first records' files
-                _clone_record(root / folder / "00000" / f"{(i - 1) % len(RECORDS) + 1:05d}{name[5:]}",
+                _clone_record(root / folder / "00000" / f"{original:05d}{name[5:]}",
                               out_dir / name)
                 continue
             s = np.roll(sig, int(shift * rate), axis=0)

@@ -54,6 +54,7 @@ from medshard.loaders.assign import (
 from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_groups
 from medshard.loaders.manifest import Selection, apply_sample_filters, read_manifest, select_shards
 from medshard.loaders.remote import Buffer, ShardError, ShardStore, is_local
+from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS
 from medshard.schemas.vocabulary import load_vocabulary
 
 STATE_FORMAT = "medshard.loader/1"
@@ -77,6 +78,10 @@ class ShardDataset(IterableDataset):
     has spare cores; order is kept). `verify`: sha256 of shards fetched over the
     network ("remote", the default: local files were checked when downloaded), of
     every shard read (True), or none (False); sizes are always checked.
+    Views (`medshard.loaders.views`): `ecg_view` ("full", "climb-paper", "ecg-jepa"),
+    `label_view` ("source", or "climb" for CLIMB's merged classes), and
+    `apply_rescale` (images stored without a fractional modality rescale come back as
+    float32 physical values).
     """
 
     def __init__(
@@ -104,13 +109,26 @@ class ShardDataset(IterableDataset):
         on_error: str = "raise",
         rank: int | None = None,
         world_size: int | None = None,
+        ecg_view: str = "full",
+        label_view: str = "source",
+        apply_rescale: bool = False,
     ) -> None:
         super().__init__()
         if equalize not in EQUALIZE_POLICIES:
             raise UserError(f"equalize={equalize!r} is not one of {EQUALIZE_POLICIES}")
         if on_error not in ("raise", "skip"):
             raise UserError(f"on_error={on_error!r} is not 'raise' or 'skip'")
+        if ecg_view not in ECG_VIEWS:
+            raise UserError(f"ecg_view={ecg_view!r} is not one of {', '.join(ECG_VIEWS)}")
+        if label_view not in LABEL_VIEWS:
+            raise UserError(f"label_view={label_view!r} is not one of {', '.join(LABEL_VIEWS)}")
         manifest, base = read_manifest(source)
+        self._decoder_options = {
+            "concepts": {s: m.concepts for s, m in manifest.sources.items() if m.concepts is not None},
+            "ecg_view": ecg_view,
+            "label_view": label_view,
+            "apply_rescale": apply_rescale,
+        }
         if weights is not None and sources is None:
             sources = [s for s, w in weights.items() if w > 0]
         refs = select_shards(manifest, base, split, sources, modalities, format)
@@ -389,7 +407,7 @@ class ShardDataset(IterableDataset):
             worker, num_workers = info.id, info.num_workers
         raws, _ = self._raw_stream(self.rank, worker, num_workers)
         if self.decode and self._decoder is None:
-            self._decoder = SampleDecoder(load_vocabulary())
+            self._decoder = SampleDecoder(load_vocabulary(), **self._decoder_options)
         decoder = self._decoder
         transform = self.transform
         in_process = info is None

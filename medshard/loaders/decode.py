@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import torch
 
 from medshard.loaders.remote import Buffer
+from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS, ecg_view, union_view
 from medshard.schemas.vocabulary import Vocabulary
 from medshard.sharding.members import column_name
 
@@ -229,25 +230,65 @@ def image_tensor(data: bytes) -> torch.Tensor:
     return t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
 
 
-class SampleDecoder:
-    """Turns raw samples into tensor dicts; label vectors are cached per source."""
+def _rescaled(image: torch.Tensor, descriptor: dict[str, Any]) -> torch.Tensor:
+    """Physical values of an image stored without its fractional rescale, as float32."""
+    slope = descriptor.get("rescale_slope")
+    if slope is None or descriptor.get("rescale_applied"):
+        return image
+    intercept = float(descriptor.get("rescale_intercept") or 0.0)
+    # float64 arithmetic, as pydicom's apply_modality_lut, then float32
+    return (image.to(torch.float64) * float(slope) + intercept).to(torch.float32)
 
-    def __init__(self, vocabulary: Vocabulary) -> None:
+
+class SampleDecoder:
+    """Turns raw samples into tensor dicts; label masks are cached per source.
+
+    `concepts`: per source, the concepts its build expresses (manifest), for the mask.
+    `ecg_view`, `label_view`: see `medshard.loaders.views`. `apply_rescale`: images
+    stored without their fractional modality rescale (descriptor `rescale_slope`,
+    `rescale_intercept`) come back as float32 physical values `x * slope + intercept`.
+    """
+
+    def __init__(
+        self,
+        vocabulary: Vocabulary,
+        concepts: dict[str, list[str]] | None = None,
+        ecg_view: str = "full",
+        label_view: str = "source",
+        apply_rescale: bool = False,
+    ) -> None:
+        if ecg_view not in ECG_VIEWS:
+            raise ValueError(f"ecg_view={ecg_view!r} is not one of {', '.join(ECG_VIEWS)}")
+        if label_view not in LABEL_VIEWS:
+            raise ValueError(f"label_view={label_view!r} is not one of {', '.join(LABEL_VIEWS)}")
         self.vocabulary = vocabulary
+        self.concepts = concepts or {}
+        self.ecg_view = ecg_view
+        self.label_view = label_view
+        self.apply_rescale = apply_rescale
         self._masks: dict[str, torch.Tensor] = {}
 
     def label_mask(self, source: str) -> torch.Tensor:
         mask = self._masks.get(source)
         if mask is None:
-            mask = self._masks[source] = torch.from_numpy(self.vocabulary.mask(source))
+            mask = self._masks[source] = torch.from_numpy(
+                self.vocabulary.mask(source, self.concepts.get(source))
+            )
         return mask
+
+    def _labels(self, ids: list[str], source: str) -> tuple[torch.Tensor, torch.Tensor]:
+        labels = torch.zeros(len(self.vocabulary), dtype=torch.float32)
+        index = self.vocabulary.index
+        for cid in ids:
+            labels[index[cid]] = 1.0
+        mask = self.label_mask(source).clone()
+        if self.label_view == "climb" and self.vocabulary.unions:
+            lab, msk = union_view(labels.numpy(), mask.numpy(), index, self.vocabulary.unions)
+            return torch.from_numpy(lab), torch.from_numpy(msk)
+        return labels, mask
 
     def __call__(self, raw: RawSample) -> dict[str, Any]:
         meta = json.loads(raw["json"])
-        labels = torch.zeros(len(self.vocabulary), dtype=torch.float32)
-        index = self.vocabulary.index
-        for cid in meta["labels"]:
-            labels[index[cid]] = 1.0
         out: dict[str, Any] = {
             "key": meta.pop("key"),
             "source": meta["source"],
@@ -265,8 +306,12 @@ class SampleDecoder:
                 out[role] = image_tensor(data)
             else:
                 out[role] = data
-        out["labels"] = labels
-        out["label_mask"] = self.label_mask(meta.pop("source")).clone()
+            if role == "signal" and self.ecg_view != "full" and meta["modality"] == "ecg":
+                arr, meta["signal"] = ecg_view(out[role].numpy(), meta["signal"], self.ecg_view)
+                out[role] = torch.from_numpy(arr)
+            elif role == "image" and self.apply_rescale:
+                out[role] = _rescaled(out[role], meta.get("image", {}))
+        out["labels"], out["label_mask"] = self._labels(meta["labels"], meta.pop("source"))
         del meta["modality"], meta["labels"]
         out["meta"] = meta
         return out

@@ -30,6 +30,7 @@ from medshard.pipeline.shard_task import (
     load_done_part,
     records_digest,
     run_shard_job,
+    sha256_file,
     write_plan,
 )
 from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
@@ -164,10 +165,14 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
                                                json_bytes(pseudo.model_dump(mode="json"))))
         except MissingRawData as exc:
             raise UserError(f"{exc}; see `medshard info {slug}` for the expected layout") from None
+        labels = label_file_hashes(src, root)
+        # a revised label file (same records) must rebuild the shards: it enters the digest
+        label_blob = json_bytes(labels) if labels else b""
         for split in SPLITS:
             listed = sorted(by_split.pop(split, []), key=lambda r: r.record_id)
             for plan in plan_shards(slug, split, listed, config.shard_size, lambda r: r.estimate):
                 blobs = [r.blob for r in plan.records]
+                digest = records_digest(blobs + ([label_blob] if label_blob else []))
                 jobs.append(
                     ShardJob(
                         source=slug,
@@ -184,11 +189,23 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
                         out=str(Path(config.out).resolve()),
                         row_group_bytes=config.row_group_bytes,
                         parquet_payload_compression=config.parquet_payload_compression,
-                        records_digest=records_digest(blobs),
+                        records_digest=digest,
+                        label_files=labels,
                     )
                 )
                 write_plan(jobs[-1], blobs)
     return jobs
+
+
+def label_file_hashes(src: Source, root: Path) -> dict[str, str]:
+    """sha256 of each file the source reads its labels from (see Source.label_files)."""
+    out: dict[str, str] = {}
+    for rel in src.label_files(root):
+        path = root / rel
+        if not path.is_file():
+            raise UserError(f"{src.info.name}: label file {rel} not found in {root}")
+        out[rel] = sha256_file(path)
+    return out
 
 
 class _Progress:
@@ -320,6 +337,7 @@ def _finish(
         s: {sp: SplitCounts() for sp in SPLITS} for s in sources
     }
     shards = []
+    label_files: dict[str, dict[str, str]] = {}
     for part in _read_parts(part_paths):
         c = counts[part["source"]][part["split"]]
         c.listed += part["listed"]
@@ -329,17 +347,28 @@ def _finish(
         c.samples += part["samples"]
         for reason, n in part["filtered_reasons"].items():
             c.filtered_reasons[reason] = c.filtered_reasons.get(reason, 0) + n
+        for rate, n in part.get("original_rates", {}).items():
+            c.original_rates[rate] = c.original_rates.get(rate, 0) + n
         shards.extend(part["shards"])
+        label_files.setdefault(part["source"], part.get("label_files", {}))
     for slug, per_split in counts.items():
         for split, c in per_split.items():
             if c.listed != c.written + c.quarantined + c.filtered:
                 raise RuntimeError(f"counts do not reconcile for {slug}/{split}: {c}")
+    vocab = load_vocabulary()
+    for per_split in counts.values():
+        for c in per_split.values():
+            c.original_rates = dict(sorted(c.original_rates.items(), key=lambda kv: float(kv[0])))
     summaries = {
         slug: SourceSummary(
             version=src.info.version,
             license=src.info.license.spdx or src.info.license.name,
             access=src.info.access,
             modality=src.info.modality,
+            split_policy=src.info.split_policy,
+            split_unit=src.info.split_unit,
+            concepts=vocab.map_classes(slug, src.label_classes()),
+            label_files=label_files.get(slug, {}),
             counts={sp: c for sp, c in counts[slug].items() if c.listed},
         )
         for slug, src in sorted(sources.items())

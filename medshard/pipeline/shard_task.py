@@ -70,6 +70,7 @@ class ShardJob:
     row_group_bytes: int = 16 << 20
     parquet_payload_compression: str = "none"
     records_digest: str = ""
+    label_files: dict[str, str] | None = None  # relative path -> sha256, hashed by the driver
 
     @property
     def stem(self) -> str:
@@ -283,6 +284,11 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
     return row
 
 
+def _rate_key(hz: float) -> str:
+    """`500.0` -> "500", `128.5` -> "128.5": manifest keys for sampling rates."""
+    return f"{float(hz):g}"
+
+
 def run_shard_job(job: ShardJob) -> dict[str, Any]:
     """Process one shard end to end; returns the part dict (also written to disk)."""
     out = Path(job.out)
@@ -313,6 +319,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     quarantine: list[dict] = []
     index_rows: list[dict] = []
     filtered_reasons: Counter[str] = Counter()
+    original_rates: Counter[str] = Counter()
     written = samples = 0
     provenance_base = {
         "source_version": job.source_version,
@@ -349,7 +356,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                     labels=labels,
                     source_labels=sample.source_labels,
                     meta=sample.meta,
-                    provenance={"files": file_hashes, **provenance_base},
+                    provenance={"files": file_hashes, "label_files": job.label_files or None,
+                                **provenance_base},
                     members=list(members),
                     **descriptors,
                 )
@@ -378,6 +386,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
             if "parquet" in writers:
                 writers["parquet"].write(meta, meta_json, members)
             index_rows.append(_index_row(meta, job))
+            if "signal" in meta:
+                original_rates[_rate_key(meta["signal"]["original_sampling_rate_hz"])] += 1
             samples += 1
         written += 1
 
@@ -412,6 +422,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         "quarantined": len(quarantine),
         "filtered": sum(filtered_reasons.values()),
         "filtered_reasons": dict(sorted(filtered_reasons.items())),
+        "original_rates": dict(sorted(original_rates.items())),
+        "label_files": job.label_files or {},
         "samples": samples,
         "shards": shard_infos,
         "quarantine": quarantine,

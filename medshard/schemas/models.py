@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1 adds split unit, concepts, label files, original rates, rescale
 
 Modality = Literal[
     "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
@@ -53,6 +53,11 @@ class SourceInfo(_Strict):
     citation: str
     label_space: list[str] = Field(description="classes as the source names them")
     split_policy: str = Field(description="how splits are decided, in one sentence")
+    split_unit: str = Field(
+        default="patient",
+        description="the unit a split keeps whole (patient, image, ...); 'image' when the "
+        "data carries no patient identity, so patient-level splits cannot be promised",
+    )
     manual_download: str | None = Field(
         default=None, description="exact steps a person follows when files cannot be fetched"
     )
@@ -77,8 +82,14 @@ class SignalDescriptor(_Strict):
     units: str
     n_samples: int
     original_sampling_rate_hz: float
+    original_duration_s: float | None = Field(
+        default=None, description="duration of the raw recording, before crop or padding"
+    )
+    valid_samples: int | None = Field(
+        default=None, description="leading samples that hold the recording; the rest is padding"
+    )
     scale: list[float] = Field(description="per-channel divisor: raw = stored * scale")
-    normalization: str
+    normalization: str = Field(description="record-range | lead-range | p95 | none")
     dtype: str = "float32"
     member: str = "signal.npy"
 
@@ -96,6 +107,16 @@ class ImageDescriptor(_Strict):
     window_center: list[float] | None = None
     window_width: list[float] | None = None
     rescale_applied: bool = False
+    rescale_slope: float | None = Field(
+        default=None,
+        description="when rescale_applied is false: physical value = stored * slope + intercept",
+    )
+    rescale_intercept: float | None = None
+    inverted_from: int | None = Field(
+        default=None,
+        description="stored as MONOCHROME2 by `inverted_from - value` from a MONOCHROME1 "
+        "original (exact; apply it again to get the original values back)",
+    )
     member: str
 
 
@@ -122,6 +143,11 @@ class VideoDescriptor(_Strict):
 
 class Provenance(_Strict):
     files: dict[str, str] = Field(description="relative path -> sha256")
+    label_files: dict[str, str] | None = Field(
+        default=None,
+        description="relative path -> sha256 of shared files the labels come from "
+        "(e.g. kits23.json, which upstream revises)",
+    )
     source_version: str
     transform_config_hash: str
     medshard_version: str
@@ -172,6 +198,11 @@ class SplitCounts(_Strict):
     filtered: int = 0
     samples: int = 0
     filtered_reasons: dict[str, int] = Field(default_factory=dict)
+    original_rates: dict[str, int] = Field(
+        default_factory=dict,
+        description="signal samples per original sampling rate in Hz (e.g. PTB-XL records "
+        "read from records100/ because records500/ lacks them)",
+    )
 
 
 class SourceSummary(_Strict):
@@ -179,6 +210,18 @@ class SourceSummary(_Strict):
     license: str
     access: AccessKind
     modality: Modality
+    split_policy: str | None = None
+    split_unit: str | None = Field(
+        default=None, description="what one split holds whole: patient, image, ..."
+    )
+    concepts: list[str] | None = Field(
+        default=None,
+        description="unified concepts this build of the source can express (the label mask)",
+    )
+    label_files: dict[str, str] = Field(
+        default_factory=dict,
+        description="relative path -> sha256 of the files the labels were read from",
+    )
     counts: dict[str, SplitCounts] = Field(description="per split")
 
 

@@ -4,6 +4,10 @@ The data lives in `vocabulary.json` next to this module (versioned). A source
 class maps to zero or more concept ids; zero means the class has no unified
 concept (it stays in `source_labels`). The concepts a source can express
 form its mask (CLIMB's evaluation mask): "cannot say" is explicit, not a zero.
+
+A concept with `union_of` is derived (CLIMB's merged "A. Fib/Aflutter" is the union
+of atrial fibrillation and atrial flutter): sources never map to it, so it is in no
+source's mask; a loader label view fills it from its members.
 """
 
 from __future__ import annotations
@@ -25,6 +29,10 @@ class Concept(BaseModel):
     modality: list[str]
     synonyms: list[str] = Field(default_factory=list)
     description: str | None = None
+    union_of: list[str] | None = Field(
+        default=None,
+        description="a derived concept: positive when any of these is; no source maps to it",
+    )
 
 
 class VocabularyFile(BaseModel):
@@ -50,11 +58,23 @@ class Vocabulary:
         self.version = data.version
         self.concept_ids: list[str] = [c.id for c in data.concepts]
         self.index: dict[str, int] = {cid: i for i, cid in enumerate(self.concept_ids)}
+        self.unions: dict[str, list[str]] = {}
+        for c in data.concepts:
+            if c.union_of is not None:
+                unknown = [m for m in c.union_of if m not in self.index]
+                if unknown or not c.union_of:
+                    raise ValueError(f"vocabulary: {c.id} is a union of unknown {unknown}")
+                self.unions[c.id] = list(c.union_of)
         for slug, mapping in data.sources.items():
             for cls, targets in mapping.items():
                 for t in targets:
                     if t not in self.index:
                         raise ValueError(f"vocabulary: {slug} class {cls!r} maps to unknown {t!r}")
+                    if t in self.unions:
+                        raise ValueError(
+                            f"vocabulary: {slug} class {cls!r} maps to derived concept {t!r}; "
+                            f"map to its members {self.unions[t]}"
+                        )
 
     @classmethod
     def from_dict(cls, obj: dict[str, Any]) -> Vocabulary:
@@ -82,10 +102,14 @@ class Vocabulary:
         ids = {t for targets in mapping.values() for t in targets}
         return sorted(ids, key=self.index.__getitem__)
 
-    def mask(self, source: str) -> np.ndarray:
-        """1 where the source can express the concept, else 0 (float32, len(vocabulary))."""
+    def mask(self, source: str, concepts: list[str] | None = None) -> np.ndarray:
+        """1 where the source can express the concept, else 0 (float32, len(vocabulary)).
+
+        `concepts`: what one build of the source expresses (its manifest entry), when its
+        options narrow the vocabulary map; default: every concept the map names.
+        """
         m = np.zeros(len(self), dtype=np.float32)
-        for cid in self.source_concepts(source):
+        for cid in self.source_concepts(source) if concepts is None else concepts:
             m[self.index[cid]] = 1.0
         return m
 

@@ -49,6 +49,20 @@ class Source:
         if not root.is_dir():
             raise MissingRawData(f"{self.info.name}: raw data directory {root} does not exist")
 
+    def label_classes(self) -> list[str]:
+        """The classes this source emits with its current options (default: all of
+        `info.label_space`). Their unified concepts form the build's label mask, so a
+        class an option makes impossible is never a silent negative."""
+        return list(self.info.label_space)
+
+    def label_files(self, root: Path) -> list[str]:
+        """Files (relative to `root`) shared by every record that labels are read from.
+
+        Their sha256 goes into every sample's provenance and the manifest, and a change
+        in them rebuilds the source's shards (upstream revises label files in place).
+        """
+        return []
+
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         raise NotImplementedError
 

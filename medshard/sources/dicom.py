@@ -17,18 +17,22 @@ holds every value the LUT can produce exactly:
     65535 (CT in HU) -> int16 / int32, which PNG cannot hold: stored as .npy.
   - linear rescale with a fractional slope or intercept (e.g. MR with slope 3.77):
     not applied, since the result is not an integer; the stored values are kept
-    (uint16/int16) with `rescale_applied = False`, and RescaleSlope / RescaleIntercept
-    travel in `meta["dicom"]`, so `stored * slope + intercept` (float64) reproduces
-    pydicom's output exactly.
+    (uint16/int16) with `rescale_applied = False`, and the descriptor carries
+    `rescale_slope` / `rescale_intercept` (also in `meta["dicom"]`), so
+    `stored * slope + intercept` (float64) reproduces pydicom's output exactly; the
+    loader does it with `apply_rescale=True`.
 VOI (WindowCenter / WindowWidth) is never applied; the values go to the descriptor.
 
-MONOCHROME1 (minimum value = white) is kept as stored by default (`monochrome1="keep"`):
-values equal pydicom's output, `photometric` says MONOCHROME1 and the window values
-keep their meaning; a loader inverts for display. `monochrome1="invert"` stores
-`lo + hi - value` instead, where [lo, hi] is the range the modality LUT can produce
-from BitsStored / PixelRepresentation (lossless and exactly reversible: the constant
-`lo + hi` is recorded as `meta["monochrome1_inverted_from"]`), window centers are
-mirrored the same way, and `photometric` becomes MONOCHROME2.
+MONOCHROME1 (minimum value = white) is inverted to MONOCHROME2 by default
+(`monochrome1="invert"`), so every image of a build has one polarity (a model fed both
+learns two): the stored value is `lo + hi - value`, where [lo, hi] is the range the
+modality LUT can produce from BitsStored / PixelRepresentation (for unsigned data
+without rescale, `max_stored - value` with max_stored = 2**BitsStored - 1). Lossless and
+exactly reversible: the constant is recorded as the descriptor's `inverted_from` (and
+`meta["monochrome1_inverted_from"]`); window centers are mirrored the same way. With a
+fractional rescale the inversion acts on stored values, so `x * slope + intercept` of
+the stored image is the modality output mirrored over its range. `monochrome1="keep"`
+keeps the stored values (`photometric` then says MONOCHROME1).
 """
 
 from __future__ import annotations
@@ -289,7 +293,7 @@ def modality_lut_pixels(ds: Dataset, stored: np.ndarray) -> tuple[np.ndarray, bo
     return _exact_cast(work, _narrowest_int(out_lo, out_hi, bits_allocated)), True, (out_lo, out_hi)
 
 
-def decode_image(ds: Dataset, *, monochrome1: str = "keep") -> DicomImage:
+def decode_image(ds: Dataset, *, monochrome1: str = "invert") -> DicomImage:
     """Pixels of a single-frame image at native resolution, modality LUT applied losslessly.
 
     Returns the array (H x W, or H x W x 3 for colour), the ImageDescriptor fields a
@@ -318,6 +322,7 @@ def decode_image(ds: Dataset, *, monochrome1: str = "keep") -> DicomImage:
     meta: dict[str, Any] = {"dicom": dicom_metadata(ds), **demographics(ds)}
     window_center = _floats(ds.get("WindowCenter"))
     window_width = _floats(ds.get("WindowWidth"))
+    inverted_from: int | None = None
 
     if photometric in ("MONOCHROME1", "MONOCHROME2"):
         pixels, rescaled, (lo, hi) = modality_lut_pixels(ds, stored)
@@ -328,6 +333,7 @@ def decode_image(ds: Dataset, *, monochrome1: str = "keep") -> DicomImage:
                 window_center = [mirror - c for c in window_center]
             photometric = "MONOCHROME2"
             meta["monochrome1_inverted_from"] = mirror
+            inverted_from = int(mirror)
         channels = 1
         bit_depth = max((hi - lo).bit_length(), 1)
     elif photometric == "RGB" or photometric.startswith("YBR"):
@@ -356,8 +362,20 @@ def decode_image(ds: Dataset, *, monochrome1: str = "keep") -> DicomImage:
         "window_center": window_center,
         "window_width": window_width,
         "rescale_applied": rescaled,
+        "inverted_from": inverted_from,
+        **_unapplied_rescale(ds, rescaled, photometric),
     }
     return DicomImage(pixels=np.ascontiguousarray(pixels), descriptor=descriptor, meta=meta)
+
+
+def _unapplied_rescale(ds: Dataset, applied: bool, photometric: str) -> dict[str, float]:
+    """`rescale_slope` / `rescale_intercept` of a linear rescale left unapplied, else {}."""
+    if applied or photometric not in ("MONOCHROME1", "MONOCHROME2") or ds.get("ModalityLUTSequence"):
+        return {}
+    slope, intercept = ds.get("RescaleSlope"), ds.get("RescaleIntercept")
+    if slope is None or intercept is None:
+        return {}
+    return {"rescale_slope": float(slope), "rescale_intercept": float(intercept)}
 
 
 def _source_encoding(ds: Dataset) -> str:
@@ -367,6 +385,6 @@ def _source_encoding(ds: Dataset) -> str:
     return f"dicom:{uid}" if uid else "dicom"
 
 
-def read_image(path: Path, *, monochrome1: str = "keep") -> DicomImage:
+def read_image(path: Path, *, monochrome1: str = "invert") -> DicomImage:
     """`decode_image` of the file at `path`, parsing allow-listed and decoding tags only."""
     return decode_image(read_dataset(path, pixels=True), monochrome1=monochrome1)

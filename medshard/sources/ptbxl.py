@@ -8,14 +8,23 @@ Raw layout (as PhysioNet ships it):
     records500/NNNNN/NNNNN_hr.{hea,dat}   WFDB, 500 Hz  (preferred)
     records100/NNNNN/NNNNN_lr.{hea,dat}   WFDB, 100 Hz  (fallback)
 
-Labels. `source_labels` keeps `scp_codes` verbatim ({statement: likelihood}). Classes are
-CLIMB's 7 ECG classes, multi-label:
-  - NORM, MI, STTC, CD, HYP: the `diagnostic_class` of every diagnostic statement the
-    record lists (scp_statements.csv `diagnostic == 1`), as in the PTB-XL benchmark code;
-  - AFIB, AFLT: the rhythm statements of those names (unified as one concept);
-  - OTHER: any other non-diagnostic statement except SR (sinus rhythm).
-A rhythm statement such as SR never makes a record Normal on its own; a record whose only
-statement is SR gets no class (its labels are empty, the mask still covers all 7).
+Labels. `source_labels` keeps `scp_codes` verbatim ({statement: likelihood}). Classes
+(multi-label) follow the `label_policy` option:
+  - "climb" (default): CLIMB's 7 ECG classes from its statement -> class table (BenchMD's
+    `generate_labels.py`, which CLIMB's ECG code reads), statement by statement: NORM,
+    CD, HYP, MI, STTC, AFIB and AFLT (two classes here; CLIMB's merged "A. Fib/Aflutter"
+    is a loader label view), OTHER. `CLIMB_STATEMENT_CLASS` below is that table with three
+    documented departures (docs/vocabulary.md): the sinus rhythms SR, SARRH, SBRAD and
+    STACH give no class (CLIMB calls them Normal, but a rhythm statement never makes an
+    ECG normal on its own: a record whose statements are STD_ and SR is STTC only);
+    INVT (inverted T waves) is STTC, not MI (the same table files the SNOMED code for
+    T-wave inversion under STTC); INJIN, missing from the table, is MI as PTB-XL files it.
+  - "ptbxl-superclass": PTB-XL's five official diagnostic superclasses (NORM, MI, STTC,
+    CD, HYP): the `diagnostic_class` of every diagnostic statement the record lists
+    (scp_statements.csv `diagnostic == 1`), as in the PTB-XL benchmark code; form and
+    rhythm statements give no class, and the build's label mask covers only the five.
+`min_likelihood` drops diagnostic statements listed with a lower likelihood. It never
+applies to form and rhythm statements: PTB-XL gives those likelihood 0, meaning "unknown".
 
 Split: PTB-XL's own `strat_fold` (1-8 train, 9 val, 10 test), never a random split.
 """
@@ -34,8 +43,39 @@ from medshard.sources.base import MissingRawData, Source
 from medshard.sources.wfdb_format import read_record
 
 DIAGNOSTIC_CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
-RHYTHM_CLASSES = ("AFIB", "AFLT")
-NOT_OTHER = {"SR"}  # sinus rhythm is the normal rhythm: never a finding by itself
+LABEL_POLICIES = ("climb", "ptbxl-superclass")
+
+# CLIMB's PTB-XL statement -> class table (BenchMD src/datasets/ecg/generate_labels.py:
+# lists normal, cd, hyp, mi, sttc, afib, other), restricted to PTB-XL's 71 statements.
+# None: the statement gives no class (it stays in source_labels). Departures from the
+# table are marked; docs/vocabulary.md prints this table and says why.
+CLIMB_STATEMENT_CLASS: dict[str, str | None] = {
+    "NORM": "NORM",
+    # sinus rhythms: CLIMB "normal"; here no class (a rhythm alone is not a normal ECG)
+    "SR": None, "SARRH": None, "SBRAD": None, "STACH": None,
+    # conduction disturbance
+    "1AVB": "CD", "2AVB": "CD", "3AVB": "CD", "CLBBB": "CD", "CRBBB": "CD", "ILBBB": "CD",
+    "IRBBB": "CD", "IVCD": "CD", "LAFB": "CD", "LPFB": "CD", "LPR": "CD", "PSVT": "CD",
+    "SVARR": "CD", "SVTAC": "CD", "WPW": "CD",
+    # hypertrophy
+    "LAO/LAE": "HYP", "LVH": "HYP", "RAO/RAE": "HYP", "RVH": "HYP", "SEHYP": "HYP",
+    "VCLVH": "HYP",
+    # myocardial infarction (INJIN: not in CLIMB's table; PTB-XL's diagnostic class MI)
+    "ALMI": "MI", "AMI": "MI", "ASMI": "MI", "ILMI": "MI", "IMI": "MI", "INJAL": "MI",
+    "INJAS": "MI", "INJIL": "MI", "INJIN": "MI", "INJLA": "MI", "IPLMI": "MI", "IPMI": "MI",
+    "LMI": "MI", "PMI": "MI",
+    # ST/T change (INVT: CLIMB's table says MI; T-wave inversion is an ST/T change)
+    "ANEUR": "STTC", "DIG": "STTC", "EL": "STTC", "INVT": "STTC", "ISC_": "STTC",
+    "ISCAL": "STTC", "ISCAN": "STTC", "ISCAS": "STTC", "ISCIL": "STTC", "ISCIN": "STTC",
+    "ISCLA": "STTC", "LNGQT": "STTC", "NDT": "STTC", "NST_": "STTC", "NT_": "STTC",
+    "STD_": "STTC", "STE_": "STTC", "TAB_": "STTC",
+    # atrial fibrillation and flutter: two classes (CLIMB merges them into one)
+    "AFIB": "AFIB", "AFLT": "AFLT",
+    # other
+    "ABQRS": "OTHER", "BIGU": "OTHER", "HVOLT": "OTHER", "LOWT": "OTHER", "LVOLT": "OTHER",
+    "PAC": "OTHER", "PACE": "OTHER", "PRC(S)": "OTHER", "PVC": "OTHER", "QWAVE": "OTHER",
+    "TRIGU": "OTHER",
+}
 
 # Allow-listed metadata columns; staff ids (nurse, validated_by), dates and the free-text
 # report never leave the source.
@@ -93,7 +133,12 @@ class PTBXL(Source):
         ),
         label_space=["NORM", "CD", "HYP", "MI", "STTC", "AFIB", "AFLT", "OTHER"],
         split_policy="PTB-XL strat_fold: folds 1-8 train, 9 val, 10 test",
-        release_notes={"0.1.0": "first medshard adapter, PTB-XL 1.0.3"},
+        release_notes={
+            "0.1.0": "first medshard adapter, PTB-XL 1.0.3",
+            "0.2.0": "CLIMB's statement -> class table (label_policy=climb) and PTB-XL's "
+            "superclasses (label_policy=ptbxl-superclass); AFIB and AFLT separate; "
+            "min_likelihood applies to diagnostic statements only",
+        },
     )
     # Every file of the project, as listed and checksummed by PhysioNet's SHA256SUMS.txt.
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
@@ -101,10 +146,34 @@ class PTBXL(Source):
         approx_bytes=3_500_000_000,  # generous bound for the disk check (both sampling rates)
     )
 
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        if self._options["label_policy"] not in LABEL_POLICIES:
+            raise ValueError(
+                f"ptb-xl: label_policy must be one of {', '.join(LABEL_POLICIES)}, "
+                f"not {self._options['label_policy']!r}"
+            )
+        lh = self._options["min_likelihood"]
+        if isinstance(lh, bool) or not isinstance(lh, (int, float)) or not 0 <= lh <= 100:
+            raise ValueError(f"ptb-xl: min_likelihood must be a number in [0, 100], not {lh!r}")
+        if self._options["prefer_rate"] not in (100, 500):
+            raise ValueError(
+                f"ptb-xl: prefer_rate must be 500 or 100, not {self._options['prefer_rate']!r}"
+            )
+
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        # min_likelihood: statements listed with a lower likelihood are ignored (0 keeps all)
-        return {"prefer_rate": 500, "min_likelihood": 0.0}
+        # min_likelihood: diagnostic statements listed with a lower likelihood are ignored
+        # (0 keeps all); form and rhythm statements are always kept (their 0 means unknown)
+        return {"prefer_rate": 500, "min_likelihood": 0.0, "label_policy": "climb"}
+
+    def label_classes(self) -> list[str]:
+        if self._options["label_policy"] == "ptbxl-superclass":
+            return [c for c in self.info.label_space if c in DIAGNOSTIC_CLASSES]
+        return list(self.info.label_space)
+
+    def label_files(self, root: Path) -> list[str]:
+        return ["ptbxl_database.csv", "scp_statements.csv"]
 
     def check_root(self, root: Path) -> None:
         super().check_root(root)
@@ -123,23 +192,27 @@ class PTBXL(Source):
         return rows
 
     def classes_for(self, scp_codes: dict[str, float], statements: dict[str, dict]) -> list[str]:
-        """CLIMB's 7 classes (as PTB-XL names them) for one record's statements."""
+        """The record's classes under `label_policy` (see the module docstring)."""
         out: set[str] = set()
         min_lh = float(self._options["min_likelihood"])
+        superclass = self._options["label_policy"] == "ptbxl-superclass"
         for code, likelihood in scp_codes.items():
-            if float(likelihood) < min_lh:
-                continue
             st = statements.get(code)
             if st is None:
                 raise RecordError(f"SCP statement {code!r} not in scp_statements.csv")
-            if st.get("diagnostic", "").strip() in ("1", "1.0"):
-                cls = st.get("diagnostic_class", "").strip()
+            diagnostic = st.get("diagnostic", "").strip() in ("1", "1.0")
+            if diagnostic and float(likelihood) < min_lh:
+                continue
+            if superclass:
+                cls = st.get("diagnostic_class", "").strip() if diagnostic else ""
                 if cls in DIAGNOSTIC_CLASSES:
                     out.add(cls)
-            elif code in RHYTHM_CLASSES:
-                out.add(code)
-            elif code not in NOT_OTHER:
-                out.add("OTHER")
+                continue
+            if code not in CLIMB_STATEMENT_CLASS:
+                raise RecordError(f"SCP statement {code!r} has no class in CLIMB's PTB-XL table")
+            target = CLIMB_STATEMENT_CLASS[code]
+            if target is not None:
+                out.add(target)
         return sorted(out)
 
     def list_records(self, root: Path) -> Iterator[RawRecord]:
@@ -220,5 +293,5 @@ class PTBXL(Source):
         return cache[key]
 
     def estimate_output_bytes(self, record: RawRecord) -> int:
-        # 12 leads x 2500 float32 samples + metadata, whatever the raw rate
-        return 12 * 2500 * 4 + 2048
+        # 12 leads x 5000 float32 samples (10 s at 500 Hz) + metadata, whatever the raw rate
+        return 12 * 5000 * 4 + 2048

@@ -1,4 +1,9 @@
-"""Signal standardization: channel order, polyphase resampling, fixed length, amplitude scale."""
+"""Signal standardization: channel order, polyphase resampling, fixed length, amplitude scale.
+
+A record longer than the standard length is cropped at the end, a shorter one zero-padded
+at the end; the descriptor keeps the true duration (`original_duration_s`) and how many
+leading samples are real (`valid_samples`), so padding can be masked.
+"""
 
 from __future__ import annotations
 
@@ -14,15 +19,37 @@ from medshard.schemas.sample import Filtered, RecordError
 ECG_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
+NORMALIZATIONS = ("record-range", "lead-range", "p95", "none")
+
+
 @dataclass(frozen=True)
 class SignalSpec:
-    """How one modality's signals are standardized. Part of the build config."""
+    """How one modality's signals are standardized. Part of the build config.
+
+    `normalization`:
+      - "record-range": the whole record divided by one factor, max - min over all
+        channels (CLIMB's code), so ratios between leads (the voltage criteria of
+        hypertrophy) survive and mV = stored * scale;
+      - "lead-range": each channel divided by its own max - min (loses inter-lead ratios);
+      - "p95": each channel divided by its 95th percentile of |x| (BIOT / CLIMB for EEG);
+      - "none": physical units as recorded.
+    """
 
     sampling_rate_hz: float
     n_samples: int | None = None  # None keeps the resampled length
     channels: tuple[str, ...] | None = None  # None keeps the source's channel order
-    normalization: str = "range"  # "range" | "p95" | "none"
+    normalization: str = "record-range"
     zero_prefix_filter: int = 0  # drop when the first N samples (at target rate) are all zero
+
+    def __post_init__(self) -> None:
+        if self.normalization not in NORMALIZATIONS:
+            raise ValueError(
+                f"normalization {self.normalization!r} is not one of {', '.join(NORMALIZATIONS)}"
+            )
+        if self.sampling_rate_hz <= 0:
+            raise ValueError(f"sampling rate must be positive, not {self.sampling_rate_hz}")
+        if self.n_samples is not None and self.n_samples < 1:
+            raise ValueError(f"signal length must be at least 1 sample, not {self.n_samples}")
 
     def as_config(self) -> dict[str, Any]:
         return {
@@ -34,7 +61,9 @@ class SignalSpec:
         }
 
 
-ECG_SPEC = SignalSpec(500.0, 2500, tuple(ECG_LEADS), "range", 15)
+# 10 s at 500 Hz: a PTB-XL record whole (its labels describe all 10 s). CLIMB's paper says
+# "500 Hz, 2,500 timesteps" but its code keeps 5,000; the paper's view is a loader option.
+ECG_SPEC = SignalSpec(500.0, 5000, tuple(ECG_LEADS), "record-range", 15)
 EEG_SPEC = SignalSpec(200.0, None, None, "p95", 0)
 
 
@@ -72,10 +101,12 @@ def fix_length(data: np.ndarray, n: int) -> np.ndarray:
 
 
 def amplitude_scale(data: np.ndarray, method: str) -> np.ndarray:
-    """Per-channel divisor; a flat channel gets 1 so it stays all zero."""
+    """Per-channel divisor (equal on every channel for "record-range"); a flat signal gets 1."""
     if method == "none":
         return np.ones(data.shape[0])
-    if method == "range":
+    if method == "record-range":
+        scale = np.full(data.shape[0], data.max() - data.min())
+    elif method == "lead-range":
         scale = data.max(axis=-1) - data.min(axis=-1)
     elif method == "p95":
         # BIOT / CLIMB: x / (quantile(|x|, 0.95) + 1e-8)
@@ -98,6 +129,7 @@ def standardize_signal(
     if not np.isfinite(data).all():
         raise RecordError("signal contains NaN or infinite values")
     rate_in = float(descriptor["sampling_rate_hz"])
+    raw_samples = int(data.shape[1])
     names = list(descriptor["channels"])
     if len(names) != data.shape[0]:
         raise RecordError(f"{len(names)} channel names for {data.shape[0]} channels")
@@ -110,9 +142,12 @@ def standardize_signal(
         if not data[:, :span].any():
             raise Filtered(f"first {spec.zero_prefix_filter} samples zero on all channels")
     data = resample_signal(data, rate_in, spec.sampling_rate_hz)
+    valid = int(data.shape[1])
     if spec.n_samples is not None:
         data = fix_length(data, spec.n_samples)
-    scale = amplitude_scale(data, spec.normalization)
+        valid = min(valid, spec.n_samples)
+    # the factor comes from the samples kept, never from the zero padding
+    scale = amplitude_scale(data[:, :valid], spec.normalization)
     out = (data / scale[:, None]).astype(np.float32)
     desc = {
         "sampling_rate_hz": spec.sampling_rate_hz,
@@ -120,6 +155,8 @@ def standardize_signal(
         "units": descriptor["units"],
         "n_samples": int(out.shape[1]),
         "original_sampling_rate_hz": rate_in,
+        "original_duration_s": raw_samples / rate_in,
+        "valid_samples": valid,
         "scale": [float(s) for s in scale],
         "normalization": spec.normalization,
         "dtype": "float32",

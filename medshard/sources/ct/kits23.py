@@ -24,6 +24,9 @@ Labels: `malignant` (true -> "malignant", false -> "benign"); a case whose
 tumor pathology and size; no dates, day offsets, outcomes or comorbidities); ages
 of 90 and over are reported as 90, as HIPAA Safe Harbor asks.
 
+Provenance: every sample and the manifest carry the sha256 of the kits23.json read
+(`label_files`); a changed kits23.json rebuilds every shard of the source.
+
 Split: KiTS23's test cases are hidden (not in kits23.json), so there is no official
 labelled split; the pipeline assigns one by a keyed hash of the case.
 """
@@ -123,7 +126,10 @@ class KiTS23(Source):
             "3. Point DATA_ROOT/kits23 at the clone (or pass --raw kits23=PATH/kits23) so that "
             "DATA_ROOT/kits23/dataset/kits23.json exists."
         ),
-        release_notes={"0.1.0": "first medshard adapter: RAS volumes + masks, benign/malignant"},
+        release_notes={
+            "0.1.0": "first medshard adapter: RAS volumes + masks, benign/malignant",
+            "0.2.0": "sha256 of kits23.json in every sample's provenance and the manifest",
+        },
     )
 
     def dataset_dir(self, root: Path) -> Path:
@@ -136,6 +142,11 @@ class KiTS23(Source):
     def check_root(self, root: Path) -> None:
         super().check_root(root)
         self.dataset_dir(root)
+
+    def label_files(self, root: Path) -> list[str]:
+        # upstream revises kits23.json in place (malignancy labels changed in 2025): its
+        # sha256 in every sample's provenance and the manifest says which labels a build has
+        return [(self.dataset_dir(root) / "kits23.json").relative_to(root).as_posix()]
 
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         dataset = self.dataset_dir(root)

@@ -28,14 +28,17 @@ Boxes of every reader travel in `meta["annotations"]` as
 stored image, which is at native resolution; x is the column).
 
 Pixels and de-identification: `medshard.sources.dicom` (modality LUT applied
-losslessly, VOI window kept but not applied, MONOCHROME1 kept as stored unless
-`monochrome1="invert"`, allow-listed tags only). The DICOM PatientID (or, when the
-file has none, the image id) is the subject id; the pipeline replaces it with a
-keyed hash before anything is written.
+losslessly, VOI window kept but not applied, MONOCHROME1 inverted to MONOCHROME2
+unless `monochrome1="keep"`, allow-listed tags only). VinDr-CXR ships its radiographs
+in both polarities; inverting makes one build hold one (CLIMB's loader mixes them).
 
 Split: the official train/test folders. Validation is carved from train by a keyed
 hash of the subject (`val_fraction` of the subjects, default 0.1, key
-"medshard-split:vindr-cxr"), so one patient's images never straddle train and val.
+"medshard-split:vindr-cxr"). The subject is the DICOM PatientID where a file has one,
+else the image id. VinDr-CXR's de-identified release carries no patient identity, so in
+practice each image is its own subject and the train/val split is **image-level, not
+patient-level**: two images of one patient can land in train and val. `info.split_unit`,
+`medshard info` and the manifest say so.
 """
 
 from __future__ import annotations
@@ -184,8 +187,10 @@ class VinDrCXR(Source):
         label_space=list(LABELS),
         split_policy=(
             "official train/test folders; val = a keyed hash of the subject over train "
-            "(val_fraction, default 0.1)"
+            "(val_fraction, default 0.1); the subject is the image (no patient identity)"
         ),
+        split_unit="image (the de-identified files carry no patient identity, so train/val "
+        "is not patient-level)",
         manual_download=(
             "1. Get credentialed access on PhysioNet and sign the data use agreement at "
             "https://physionet.org/content/vindr-cxr/1.0.0/. "
@@ -219,7 +224,7 @@ class VinDrCXR(Source):
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {"reader_aggregation": "majority", "val_fraction": 0.1, "monochrome1": "keep"}
+        return {"reader_aggregation": "majority", "val_fraction": 0.1, "monochrome1": "invert"}
 
     def check_root(self, root: Path) -> None:
         super().check_root(root)
