@@ -119,7 +119,7 @@ def main() -> None:
         child(args)
         return
 
-    from medshard.demo import ptbxl
+    from medshard.sources.ecg import ptbxl_fixture as ptbxl
 
     tmp = Path(tempfile.mkdtemp(prefix="medshard-bench-"))
     try:

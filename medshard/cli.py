@@ -260,7 +260,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from medshard.demo.run import run_demo
+    from medshard.testing.demo import run_demo
 
     result = run_demo(Path(args.out), workers=args.workers, progress=not args.no_progress)
     print_build_summary(result)
@@ -338,7 +338,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     try:
-        from medshard.pipeline.download.commands import add_commands
+        from medshard.acquire.download.commands import add_commands
     except ImportError:
         pass
     else:

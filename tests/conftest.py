@@ -21,7 +21,8 @@ def pytest_sessionfinish(session, exitstatus):
 @pytest.fixture(scope="session")
 def demo_raw(tmp_path_factory) -> Path:
     """PTB-XL and CheXpert miniatures (real ECG / real radiograph pixels); treat as read-only."""
-    from medshard.demo import chexpert, ptbxl
+    from medshard.sources.cxr import chexpert_fixture as chexpert
+    from medshard.sources.ecg import ptbxl_fixture as ptbxl
 
     root = tmp_path_factory.mktemp("raw")
     ptbxl.write_raw(root / "ptb-xl")

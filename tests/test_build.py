@@ -85,7 +85,7 @@ def test_deleted_shard_is_rebuilt_alone(demo_raw, reference, tmp_path):
 
 
 def test_killed_build_resumes_to_the_same_bytes(tmp_path):
-    from medshard.demo import ptbxl
+    from medshard.sources.ecg import ptbxl_fixture as ptbxl
 
     raw = tmp_path / "raw"
     ptbxl.write_raw(raw / "ptb-xl", n_records=120)

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from medshard.sources import get_source
-from medshard.sources.chexpert import OBSERVATIONS
+from medshard.sources.cxr.chexpert import OBSERVATIONS
 
 
 def test_labels_are_kept_verbatim_including_uncertainty(demo_raw):

@@ -7,9 +7,9 @@ import json
 
 import pytest
 
+from medshard.acquire import consent
 from medshard.cli import main
 from medshard.errors import UserError
-from medshard.pipeline import consent
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.registry import source_class
 from tests.http_fixtures import make_source

@@ -14,10 +14,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from pydicom.pixels import apply_modality_lut
 
-from medshard.demo.vindr_cxr import IDENTITY, PRIVATE_CREATOR, PRIVATE_TEXT, DemoImage, _identify
-from medshard.pipeline.transforms.image import decode_png, encode_png
-from medshard.schemas import RecordError
-from medshard.sources.dicom import (
+from medshard.formats.dicom import (
     ALLOWED_TAGS,
     decode_image,
     demographics,
@@ -25,6 +22,15 @@ from medshard.sources.dicom import (
     read_dataset,
     read_image,
     read_patient_id,
+)
+from medshard.pipeline.transforms.image import decode_png, encode_png
+from medshard.schemas import RecordError
+from medshard.sources.cxr.vindr_cxr_fixture import (
+    IDENTITY,
+    PRIVATE_CREATOR,
+    PRIVATE_TEXT,
+    DemoImage,
+    _identify,
 )
 
 

@@ -10,7 +10,7 @@ import zipfile
 
 import pytest
 
-from medshard.pipeline.download.archive import UnsafeArchive, extract_archive, safe_member_path
+from medshard.acquire.download.archive import UnsafeArchive, extract_archive, safe_member_path
 from tests.http_fixtures import tar_bytes, zip_bytes
 
 

@@ -9,7 +9,7 @@ import threading
 import pytest
 import requests
 
-from medshard.pipeline.download.engine import (
+from medshard.acquire.download.engine import (
     AccessDenied,
     Cancelled,
     ChecksumMismatch,

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from medshard.acquire.consent import record_acceptance
+from medshard.acquire.download.engine import DownloadError, RetryPolicy
+from medshard.acquire.download.run import DownloadFailed, download_source
 from medshard.errors import UserError
-from medshard.pipeline.consent import record_acceptance
-from medshard.pipeline.download.engine import DownloadError, RetryPolicy
-from medshard.pipeline.download.run import DownloadFailed, download_source
 from medshard.schemas.download import RECEIPT_NAME, DownloadSpec, Receipt
 from tests.http_fixtures import FakeServer, Reply, json_reply, make_source, tar_bytes, zip_bytes
 

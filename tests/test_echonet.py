@@ -19,11 +19,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from medshard.demo import echonet as demo
+from medshard.formats.avi import parse_avi
 from medshard.schemas import Filtered, RecordError
 from medshard.sources.registry import get_source
+from medshard.sources.ultrasound import echonet_fixture as demo
 from medshard.sources.ultrasound.echonet import EchoNetDynamic, read_tracings
-from medshard.sources.video import parse_avi
 
 NAMES = [v[0] for v in demo.VIDEOS]
 

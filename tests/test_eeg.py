@@ -1,6 +1,6 @@
 """EEG sources TUAB and TUEV: windows, montage, resampling, normalization, events, splits, PHI.
 
-Fixtures are real EDF files written with pyedflib's EdfWriter (medshard.demo.tuab /
+Fixtures are real EDF files written with pyedflib's EdfWriter (medshard.sources.eeg.tuab_fixture /
 tuev) from the real EEG trace pyedflib ships. References are computed independently:
 MNE reads the EDF and builds the bipolar montage (set_bipolar_reference), SciPy's
 resample_poly resamples, NumPy computes the 95th percentile.
@@ -24,11 +24,11 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.signal import resample_poly
 
-from medshard.demo import tuab as demo_tuab
-from medshard.demo import tuev as demo_tuev
 from medshard.pipeline.transforms.signal import EEG_SPEC, standardize_signal
 from medshard.schemas import Filtered, RecordError
 from medshard.sources import get_source
+from medshard.sources.eeg import tuab_fixture as demo_tuab
+from medshard.sources.eeg import tuev_fixture as demo_tuev
 from medshard.sources.eeg.tuh import MONTAGE_16, MONTAGE_16_CHANNELS, parse_electrode
 
 BROKEN_TUAB = "edf/train/normal/01_tcp_ar/aaaaabrk_s001_t000.edf"  # lacks electrode T5

@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from nibabel.affines import voxel_sizes
 
-from medshard.demo import kits23 as demo
 from medshard.schemas import Filtered, RecordError
+from medshard.sources.ct import kits23_fixture as demo
 from medshard.sources.ct.kits23 import KiTS23, read_voxels, to_ras
 from medshard.sources.registry import get_source
 

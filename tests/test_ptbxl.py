@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from medshard.demo.ptbxl import SCP_STATEMENTS
 from medshard.pipeline.transforms.signal import ECG_LEADS, ECG_SPEC, standardize_signal
 from medshard.schemas import Filtered
 from medshard.sources import get_source
+from medshard.sources.ecg.ptbxl_fixture import SCP_STATEMENTS
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_every_statement_group_of_the_climb_table(all_statements, code, expected
 
 
 def test_climb_table_covers_every_ptbxl_statement(all_statements):
-    from medshard.sources.ptbxl import CLIMB_STATEMENT_CLASS
+    from medshard.sources.ecg.ptbxl import CLIMB_STATEMENT_CLASS
 
     assert set(CLIMB_STATEMENT_CLASS) == set(all_statements)
     label_space = set(get_source("ptb-xl").info.label_space)
@@ -91,7 +91,7 @@ def test_climb_table_covers_every_ptbxl_statement(all_statements):
 def test_climb_table_is_printed_in_the_vocabulary_docs():
     from pathlib import Path
 
-    from medshard.sources.ptbxl import CLIMB_STATEMENT_CLASS
+    from medshard.sources.ecg.ptbxl import CLIMB_STATEMENT_CLASS
 
     doc = (Path(__file__).parents[1] / "docs" / "vocabulary.md").read_text()
     rows = {}
@@ -253,7 +253,7 @@ def test_leading_zeros_are_filtered(demo_raw):
 def test_native_wfdb_reader_matches_wfdb(demo_raw, tmp_path):
     import wfdb
 
-    from medshard.sources.wfdb_format import read_record
+    from medshard.formats.wfdb import read_record
 
     root = demo_raw / "ptb-xl"
     for base in sorted(root.glob("records*/00000/*.hea"))[:6]:

@@ -19,13 +19,13 @@ from pydicom.pixels import apply_modality_lut
 from scipy.signal import resample_poly
 
 from medshard.cli import main
+from medshard.formats.dicom import read_image
 from medshard.loaders import ShardDataset
 from medshard.loaders.decode import SampleDecoder
 from medshard.pipeline.build import BuildConfig, run_build
 from medshard.pipeline.transforms.image import encode_png
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.members import json_bytes
-from medshard.sources.dicom import read_image
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_loader_applies_a_fractional_rescale_like_pydicom():
 
 
 def test_vindr_build_is_one_polarity_and_says_its_split_is_image_level(tmp_path, capsys):
-    from medshard.demo.vindr_cxr import write_raw
+    from medshard.sources.cxr.vindr_cxr_fixture import write_raw
 
     write_raw(tmp_path / "raw" / "vindr-cxr")
     out = tmp_path / "out"
@@ -219,7 +219,7 @@ def test_vindr_build_is_one_polarity_and_says_its_split_is_image_level(tmp_path,
 
 
 def test_kits23_json_hash_is_in_provenance_and_manifest_and_a_change_rebuilds(tmp_path):
-    from medshard.demo import kits23
+    from medshard.sources.ct import kits23_fixture as kits23
 
     root = tmp_path / "raw" / "kits23"
     kits23.write_raw(root)

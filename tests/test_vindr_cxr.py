@@ -17,7 +17,11 @@ import pydicom
 import pytest
 from pydicom.pixels import apply_modality_lut
 
-from medshard.demo.vindr_cxr import (
+from medshard.pipeline.transforms.image import decode_png
+from medshard.schemas import Filtered, RecordError
+from medshard.sources.base import MissingRawData
+from medshard.sources.cxr.vindr_cxr import LABELS, SLUG, VinDrCXR, aggregate_readers
+from medshard.sources.cxr.vindr_cxr_fixture import (
     DEMO_IMAGES,
     IDENTITY,
     PATIENT_IDS,
@@ -27,10 +31,6 @@ from medshard.demo.vindr_cxr import (
     image_id,
     write_raw,
 )
-from medshard.pipeline.transforms.image import decode_png
-from medshard.schemas import Filtered, RecordError
-from medshard.sources.base import MissingRawData
-from medshard.sources.cxr.vindr_cxr import LABELS, SLUG, VinDrCXR, aggregate_readers
 from medshard.sources.registry import get_source
 
 RG3 = image_id("RG3_J2KR.dcm")  # train, 3 readers, MONOCHROME1, 6 boxes

@@ -1,1 +1,1 @@
-"""The build: Beam graph, transforms, validation, quarantine, consent, downloads, runner options."""
+"""The build: Beam graph, transforms, validation, quarantine, runner options."""

@@ -16,8 +16,8 @@ from medshard.sources.base import Source
 
 # slug -> "module:Class"; imported lazily so listing sources stays cheap.
 BUILTIN_SOURCES: dict[str, str] = {
-    "ptb-xl": "medshard.sources.ptbxl:PTBXL",
-    "chexpert": "medshard.sources.chexpert:CheXpert",
+    "ptb-xl": "medshard.sources.ecg.ptbxl:PTBXL",
+    "chexpert": "medshard.sources.cxr.chexpert:CheXpert",
     "kits23": "medshard.sources.ct.kits23:KiTS23",
     "echonet-dynamic": "medshard.sources.ultrasound.echonet:EchoNetDynamic",
     "vindr-cxr": "medshard.sources.cxr.vindr_cxr:VinDrCXR",

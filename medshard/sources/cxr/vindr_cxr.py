@@ -27,7 +27,7 @@ Boxes of every reader travel in `meta["annotations"]` as
 {"rad_id", "class_name", "box_xyxy": [x_min, y_min, x_max, y_max]} (pixels of the
 stored image, which is at native resolution; x is the column).
 
-Pixels and de-identification: `medshard.sources.dicom` (modality LUT applied
+Pixels and de-identification: `medshard.formats.dicom` (modality LUT applied
 losslessly, VOI window kept but not applied, MONOCHROME1 inverted to MONOCHROME2
 unless `monochrome1="keep"`, allow-listed tags only). VinDr-CXR ships its radiographs
 in both polarities; inverting makes one build hold one (CLIMB's loader mixes them).
@@ -50,10 +50,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from medshard.formats.dicom import MONOCHROME1_POLICIES, read_image, read_patient_id
 from medshard.schemas import Filtered, License, Payload, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.dicom import MONOCHROME1_POLICIES, read_image, read_patient_id
 from medshard.sources.splits import hash_split
 
 SLUG = "vindr-cxr"

@@ -12,7 +12,7 @@ The data root may be the folder holding these files or the folder that holds
 
 A sample is one video, kept as the original AVI bytes (member `video.avi`): no
 decode, no re-encode. Its descriptor (fps, frame count, size) is read from the
-AVI header (`medshard.sources.video.parse_avi`), which describes the bytes a
+AVI header (`medshard.formats.avi.parse_avi`), which describes the bytes a
 decoder will actually see; FileList.csv's FPS / NumberOfFrames / FrameHeight /
 FrameWidth are cross-checked against it. When they disagree the header wins
 (it is what the bytes hold), the sample is kept, and the FileList values are
@@ -43,10 +43,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from medshard.formats.avi import parse_avi
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.video import parse_avi
 
 log = logging.getLogger("medshard.sources.echonet")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from medshard.pipeline.download.credentials import from_netrc
-from medshard.pipeline.download.engine import Transfer
-from medshard.pipeline.download.providers import ProviderContext
-from medshard.pipeline.download.providers._common import transfer_for
+from medshard.acquire.download.credentials import from_netrc
+from medshard.acquire.download.engine import Transfer
+from medshard.acquire.download.providers import ProviderContext
+from medshard.acquire.download.providers._common import transfer_for
 from medshard.schemas.download import DownloadSpec
 
 

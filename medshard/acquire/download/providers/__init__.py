@@ -21,11 +21,11 @@ from types import ModuleType
 
 import requests
 
-from medshard.pipeline.download.engine import RetryPolicy
+from medshard.acquire.download.engine import RetryPolicy
 from medshard.schemas.models import SourceInfo
 
 PROVIDERS: dict[str, str] = {
-    name: f"medshard.pipeline.download.providers.{name}"
+    name: f"medshard.acquire.download.providers.{name}"
     for name in ("https", "physionet", "kaggle", "zenodo", "github", "tcia", "manual", "mirror")
 }
 

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from medshard import __version__ as _medshard_version
-from medshard.errors import UserError
-from medshard.pipeline.consent import medshard_home, require_consent
-from medshard.pipeline.download.archive import UnsafeArchive, extract_archive, safe_member_path
-from medshard.pipeline.download.credentials import has_userinfo, strip_userinfo
-from medshard.pipeline.download.engine import (
+from medshard.acquire.consent import medshard_home, require_consent
+from medshard.acquire.download.archive import UnsafeArchive, extract_archive, safe_member_path
+from medshard.acquire.download.credentials import has_userinfo, strip_userinfo
+from medshard.acquire.download.engine import (
     DiskFull,
     DownloadError,
     Progress,
@@ -36,7 +35,8 @@ from medshard.pipeline.download.engine import (
     new_session,
     utc_now,
 )
-from medshard.pipeline.download.providers import ProviderContext, get_provider, manual
+from medshard.acquire.download.providers import ProviderContext, get_provider, manual
+from medshard.errors import UserError
 from medshard.schemas.download import RECEIPT_NAME, DownloadSpec, Receipt, ReceiptFile
 from medshard.sources.base import MissingRawData, Source
 

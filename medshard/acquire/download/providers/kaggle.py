@@ -8,10 +8,10 @@ not accepted on the website, which no API call can do for the user.
 
 from __future__ import annotations
 
-from medshard.pipeline.download.credentials import kaggle_access_token, kaggle_credentials
-from medshard.pipeline.download.engine import Transfer
-from medshard.pipeline.download.providers import ProviderContext
-from medshard.pipeline.download.providers._common import apply_pins
+from medshard.acquire.download.credentials import kaggle_access_token, kaggle_credentials
+from medshard.acquire.download.engine import Transfer
+from medshard.acquire.download.providers import ProviderContext
+from medshard.acquire.download.providers._common import apply_pins
 from medshard.schemas.download import DownloadSpec
 
 BASE_ENV = "MEDSHARD_KAGGLE_API"

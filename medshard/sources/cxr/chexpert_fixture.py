@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from medshard.sources.chexpert import OBSERVATIONS
+from medshard.sources.cxr.chexpert import OBSERVATIONS
 
 # patient, study, view file, sex, age, frontal/lateral, ap/pa, labels, split csv
 ROWS = [

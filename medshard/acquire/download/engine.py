@@ -29,7 +29,7 @@ from typing import Any
 import requests
 import urllib3
 
-from medshard.pipeline.download.credentials import strip_userinfo
+from medshard.acquire.download.credentials import strip_userinfo
 
 log = logging.getLogger("medshard.download")
 

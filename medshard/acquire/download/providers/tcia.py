@@ -12,10 +12,10 @@ import os
 
 import requests
 
-from medshard.pipeline.download.credentials import from_env
-from medshard.pipeline.download.engine import DownloadError, Transfer, request_with_retries
-from medshard.pipeline.download.providers import ProviderContext
-from medshard.pipeline.download.providers._common import safe_component
+from medshard.acquire.download.credentials import from_env
+from medshard.acquire.download.engine import DownloadError, Transfer, request_with_retries
+from medshard.acquire.download.providers import ProviderContext
+from medshard.acquire.download.providers._common import safe_component
 from medshard.schemas.download import DownloadSpec
 
 BASE_ENV = "MEDSHARD_TCIA_API"

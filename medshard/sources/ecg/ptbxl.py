@@ -37,10 +37,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+from medshard.formats.wfdb import read_record
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.wfdb_format import read_record
 
 DIAGNOSTIC_CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 LABEL_POLICIES = ("climb", "ptbxl-superclass")

@@ -13,13 +13,13 @@ from medshard.pipeline.build import BuildConfig, BuildResult, run_build
 
 # source slug -> demo module with write_raw(root)
 DEMO_WRITERS = {
-    "ptb-xl": "medshard.demo.ptbxl",
-    "chexpert": "medshard.demo.chexpert",
-    "vindr-cxr": "medshard.demo.vindr_cxr",
-    "tuab": "medshard.demo.tuab",
-    "tuev": "medshard.demo.tuev",
-    "kits23": "medshard.demo.kits23",
-    "echonet-dynamic": "medshard.demo.echonet",
+    "ptb-xl": "medshard.sources.ecg.ptbxl_fixture",
+    "chexpert": "medshard.sources.cxr.chexpert_fixture",
+    "vindr-cxr": "medshard.sources.cxr.vindr_cxr_fixture",
+    "tuab": "medshard.sources.eeg.tuab_fixture",
+    "tuev": "medshard.sources.eeg.tuev_fixture",
+    "kits23": "medshard.sources.ct.kits23_fixture",
+    "echonet-dynamic": "medshard.sources.ultrasound.echonet_fixture",
 }
 
 

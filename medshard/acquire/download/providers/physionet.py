@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, urlsplit
 
-from medshard.pipeline.download.credentials import Credentials, basic_credentials
-from medshard.pipeline.download.engine import DownloadError, Transfer, request_with_retries
-from medshard.pipeline.download.providers import ProviderContext
-from medshard.pipeline.download.providers._common import included, transfer_for
+from medshard.acquire.download.credentials import Credentials, basic_credentials
+from medshard.acquire.download.engine import DownloadError, Transfer, request_with_retries
+from medshard.acquire.download.providers import ProviderContext
+from medshard.acquire.download.providers._common import included, transfer_for
 from medshard.schemas.download import DownloadSpec
 
 BASE_ENV = "MEDSHARD_PHYSIONET_URL"

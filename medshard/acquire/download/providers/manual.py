@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medshard.pipeline.download.archive import extract_archive
-from medshard.pipeline.download.engine import hash_file
+from medshard.acquire.download.archive import extract_archive
+from medshard.acquire.download.engine import hash_file
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import SourceInfo
 

@@ -7,10 +7,10 @@ GitHub has computed one.
 
 from __future__ import annotations
 
-from medshard.pipeline.download.credentials import token_from_env
-from medshard.pipeline.download.engine import DownloadError, Transfer, request_with_retries
-from medshard.pipeline.download.providers import ProviderContext
-from medshard.pipeline.download.providers._common import (
+from medshard.acquire.download.credentials import token_from_env
+from medshard.acquire.download.engine import DownloadError, Transfer, request_with_retries
+from medshard.acquire.download.providers import ProviderContext
+from medshard.acquire.download.providers._common import (
     apply_pins,
     included,
     safe_component,

@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 import re
 
-from medshard.pipeline.download.archive import is_archive
-from medshard.pipeline.download.engine import Transfer
+from medshard.acquire.download.archive import is_archive
+from medshard.acquire.download.engine import Transfer
 from medshard.schemas.download import DownloadSpec, FileSpec
 
 

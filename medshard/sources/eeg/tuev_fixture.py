@@ -4,7 +4,7 @@ Layout (v2.0.x): `edf/train/<subject>/<subject>_<NNNNNNNN>.edf` and
 `edf/eval/<NNN>/<class>_<NNN>_a_.edf`, each with a same-stem `.rec`
 (`channel,start,stop,label`; channel = TCP montage number 0-21, label 1-6).
 
-Signals are built exactly as the TUAB demo's (see `medshard.demo.tuab`): each
+Signals are built exactly as the TUAB demo's (see `medshard.sources.eeg.tuab_fixture`): each
 electrode is the real single-channel EEG shipped in pyedflib's test data,
 resampled to 250 Hz (TUEV's usual rate) and started at its own offset; the
 channels are therefore real EEG but not truly simultaneous. The events are
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medshard.demo.tuab import write_session
+from medshard.sources.eeg.tuab_fixture import write_session
 
 # (relative stem, duration_s, [(channel, start_s, stop_s, label_code), ...])
 DEMO_SESSIONS: tuple[tuple[str, int, tuple[tuple[int, float, float, int], ...]], ...] = (

@@ -12,9 +12,9 @@ from urllib.parse import quote, urlsplit
 
 from pydantic import ValidationError
 
-from medshard.pipeline.download.credentials import from_netrc, strip_userinfo
-from medshard.pipeline.download.engine import DownloadError, Transfer, request_with_retries
-from medshard.pipeline.download.providers import ProviderContext
+from medshard.acquire.download.credentials import from_netrc, strip_userinfo
+from medshard.acquire.download.engine import DownloadError, Transfer, request_with_retries
+from medshard.acquire.download.providers import ProviderContext
 from medshard.schemas.download import RECEIPT_NAME, DownloadSpec, Receipt
 
 

@@ -28,7 +28,7 @@ def _source_class(slug: str):
 
 def cmd_consent(args: argparse.Namespace) -> int:
     """Show a source's terms and record acceptance, list the ledger, or revoke."""
-    from medshard.pipeline import consent
+    from medshard.acquire import consent
 
     if args.list:
         return _list_consents()
@@ -64,7 +64,7 @@ def cmd_consent(args: argparse.Namespace) -> int:
 
 
 def _list_consents() -> int:
-    from medshard.pipeline import consent
+    from medshard.acquire import consent
     from medshard.sources.registry import available_sources
 
     latest = consent.latest_entries()
@@ -87,9 +87,9 @@ def _list_consents() -> int:
 
 def cmd_download(args: argparse.Namespace) -> int:
     """Download each named source after checking consent for all of them first."""
-    from medshard.pipeline.consent import require_consent
-    from medshard.pipeline.download.engine import DownloadError, RetryPolicy
-    from medshard.pipeline.download.run import download_source
+    from medshard.acquire.consent import require_consent
+    from medshard.acquire.download.engine import DownloadError, RetryPolicy
+    from medshard.acquire.download.run import download_source
 
     data_root = args.data_root or os.environ.get("MEDSHARD_DATA_ROOT")
     if not data_root:

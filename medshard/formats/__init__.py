@@ -1,0 +1,1 @@
+"""File-format readers shared by sources: DICOM, WFDB, AVI, ... They know nothing of datasets."""
