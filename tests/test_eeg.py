@@ -354,7 +354,7 @@ def test_keyed_split_keeps_each_subject_in_one_split(slug, tuab_root, tuev_root)
 def test_val_fraction_is_respected_over_many_subjects():
     src = get_source("tuab")
     subjects = [f"aa{i:06d}" for i in range(4000)]
-    share = sum(src.train_or_val(s) == "val" for s in subjects) / len(subjects)
+    share = sum(src.carve_val("train", s) == "val" for s in subjects) / len(subjects)
     assert 0.085 < share < 0.115
     assert all(get_source("tuab", val_fraction=0.0).train_or_val(s) == "train" for s in subjects)
 

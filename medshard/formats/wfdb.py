@@ -2,7 +2,7 @@
 
 wfdb's `rdsamp` spends ~90% of a PTB-XL record's time parsing the 13-line header
 with pandas; this parser reads the same header fields directly and the signal with
-one `np.fromfile`. Anything it does not handle exactly (other formats, several
+one read. Anything it does not handle exactly (other formats, several
 signal files, byte offsets, skew) goes to `wfdb.rdsamp`. Physical values follow the
 WFDB spec: (digital - baseline) / gain, with the format's invalid-sample value as NaN.
 """
@@ -100,7 +100,8 @@ def read_record(base: Path) -> tuple[np.ndarray, dict]:
             f"{dat.name} has {size // (2 * header.n_signals)} samples, header says "
             f"{header.n_samples}"
         )
-    digital = np.fromfile(dat, dtype="<i2", count=header.n_samples * header.n_signals)
+    with open(dat, "rb") as f:  # Python's open: readers can be traced and confined to a root
+        digital = np.frombuffer(f.read(expected), dtype="<i2")
     digital = digital.reshape(header.n_samples, header.n_signals)
     signal = (digital - np.asarray(header.baselines, dtype=np.float64)) / np.asarray(
         header.gains, dtype=np.float64)

@@ -367,7 +367,7 @@ def _finish(
             modality=src.info.modality,
             split_policy=src.info.split_policy,
             split_unit=src.info.split_unit,
-            concepts=vocab.map_classes(slug, src.label_classes()),
+            concepts=vocab.map_classes(slug, src.label_classes(), src.vocabulary_map),
             label_files=label_files.get(slug, {}),
             counts={sp: c for sp, c in counts[slug].items() if c.listed},
         )

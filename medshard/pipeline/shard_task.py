@@ -341,7 +341,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 stage = "transform"
                 members, descriptors = encode_payloads(sample, spec)
                 stage = "labels"
-                labels = vocab.map_classes(job.source, sample.classes)
+                labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
                 stage = "provenance"
                 if file_hashes is None:
                     file_hashes = {f: sha256_file(root / f) for f in rec.files}

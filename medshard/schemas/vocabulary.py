@@ -83,11 +83,21 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.concept_ids)
 
-    def map_classes(self, source: str, classes: list[str]) -> list[str]:
-        """Unified concept ids for the source's classes, sorted by vocabulary order."""
-        mapping = self.data.sources.get(source)
+    def map_classes(
+        self, source: str, classes: list[str], fallback: dict[str, list[str]] | None = None
+    ) -> list[str]:
+        """Unified concept ids for the source's classes, sorted by vocabulary order.
+
+        `fallback`: the source's own map (`Source.vocabulary_map`), used when this
+        vocabulary has none for it (a third-party source); its targets must exist here.
+        """
+        mapping = self.data.sources.get(source, fallback)
         if mapping is None:
             raise UnknownClass(f"vocabulary {self.version} has no map for source {source!r}")
+        if source not in self.data.sources:
+            unknown = {t for ts in mapping.values() for t in ts} - set(self.index)
+            if unknown or any(t in self.unions for ts in mapping.values() for t in ts):
+                raise UnknownClass(f"source {source!r} maps to unknown or derived concepts")
         out: set[str] = set()
         for c in classes:
             if c not in mapping:

@@ -5,15 +5,44 @@ A source never writes files and knows nothing about shards, Beam or PyTorch.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
+import annotated_types
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from medshard.schemas import RawRecord, Sample, SourceInfo
+from medshard.sources.splits import hash_split
+
+
+class SourceOptions(BaseModel):
+    """A source's options: typed, bounded, documented (`medshard info` prints them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CarveValOptions(SourceOptions):
+    """Options of a source whose validation split is carved from its official train split."""
+
+    val_fraction: float = Field(
+        0.1, ge=0.0, lt=1.0,
+        description="share of the official train subjects moved to val, by keyed subject hash",
+    )
 
 
 class MissingRawData(Exception):
     """The raw files of a source are not where the user said they are."""
+
+
+def _option_error(exc: ValidationError, model: type[SourceOptions]) -> str:
+    """One line for the first problem of a ValidationError on source options."""
+    e = exc.errors()[0]
+    name = ".".join(str(x) for x in e["loc"])
+    if e["type"] == "extra_forbidden":
+        return f"unknown option {name!r}; known: {', '.join(sorted(model.model_fields)) or 'none'}"
+    return f"option {name}={e.get('input')!r}: {e['msg']}"
 
 
 class Source:
@@ -24,25 +53,68 @@ class Source:
     """
 
     info: ClassVar[SourceInfo]
+    Options: ClassVar[type[SourceOptions]] = SourceOptions
     # How `medshard download` fetches the raw files (medshard.schemas.download.DownloadSpec);
-    # None: the source declares no download yet.
+    # None: the source declares no download yet. Manual steps live there and only there.
     download: ClassVar[Any] = None
+    # "package.module:FIXTURE": the source's miniature raw copy (medshard.testing.Fixture)
+    fixture: ClassVar[str | None] = None
+    # class -> concept ids, for a source that vocabulary.json does not know (third-party)
+    vocabulary_map: ClassVar[dict[str, list[str]] | None] = None
 
     def __init__(self, **options: Any) -> None:
-        unknown = set(options) - set(self.default_options())
-        if unknown:
-            raise ValueError(
-                f"unknown option(s) {sorted(unknown)} for source {self.info.name}; "
-                f"known: {sorted(self.default_options())}"
-            )
-        self._options = {**self.default_options(), **options}
+        try:
+            self.opts = self.Options(**options)
+        except ValidationError as exc:
+            raise ValueError(f"{self.info.name}: {_option_error(exc, self.Options)}") from None
+        self._options = self.opts.model_dump()
 
     @classmethod
     def default_options(cls) -> dict[str, Any]:
-        return {}
+        return cls.Options().model_dump()
+
+    @classmethod
+    def option_docs(cls) -> list[tuple[str, str, Any, str]]:
+        """(name, type, default, description) of each option, for `medshard info`."""
+        out = []
+        for name, f in cls.Options.model_fields.items():
+            kind = getattr(f.annotation, "__name__", None) or str(f.annotation).replace("typing.", "")
+            bounds = [str(m) for m in f.metadata]
+            out.append((name, kind + (f" ({', '.join(bounds)})" if bounds else ""), f.default,
+                        f.description or ""))
+        return out
+
+    @classmethod
+    def invalid_option_values(cls) -> dict[str, Any]:
+        """A value each option must refuse, from its type and bounds (the kit tries them)."""
+        bad: dict[str, Any] = {}
+        for name, f in cls.Options.model_fields.items():
+            if typing.get_origin(f.annotation) is typing.Literal:
+                bad[name] = "not-one-of-the-choices"
+            elif f.annotation in (int, float):
+                for m in f.metadata:
+                    if isinstance(m, (annotated_types.Ge, annotated_types.Gt)):
+                        bad[name] = (m.ge if isinstance(m, annotated_types.Ge) else m.gt) - 1
+                    elif isinstance(m, (annotated_types.Le, annotated_types.Lt)):
+                        bad[name] = (m.le if isinstance(m, annotated_types.Le) else m.lt) + 1
+                bad.setdefault(name, "not-a-number")
+            elif f.annotation is bool:
+                bad[name] = "perhaps"
+        return bad
 
     def options(self) -> dict[str, Any]:
         return dict(self._options)
+
+    def carve_val(self, official: str | None, subject_id: str) -> str | None:
+        """The split policy "val is carved from train by keyed subject hash", in one place.
+
+        Subjects of the official train split go to val with probability `val_fraction`
+        (HMAC-SHA256 keyed "medshard-split:<source>"), so a subject never straddles the two.
+        """
+        frac = float(self._options["val_fraction"])
+        if official != "train" or frac == 0:
+            return official
+        return hash_split(self.info.name, subject_id, {"train": 1.0 - frac, "val": frac})
 
     def check_root(self, root: Path) -> None:
         """Raise MissingRawData with what to do when `root` lacks the source's layout."""

@@ -97,6 +97,7 @@ def to_ras(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 
 class KiTS23(Source):
+    fixture = "medshard.sources.ct.kits23_fixture:FIXTURE"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="kits23",
         title="KiTS23: the 2023 Kidney and Kidney Tumor Segmentation challenge dataset",

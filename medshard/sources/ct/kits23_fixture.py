@@ -172,3 +172,32 @@ def write_large_case(dataset: Path, case_id: str = "case_00600", slices: int = 6
     entries = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
     entries.append(clinical(case_id, True, age=60))
     path.write_text(json.dumps(entries, indent=2), encoding="utf-8")
+
+
+MISSING_CASE = "case_00099"  # in kits23.json, no imaging file
+
+
+def write_fixture(root: Path) -> Path:
+    """The miniature plus one broken record: a case listed in kits23.json without its CT."""
+    dataset = write_raw(root)
+    entries = json.loads((dataset / "kits23.json").read_text(encoding="utf-8"))
+    entries.append(clinical(MISSING_CASE, True, age=60))
+    (dataset / "kits23.json").write_text(json.dumps(entries, indent=2), encoding="utf-8")
+    return root
+
+
+def _fixture():
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 3, "test": 1},
+        quarantined={MISSING_CASE: "load"},
+        filtered={"malignant is null in kits23.json": 1},
+        real="nibabel's bundled NIfTI images (incl. a big-endian and a flipped orientation)",
+        illustrative="segmentations derived from the image, `kits23.json`; one listed case has "
+        "no CT file (quarantined)",
+    )
+
+
+FIXTURE = _fixture()

@@ -21,12 +21,13 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
-from medshard.sources.base import MissingRawData, Source
-from medshard.sources.splits import hash_split
+from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 OBSERVATIONS = [
     "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
@@ -46,7 +47,17 @@ def _label_value(text: str) -> float | None:
     return value
 
 
+class CheXpertOptions(CarveValOptions):
+    uncertain: Literal["negative", "positive"] = Field(
+        "negative", description="uncertain (-1) labels count as negative (U-Zeros) or "
+        "positive (U-Ones) in the unified labels; source_labels keep -1 either way",
+    )
+
+
 class CheXpert(Source):
+    Options = CheXpertOptions
+    fixture = "medshard.sources.cxr.chexpert_fixture:FIXTURE"
+
     info: ClassVar[SourceInfo] = SourceInfo(
         name="chexpert",
         title="CheXpert: a large chest radiograph dataset with uncertainty labels",
@@ -99,15 +110,6 @@ class CheXpert(Source):
         ),
     )
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"uncertain": "negative", "val_fraction": 0.1}
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        if self._options["uncertain"] not in ("negative", "positive"):
-            raise ValueError("chexpert option uncertain must be 'negative' or 'positive'")
-
     def release_dir(self, root: Path) -> Path:
         """The folder holding train.csv: the root itself or a release folder inside it."""
         if (root / "train.csv").is_file():
@@ -128,8 +130,6 @@ class CheXpert(Source):
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         release = self.release_dir(root)
         prefix = release.relative_to(root).as_posix()
-        fractions = {"train": 1.0 - float(self._options["val_fraction"]),
-                     "val": float(self._options["val_fraction"])}
         for csv_name, official in (("train.csv", None), ("valid.csv", "test")):
             path = release / csv_name
             if not path.is_file():
@@ -142,7 +142,7 @@ class CheXpert(Source):
                     patient, study = rel_in_release[-3], rel_in_release[-2]
                     view = Path(rel_in_release[-1]).stem
                     labels = {name: _label_value(row.get(name, "")) for name in OBSERVATIONS}
-                    split = official or hash_split(self.info.name, patient, fractions)
+                    split = official or self.carve_val("train", patient)
                     meta: dict[str, Any] = {"view": row.get("Frontal/Lateral") or None}
                     if row.get("AP/PA"):
                         meta["ap_pa"] = row["AP/PA"]

@@ -84,3 +84,37 @@ def write_raw(root: Path, corrupt: bool = False) -> Path:
             w.writerow(header)
             w.writerows(rows[split])
     return root
+
+
+BROKEN_IMAGE = "CheXpert-v1.0-small/train/patient00099/study1/view1_frontal.jpg"
+
+
+def write_fixture(root: Path) -> Path:
+    """The miniature plus one broken record: a train.csv row whose JPEG is not a JPEG."""
+    write_raw(root)
+    release = root / "CheXpert-v1.0-small"
+    (root / BROKEN_IMAGE).parent.mkdir(parents=True, exist_ok=True)
+    (root / BROKEN_IMAGE).write_bytes(b"\xff\xd8\xff\xe0 this is not a JPEG stream")
+    with open(release / "train.csv", newline="") as f:
+        header = next(csv.reader(f))
+    row = [BROKEN_IMAGE, "Female", "40", "Frontal", "PA", *([""] * (len(header) - 5))]
+    with open(release / "train.csv", "a", newline="") as f:
+        csv.writer(f).writerow(row)
+    return root
+
+
+def _fixture():
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 8, "test": 2},
+        quarantined={"patient00099_study1_view1_frontal": "transform"},
+        real="pixels of pydicom-data's computed radiographs `RG1_UNCR.dcm`, `RG3_UNCR.dcm` "
+        "(inverted, 8-bit, ~320 px JPEG like CheXpert-small)",
+        illustrative="patients, views, all labels; several images are crops of the same "
+        "radiograph; one row names a file that is not a JPEG (quarantined)",
+    )
+
+
+FIXTURE = _fixture()

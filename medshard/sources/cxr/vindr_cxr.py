@@ -48,13 +48,14 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from medshard.formats.dicom import MONOCHROME1_POLICIES, read_image, read_patient_id
+from pydantic import Field
+
+from medshard.formats.dicom import read_image, read_patient_id
 from medshard.schemas import Filtered, License, Payload, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
-from medshard.sources.base import MissingRawData, Source
-from medshard.sources.splits import hash_split
+from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 SLUG = "vindr-cxr"
 
@@ -73,7 +74,6 @@ LABELS: tuple[str, ...] = LOCAL_LABELS + GLOBAL_LABELS
 # Spellings that differ between the train and test files of the same release.
 LABEL_ALIASES: dict[str, str] = {"Other disease": "Other diseases"}
 
-AGGREGATIONS = ("majority", "any", "all")
 SPLIT_DIRS = ("train", "test")
 _BOX_COLUMNS = ("x_min", "y_min", "x_max", "y_max")
 _IMAGE_ID = re.compile(r"^[A-Za-z0-9_-]+$")  # a record id, and safe in a shard member name
@@ -164,7 +164,18 @@ def read_boxes(path: Path) -> dict[str, list[dict[str, Any]]]:
     return boxes
 
 
+class VinDrCXROptions(CarveValOptions):
+    reader_aggregation: Literal["majority", "any", "all"] = Field(
+        "majority", description="how the train set's 3 readers become one label per image"
+    )
+    monochrome1: Literal["invert", "keep"] = Field(
+        "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
+    )
+
+
 class VinDrCXR(Source):
+    Options = VinDrCXROptions
+    fixture = "medshard.sources.cxr.vindr_cxr_fixture:FIXTURE"
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="VinDr-CXR: An open dataset of chest X-rays with radiologist annotations",
@@ -203,28 +214,12 @@ class VinDrCXR(Source):
         release_notes={"0.1.0": "first medshard adapter, VinDr-CXR 1.0.0"},
     )
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        rule = self._options["reader_aggregation"]
-        if rule not in AGGREGATIONS:
-            raise ValueError(f"{SLUG}: reader_aggregation must be one of {AGGREGATIONS}, not {rule!r}")
-        frac = self._options["val_fraction"]
-        if not isinstance(frac, (int, float)) or not 0 <= frac < 1:
-            raise ValueError(f"{SLUG}: val_fraction must be a number in [0, 1), not {frac!r}")
-        if self._options["monochrome1"] not in MONOCHROME1_POLICIES:
-            raise ValueError(
-                f"{SLUG}: monochrome1 must be one of {MONOCHROME1_POLICIES}, "
-                f"not {self._options['monochrome1']!r}"
-            )
 
     # PhysioNet credentialed project: SHA256SUMS.txt lists and checksums every file
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="physionet", project="vindr-cxr", version="1.0.0"
     )
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"reader_aggregation": "majority", "val_fraction": 0.1, "monochrome1": "invert"}
 
     def check_root(self, root: Path) -> None:
         super().check_root(root)
@@ -236,11 +231,6 @@ class VinDrCXR(Source):
                 "that holds annotations/, train/ and test/"
             )
 
-    def _split_for(self, official: str, subject_id: str) -> str:
-        frac = float(self._options["val_fraction"])
-        if official != "train" or frac == 0:
-            return official
-        return hash_split(SLUG, subject_id, {"train": 1.0 - frac, "val": frac})
 
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         """One record per image listed in a label CSV or present as a .dicom file.
@@ -271,7 +261,7 @@ class VinDrCXR(Source):
                     }
                     if readers
                     else {},
-                    split=self._split_for(split_dir, subject),  # type: ignore[arg-type]
+                    split=self.carve_val(split_dir, subject),  # type: ignore[arg-type]
                     size_bytes=path.stat().st_size if path.is_file() else 0,
                     meta={
                         "readers": [rad for rad, _ in readers],

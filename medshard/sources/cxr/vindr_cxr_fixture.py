@@ -201,3 +201,34 @@ def write_raw(root: Path) -> list[Path]:
             rows = [[r[0], *r[2:]] for r in rows]
         _write_csv(root / "annotations" / f"annotations_{split}.csv", header, rows)
     return written
+
+
+MISSING_IMAGE = "0" * 32  # in image_labels_train.csv, no .dicom file
+
+
+def write_fixture(root: Path) -> list[Path]:
+    """The miniature plus one broken record: a labelled image whose DICOM file is missing."""
+    written = write_raw(root)
+    with open(root / "annotations" / "image_labels_train.csv", "a", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerow(
+            [MISSING_IMAGE, "R1", *([0] * (len(LABELS) - 1)), 1]
+        )
+    return written
+
+
+def _fixture():
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 1, "val": 2, "test": 1},
+        quarantined={MISSING_IMAGE: "load"},
+        phi_markers=(*IDENTITY.values(), *PATIENT_IDS, REQUESTED_PROCEDURE_TEXT, PRIVATE_TEXT),
+        real="real DICOM files from pydicom / pydicom-data (a CR radiograph, MR slices, an "
+        "8-bit image)",
+        illustrative="identifying tags added on purpose (names, ids, dates, private tags) to "
+        "prove they never leak; labels, boxes; one labelled image has no file (quarantined)",
+    )
+
+
+FIXTURE = _fixture()

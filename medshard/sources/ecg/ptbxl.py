@@ -35,15 +35,16 @@ import ast
 import csv
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from medshard.formats.wfdb import read_record
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import MissingRawData, Source, SourceOptions
 
 DIAGNOSTIC_CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
-LABEL_POLICIES = ("climb", "ptbxl-superclass")
 
 # CLIMB's PTB-XL statement -> class table (BenchMD src/datasets/ecg/generate_labels.py:
 # lists normal, cd, hyp, mi, sttc, afib, other), restricted to PTB-XL's 71 statements.
@@ -112,6 +113,21 @@ def _number(text: str) -> str:
     return text[:-2] if text.endswith(".0") else text
 
 
+class PTBXLOptions(SourceOptions):
+    prefer_rate: Literal[500, 100] = Field(
+        500, description="read records500/ (500 Hz) or records100/ first; the other is the fallback"
+    )
+    min_likelihood: float = Field(
+        0.0, ge=0.0, le=100.0, strict=True,
+        description="drop diagnostic statements listed with a lower likelihood; form and "
+        "rhythm statements are always kept (their 0 means unknown)",
+    )
+    label_policy: Literal["climb", "ptbxl-superclass"] = Field(
+        "climb", description="climb: CLIMB's statement table; ptbxl-superclass: PTB-XL's 5 "
+        "diagnostic superclasses",
+    )
+
+
 class PTBXL(Source):
     info: ClassVar[SourceInfo] = SourceInfo(
         name="ptb-xl",
@@ -146,26 +162,8 @@ class PTBXL(Source):
         approx_bytes=3_500_000_000,  # generous bound for the disk check (both sampling rates)
     )
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        if self._options["label_policy"] not in LABEL_POLICIES:
-            raise ValueError(
-                f"ptb-xl: label_policy must be one of {', '.join(LABEL_POLICIES)}, "
-                f"not {self._options['label_policy']!r}"
-            )
-        lh = self._options["min_likelihood"]
-        if isinstance(lh, bool) or not isinstance(lh, (int, float)) or not 0 <= lh <= 100:
-            raise ValueError(f"ptb-xl: min_likelihood must be a number in [0, 100], not {lh!r}")
-        if self._options["prefer_rate"] not in (100, 500):
-            raise ValueError(
-                f"ptb-xl: prefer_rate must be 500 or 100, not {self._options['prefer_rate']!r}"
-            )
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        # min_likelihood: diagnostic statements listed with a lower likelihood are ignored
-        # (0 keeps all); form and rhythm statements are always kept (their 0 means unknown)
-        return {"prefer_rate": 500, "min_likelihood": 0.0, "label_policy": "climb"}
+    Options = PTBXLOptions
+    fixture = "medshard.sources.ecg.ptbxl_fixture:FIXTURE"
 
     def label_classes(self) -> list[str]:
         if self._options["label_policy"] == "ptbxl-superclass":

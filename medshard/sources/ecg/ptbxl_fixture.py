@@ -104,7 +104,7 @@ def write_raw(root: Path, n_records: int | None = None) -> Path:
                 write_dir=str(out_dir),
             )
         rows.append({
-            "ecg_id": i, "patient_id": f"{1000 + i // 2}.0", "age": f"{age}.0", "sex": sex,
+            "ecg_id": i, "patient_id": f"{_patient(i)}.0", "age": f"{age}.0", "sex": sex,
             "height": "", "weight": "", "nurse": "2.0", "site": "0.0", "device": "CS-12   E",
             "recording_date": "1990-01-01 00:00:00", "report": "illustrative report text",
             "scp_codes": repr(codes), "heart_axis": "", "infarction_stadium1": "",
@@ -121,6 +121,11 @@ def write_raw(root: Path, n_records: int | None = None) -> Path:
         writer.writerows(rows)
     write_scp_statements(root / "scp_statements.csv")
     return root
+
+
+def _patient(ecg_id: int) -> int:
+    """Records 2 and 3 share a patient (both train, as PTB-XL keeps a patient in one fold)."""
+    return 1000 + (ecg_id // 2 if ecg_id <= 3 else ecg_id)
 
 
 def _clone_record(src: Path, dst: Path) -> None:
@@ -142,3 +147,45 @@ def write_scp_statements(path: Path) -> None:
         for code, desc, diag, form, rhythm, cls, sub in SCP_STATEMENTS:
             w.writerow([code, desc, fmt(diag), fmt(form), fmt(rhythm), fmt(cls), fmt(sub),
                         "", desc, "", "", "", ""])
+
+
+BROKEN_RECORD = 13  # listed in ptbxl_database.csv; its .dat is cut short
+
+
+def write_fixture(root: Path) -> Path:
+    """The miniature plus one broken record: a row whose 500 Hz signal file is truncated."""
+    write_raw(root)
+    src = root / "records500" / "00000" / "00001_hr"
+    dst = root / "records500" / "00000" / f"{BROKEN_RECORD:05d}_hr"
+    _clone_record(src, dst)
+    data = dst.with_suffix(".dat").read_bytes()
+    dst.with_suffix(".dat").write_bytes(data[: len(data) // 3])
+    with open(root / "ptbxl_database.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    row = dict(rows[0], ecg_id=BROKEN_RECORD, patient_id="1099.0", strat_fold=5,
+               filename_lr=f"records100/00000/{BROKEN_RECORD:05d}_lr",
+               filename_hr=f"records500/00000/{BROKEN_RECORD:05d}_hr")
+    with open(root / "ptbxl_database.csv", "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(rows[0])).writerow(row)
+    return root
+
+
+def _fixture():
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 7, "val": 2, "test": 2},
+        quarantined={f"{BROKEN_RECORD:05d}": "load"},
+        filtered={"first 15 samples zero on all channels": 1},
+        # the CSV's free-text report, recording date and device never leave the source
+        phi_markers=("illustrative report text", "1990-01-01", "CS-12"),
+        real="the 12-lead, 10 s ECG in pydicom's `waveform_ecg.dcm`, written as WFDB at 500 "
+        "and 100 Hz; the SCP statement definitions",
+        illustrative="ids, demographics, folds, SCP codes; records are shifted copies of the one "
+        "ECG; one has its first 0.1 s zeroed to show the filter; one is only in `records100/` "
+        "to show the 100 Hz fallback; one has a truncated signal file (quarantined)",
+    )
+
+
+FIXTURE = _fixture()

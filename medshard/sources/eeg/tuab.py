@@ -43,6 +43,7 @@ class TUAB(TUHSource):
     """TUH EEG Abnormal Corpus: classes `normal` / `abnormal` from the folder a file is in."""
 
     layout_hint = "edf/train/normal/01_tcp_ar/*.edf"
+    fixture = "medshard.sources.eeg.tuab_fixture:FIXTURE"
     info = SourceInfo(
         name="tuab",
         title="TUH EEG Abnormal Corpus (TUAB)",
@@ -97,7 +98,7 @@ class TUAB(TUHSource):
                         subject_id=subject,
                         files=[rel],
                         source_labels={"folder": label},
-                        split=official or self.train_or_val(subject),
+                        split=self.carve_val(official or "train", subject),
                         size_bytes=path.stat().st_size,
                         meta={"montage_folder": parts[0] if len(parts) > 1 else ""},
                     )

@@ -186,3 +186,33 @@ def write_raw(root: Path, *, rate_hz: int = 256) -> Path:
         rel = session_path(split, label, subject, session, token)
         write_session(root / rel, duration_s=duration, rate_hz=rate_hz, offset_s=53.0 * i)
     return root
+
+
+BROKEN_SESSION = "edf/train/normal/01_tcp_ar/aaaaazzz_s001_t000.edf"
+
+
+def write_fixture(root: Path) -> Path:
+    """The miniature plus one broken record: a session file cut inside its EDF header."""
+    write_raw(root)
+    whole = (root / session_path(*DEMO_SESSIONS[0][:5])).read_bytes()
+    (root / BROKEN_SESSION).write_bytes(whole[:700])
+    return root
+
+
+def _fixture():
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 13, "test": 3},
+        quarantined={"aaaaazzz_s001_t000": "load"},
+        phi_markers=tuple(v for k, v in IDENTITY.items() if isinstance(v, str) and k != "sex"),
+        real="one real EEG channel (pyedflib's `test_utf8.edf`), written as TUH-layout EDF "
+        "with a real EDF writer",
+        illustrative="every electrode is that trace at a different offset (so inter-channel "
+        "structure is not real); labels, header identities; one truncated session "
+        "(quarantined)",
+    )
+
+
+FIXTURE = _fixture()

@@ -29,13 +29,15 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 import numpy as np
+from pydantic import Field
 
 from medshard.errors import UserError
 from medshard.schemas import RawRecord, Sample, SourceInfo
 from medshard.schemas.sample import Filtered, Payload, RecordError
+from medshard.sources.base import CarveValOptions
 from medshard.sources.eeg.tuh import (
     MONTAGE_16_CHANNELS,
     MONTAGE_16_NAME,
@@ -49,7 +51,6 @@ from medshard.sources.eeg.tuh import (
 )
 
 PAD_S = 2.0
-EDGE_PADDING = ("wrap", "reflect")
 # .rec label code -> class name in the label space (TUEV AAREADME order).
 CLASSES: dict[int, str] = {1: "SPSW", 2: "GPED", 3: "PLED", 4: "EYEM", 5: "ARTF", 6: "BCKG"}
 
@@ -123,6 +124,13 @@ def read_padded(session: TUHSession, i0: int, i1: int, mode: str) -> np.ndarray:
     return np.concatenate(parts, axis=1)
 
 
+class TUEVOptions(CarveValOptions):
+    edge_padding: Literal["wrap", "reflect"] = Field(
+        "wrap", description="how an event window past the recording's edge is filled: "
+        "wrap (BIOT) or reflect",
+    )
+
+
 class TUEV(TUHSource):
     """TUH EEG Events Corpus: classes SPSW, GPED, PLED, EYEM, ARTF, BCKG from `.rec` codes 1-6."""
 
@@ -156,18 +164,12 @@ class TUEV(TUHSource):
         },
     )
 
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {**TUHSource.default_options(), "edge_padding": "wrap"}
+    Options = TUEVOptions
+    fixture = "medshard.sources.eeg.tuev_fixture:FIXTURE"
 
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.edge_padding = self._options["edge_padding"]
-        if self.edge_padding not in EDGE_PADDING:
-            raise ValueError(
-                f"edge_padding must be one of {', '.join(EDGE_PADDING)}, "
-                f"got {self.edge_padding!r}"
-            )
+    @property
+    def edge_padding(self) -> str:
+        return self._options["edge_padding"]
 
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         """One record per EDF file (with its .rec), sorted by path; reads no file content."""
@@ -196,7 +198,7 @@ class TUEV(TUHSource):
                     record_id=record_id,
                     subject_id=subject,
                     files=files,
-                    split=official or self.train_or_val(subject),
+                    split=self.carve_val(official or "train", subject),
                     size_bytes=sum((root / f).stat().st_size for f in files),
                 )
 

@@ -66,3 +66,36 @@ def write_raw(root: Path, *, rate_hz: int = 250) -> Path:
         )
         edf.with_suffix(".rec").write_text(format_rec(events), encoding="ascii")
     return root
+
+
+BROKEN_SESSION = "edf/train/00009999/00009999_00000001"
+
+
+def write_fixture(root: Path) -> Path:
+    """The miniature plus one broken record: an event file whose EDF is cut in its header."""
+    write_raw(root)
+    stem, _, events = DEMO_SESSIONS[0]
+    whole = (root / f"{stem}.edf").read_bytes()
+    (root / BROKEN_SESSION).parent.mkdir(parents=True, exist_ok=True)
+    (root / f"{BROKEN_SESSION}.edf").write_bytes(whole[:700])
+    (root / f"{BROKEN_SESSION}.rec").write_text(format_rec(events), encoding="ascii")
+    return root
+
+
+def _fixture():
+    from medshard.sources.eeg.tuab_fixture import IDENTITY
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 6, "val": 5, "test": 4},
+        quarantined={"00009999_00000001": "load"},
+        phi_markers=tuple(v for k, v in IDENTITY.items() if isinstance(v, str) and k != "sex"),
+        real="one real EEG channel (pyedflib's `test_utf8.edf`), written as TUH-layout EDF "
+        "with a real EDF writer",
+        illustrative="every electrode is that trace at a different offset; events, labels, "
+        "header identities; one truncated session (quarantined)",
+    )
+
+
+FIXTURE = _fixture()

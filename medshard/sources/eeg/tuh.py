@@ -21,15 +21,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import numpy as np
 import pyedflib
 
 from medshard.schemas.models import License
 from medshard.schemas.sample import RecordError
-from medshard.sources.base import MissingRawData, Source
-from medshard.sources.splits import hash_split
+from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 # The 22-channel ACNS TCP montage in the channel numbering of TUEV's .rec files
 # (TUEV AAREADME): (bipolar name, anode electrode, cathode electrode).
@@ -111,13 +110,6 @@ def record_id_for(path: Path) -> str:
     return _SAFE_ID.sub("-", path.stem)
 
 
-def check_val_fraction(value: object) -> float:
-    """The `val_fraction` source option, validated: a number in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"val_fraction must be a number in [0, 1), got {value!r}")
-    return float(value)
-
-
 # The TUH corpora ship edf/train and edf/eval: eval is the official test set.
 OFFICIAL_SPLITS: dict[str, str | None] = {"train": None, "eval": "test"}
 
@@ -129,20 +121,7 @@ class TUHSource(Source):
     """
 
     layout_hint: ClassVar[str] = "edf/train/..."
-
-    @classmethod
-    def default_options(cls) -> dict[str, Any]:
-        return {"val_fraction": 0.1}
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.val_fraction = check_val_fraction(self._options["val_fraction"])
-
-    def train_or_val(self, subject: str) -> str:
-        """"train" or "val" for a subject of the official train set, by its keyed hash."""
-        return hash_split(
-            self.info.name, subject, {"train": 1.0 - self.val_fraction, "val": self.val_fraction}
-        )
+    Options = CarveValOptions
 
     def check_root(self, root: Path) -> None:
         """Raise MissingRawData unless `root/edf/train` or `root/edf/eval` exists."""

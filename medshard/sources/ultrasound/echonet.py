@@ -88,6 +88,7 @@ def read_tracings(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 
 class EchoNetDynamic(Source):
+    fixture = "medshard.sources.ultrasound.echonet_fixture:FIXTURE"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="echonet-dynamic",
         title="EchoNet-Dynamic: echocardiography videos with ejection fraction and LV tracings",

@@ -120,3 +120,34 @@ def write_raw(root: Path) -> Path:
                 for row in ellipse_tracing(frame, scale):
                     tracings.writerow([f"{name}.avi", *(round(v, 4) for v in row), frame])
     return release
+
+
+TRUNCATED_VIDEO = "0X7FFFFFFFFFFFFF"  # listed in FileList.csv; the AVI stops mid-file
+
+
+def write_fixture(root: Path) -> Path:
+    """The miniature plus one broken record: a listed video cut in the middle."""
+    release = write_raw(root)
+    first = VIDEOS[0][0]
+    whole = (release / "Videos" / f"{first}.avi").read_bytes()
+    (release / "Videos" / f"{TRUNCATED_VIDEO}.avi").write_bytes(whole[: len(whole) // 2])
+    with open(release / "FileList.csv", "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow([TRUNCATED_VIDEO, 55.0, 40.0, 90.0, SIZE, SIZE, int(FPS), 50,
+                                "TRAIN"])
+    return root
+
+
+def _fixture():
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 1, "val": 1, "test": 1},
+        quarantined={TRUNCATED_VIDEO: "load"},
+        real="ultrasound frames from pydicom's multi-frame US DICOMs, written as MJPG AVI with "
+        "OpenCV",
+        illustrative="EF/ESV/EDV, tracings, splits; one listed video is truncated (quarantined)",
+    )
+
+
+FIXTURE = _fixture()

@@ -1,0 +1,553 @@
+"""The source conformance kit: every generic promise a source makes, checked on its fixture.
+
+Usage (pytest, also from a third-party package):
+
+    kit = build_fixtures(["my-source"], tmp_path)      # writes fixtures, builds twice
+    for check in CHECKS:
+        run_check(kit, "my-source", check)             # raises ConformanceError
+
+`build_fixtures` writes each source's fixture under one data root and builds them all in
+one build (both formats), then again into a second folder for the byte-identity check,
+with the logs captured. Each check reads that build, or calls the source directly with
+file reads traced. A failure is a `ConformanceError` whose message starts with
+"<source>: <check>:" and says what was found.
+"""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+import logging
+import os
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from medshard.schemas import RecordError
+from medshard.schemas.models import SampleMeta
+from medshard.schemas.sample import Filtered
+from medshard.schemas.vocabulary import load_vocabulary
+from medshard.sources.base import MissingRawData, Source
+from medshard.sources.registry import available_sources, source_class
+from medshard.testing.fixture import Fixture, load_fixture
+
+LISTING_BYTES_PER_FILE = 64 << 10  # a header read while listing is fine; a payload is not
+
+
+class ConformanceError(AssertionError):
+    """A source broke one of the kit's checks; the message names the source and the check."""
+
+
+@dataclass
+class KitBuild:
+    """One build over several sources' fixtures (and its repeat), as the checks read it."""
+
+    data_root: Path
+    out: Path
+    out_again: Path
+    fixtures: dict[str, Fixture]
+    log_text: str
+    index: list[dict[str, Any]] = field(default_factory=list)
+    quarantine: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def fixture_of(slug: str) -> Fixture:
+    """The `Fixture` a registered source declares; ConformanceError when it has none."""
+    cls = source_class(slug)
+    if not cls.fixture:
+        raise ConformanceError(f"{slug}: fixture: the source declares no fixture "
+                               "(set `fixture = \"package.module:FIXTURE\"` on the class)")
+    return load_fixture(cls.fixture)
+
+
+def write_fixtures(slugs: list[str], data_root: Path) -> dict[str, Fixture]:
+    """Write each source's fixture at `data_root/<slug>` (skipped when already there)."""
+    fixtures = {}
+    for slug in slugs:
+        fixtures[slug] = fixture_of(slug)
+        target = data_root / slug
+        if not target.exists():
+            fixtures[slug].write(target)
+    return fixtures
+
+
+class _LogCapture(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+@contextmanager
+def captured_logs() -> Iterator[_LogCapture]:
+    """Every log line at DEBUG and above, with tracebacks, while the block runs."""
+    handler = _LogCapture()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
+def build_fixtures(slugs: list[str], workdir: Path) -> KitBuild:
+    """Write the fixtures and build them twice (both formats); the logs are kept."""
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    data_root = workdir / "raw"
+    fixtures = write_fixtures(slugs, data_root)
+    options = {s: dict(f.options) for s, f in fixtures.items() if f.options}
+    outs = (workdir / "build", workdir / "build-again")
+    with captured_logs() as logs:
+        for out in outs:
+            run_build(BuildConfig(
+                sources=list(slugs), data_root=data_root, out=out,
+                formats=("webdataset", "parquet"), shard_size=4 << 20,
+                source_options=options, progress=False,
+            ))
+    kit = KitBuild(data_root, outs[0], outs[1], fixtures, "\n".join(logs.lines))
+    kit.index = pq.read_table(kit.out / "index.parquet").to_pylist()
+    kit.quarantine = [json.loads(line) for line in
+                      (kit.out / "quarantine.jsonl").read_text().splitlines() if line]
+    kit.manifest = json.loads((kit.out / "manifest.json").read_text())
+    return kit
+
+
+# --- tracing what a source reads --------------------------------------------------------
+
+
+@dataclass
+class ReadTrace:
+    """Bytes read per resolved path while the trace was on."""
+
+    bytes_read: dict[Path, int] = field(default_factory=lambda: defaultdict(int))
+
+
+class _CountingFile(io.RawIOBase):
+    """Delegates to a real file object and counts the bytes handed out."""
+
+    def __init__(self, f: Any, path: Path, trace: ReadTrace) -> None:
+        self._f, self._path, self._trace = f, path, trace
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._f, name)
+
+    def _count(self, data: Any) -> Any:
+        if data:
+            self._trace.bytes_read[self._path] += len(data)
+        return data
+
+    def read(self, *a: Any) -> Any:
+        return self._count(self._f.read(*a))
+
+    def read1(self, *a: Any) -> Any:
+        return self._count(self._f.read1(*a))
+
+    def readline(self, *a: Any) -> Any:
+        return self._count(self._f.readline(*a))
+
+    def readlines(self, *a: Any) -> list:
+        lines = self._f.readlines(*a)
+        self._count("".join(lines) if lines and isinstance(lines[0], str) else b"".join(lines))
+        return lines
+
+    def readinto(self, b: Any) -> int:
+        n = self._f.readinto(b)
+        if n:
+            self._trace.bytes_read[self._path] += n
+        return n
+
+    def __iter__(self) -> Iterator[Any]:
+        for line in self._f:
+            yield self._count(line)
+
+    def __next__(self) -> Any:
+        return self._count(next(self._f))
+
+    def __enter__(self) -> _CountingFile:
+        self._f.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._f.__exit__(*exc)
+
+    def close(self) -> None:
+        self._f.close()
+
+    @property
+    def closed(self) -> bool:  # type: ignore[override]
+        return self._f.closed
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self._f.seekable()
+
+    def seek(self, *a: Any) -> int:
+        return self._f.seek(*a)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def fileno(self) -> int:
+        return self._f.fileno()
+
+
+@contextmanager
+def traced_reads() -> Iterator[ReadTrace]:
+    """Trace every file opened for reading through `open` while the block runs."""
+    trace = ReadTrace()
+    real_open = builtins.open
+
+    def tracing_open(file: Any, mode: str = "r", *args: Any, **kwargs: Any) -> Any:
+        f = real_open(file, mode, *args, **kwargs)
+        if isinstance(file, (str, os.PathLike)) and not any(c in mode for c in "wax+"):
+            path = Path(os.fspath(file)).resolve()
+            trace.bytes_read[path] += 0
+            return _CountingFile(f, path, trace)
+        return f
+
+    builtins.open = tracing_open
+    io.open = tracing_open
+    try:
+        yield trace
+    finally:
+        builtins.open = real_open
+        io.open = real_open
+
+
+def _installed_roots() -> list[Path]:
+    roots = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+    roots |= {Path(p).resolve() for p in sys.path if p and Path(p).is_dir() and "site-packages" in p}
+    roots.add(Path(__file__).resolve().parents[1])  # medshard's own package data
+    if os.environ.get("MEDSHARD_HOME"):
+        roots.add(Path(os.environ["MEDSHARD_HOME"]).resolve())
+    return sorted(roots)
+
+
+def _outside(path: Path, root: Path, allowed: list[Path]) -> bool:
+    return not path.is_relative_to(root) and not any(path.is_relative_to(a) for a in allowed)
+
+
+# --- the checks ---------------------------------------------------------------------------
+
+
+def _fail(slug: str, check: str, detail: str) -> None:
+    raise ConformanceError(f"{slug}: {check}: {detail}")
+
+
+def check_registered(kit: KitBuild, slug: str) -> None:
+    if slug not in available_sources():
+        _fail(slug, "registered", "not in `medshard sources`; register it (entry point "
+              "`medshard.sources`)")
+    name = source_class(slug).info.name
+    if name != slug:
+        _fail(slug, "registered", f"registered as {slug!r} but info.name is {name!r}")
+
+
+def check_label_space(kit: KitBuild, slug: str) -> None:
+    cls = source_class(slug)
+    vocab = load_vocabulary()
+    mapping = vocab.data.sources.get(slug, cls.vocabulary_map)
+    if mapping is None:
+        _fail(slug, "label_space", "no vocabulary map: add one to vocabulary.json or set "
+              "`vocabulary_map` on the source")
+    if set(mapping) != set(cls.info.label_space):
+        extra, missing = set(mapping) - set(cls.info.label_space), set(cls.info.label_space) - set(mapping)
+        _fail(slug, "label_space", f"info.label_space and its vocabulary map differ "
+              f"(only in map: {sorted(extra)}; only in label_space: {sorted(missing)})")
+    unknown = {t for ts in mapping.values() for t in ts} - set(vocab.concept_ids)
+    if unknown:
+        _fail(slug, "label_space", f"maps to unknown concepts {sorted(unknown)}")
+
+
+def _one_line_value_error(slug: str, check: str, make: Callable[[], Any], what: str) -> None:
+    try:
+        make()
+    except ValueError as exc:
+        text = str(exc)
+        if "\n" in text.strip() or not text.strip():
+            _fail(slug, check, f"{what} is refused, but not in one line: {text!r}")
+        return
+    _fail(slug, check, f"{what} is accepted")
+
+
+def check_options(kit: KitBuild, slug: str) -> None:
+    cls = source_class(slug)
+    _one_line_value_error(slug, "options", lambda: cls(no_such_option=1), "an unknown option")
+    for name, bad in cls.invalid_option_values().items():
+        _one_line_value_error(slug, "options", lambda n=name, b=bad: cls(**{n: b}),
+                              f"option {name}={bad!r}")
+
+
+def check_missing_root(kit: KitBuild, slug: str) -> None:
+    src = source_class(slug)(**kit.fixtures[slug].options)
+    empty = kit.out.parent / "empty-root" / slug
+    empty.mkdir(parents=True, exist_ok=True)
+    for root in (empty, kit.out.parent / "no-such-root" / slug):
+        try:
+            src.check_root(root)
+            list(src.list_records(root))
+        except MissingRawData as exc:
+            if "\n" in str(exc).strip() or not str(exc).strip():
+                _fail(slug, "missing_root", f"the message is not one line: {exc!r}")
+            continue
+        _fail(slug, "missing_root", f"an {'empty' if root.exists() else 'absent'} root "
+              "raises no MissingRawData")
+
+
+def _listed(kit: KitBuild, slug: str) -> tuple[Source, Path, list, ReadTrace]:
+    src = source_class(slug)(**kit.fixtures[slug].options)
+    root = (kit.data_root / slug).resolve()
+    with traced_reads() as trace:
+        records = list(src.list_records(root))
+    return src, root, records, trace
+
+
+def check_listing_reads_no_payload(kit: KitBuild, slug: str) -> None:
+    _, root, records, trace = _listed(kit, slug)
+    payload = {(root / f).resolve() for r in records for f in r.files}
+    heavy = {p: n for p, n in trace.bytes_read.items()
+             if p in payload and n > LISTING_BYTES_PER_FILE}
+    if heavy:
+        path, n = next(iter(sorted(heavy.items())))
+        _fail(slug, "listing_reads_no_payload", f"list_records read {n} bytes of "
+              f"{path.relative_to(root)} (more than a header: payloads are for load)")
+
+
+def check_unique_ids(kit: KitBuild, slug: str) -> None:
+    _, _, records, _ = _listed(kit, slug)
+    seen: set[str] = set()
+    for r in records:
+        if r.record_id in seen:
+            _fail(slug, "unique_ids", f"record id {r.record_id!r} listed twice")
+        seen.add(r.record_id)
+
+
+def check_reads_inside_root(kit: KitBuild, slug: str) -> None:
+    src, root, records, trace = _listed(kit, slug)
+    allowed = _installed_roots()
+    with traced_reads() as load_trace:
+        for rec in records:
+            try:
+                for _ in src.load(rec, root):
+                    pass
+            except (RecordError, Filtered, MissingRawData):
+                pass
+            except Exception:  # noqa: BLE001 - the build quarantines these; not this check
+                pass
+    for path in [*trace.bytes_read, *load_trace.bytes_read]:
+        if _outside(path, root, allowed):
+            _fail(slug, "reads_inside_root", f"read {path}, outside the source root {root}")
+
+
+def check_labels_in_label_space(kit: KitBuild, slug: str) -> None:
+    src, root, records, _ = _listed(kit, slug)
+    space = set(src.info.label_space)
+    for rec in records:
+        try:
+            for sample in src.load(rec, root):
+                outside = set(sample.classes) - space
+                if outside:
+                    _fail(slug, "labels_in_label_space", f"record {rec.record_id} has "
+                          f"class(es) {sorted(outside)} outside info.label_space")
+        except ConformanceError:
+            raise
+        except Exception:  # noqa: BLE001 - broken records are the quarantine check's
+            continue
+
+
+def _source_rows(kit: KitBuild, slug: str) -> list[dict[str, Any]]:
+    return [r for r in kit.index if r["source"] == slug]
+
+
+def check_split_counts(kit: KitBuild, slug: str) -> None:
+    counts = kit.manifest["sources"][slug]["counts"]
+    got = {split: c["samples"] for split, c in counts.items() if c["samples"]}
+    want = {split: n for split, n in kit.fixtures[slug].samples.items() if n}
+    if got != want:
+        _fail(slug, "split_counts", f"samples per split {got}, the fixture declares {want}")
+
+
+def check_quarantine(kit: KitBuild, slug: str) -> None:
+    got = {q["record_id"]: q["stage"] for q in kit.quarantine if q["source"] == slug}
+    want = dict(kit.fixtures[slug].quarantined)
+    if got != want:
+        detail = {q["record_id"]: f"{q['stage']}: {q['message']}" for q in kit.quarantine
+                  if q["source"] == slug and want.get(q["record_id"]) != q["stage"]}
+        _fail(slug, "quarantine", f"quarantined {got}, the fixture declares {want} "
+              f"(unexpected: {detail})")
+
+
+def check_filters(kit: KitBuild, slug: str) -> None:
+    got: dict[str, int] = defaultdict(int)
+    for c in kit.manifest["sources"][slug]["counts"].values():
+        for reason, n in c["filtered_reasons"].items():
+            got[reason] += n
+    if dict(got) != dict(kit.fixtures[slug].filtered):
+        _fail(slug, "filters", f"filtered {dict(got)}, the fixture declares "
+              f"{dict(kit.fixtures[slug].filtered)}")
+
+
+def check_subject_in_one_split(kit: KitBuild, slug: str) -> None:
+    splits: dict[str, set[str]] = defaultdict(set)
+    for r in _source_rows(kit, slug):
+        splits[r["subject"]].add(r["split"])
+    for subject, where in splits.items():
+        if len(where) > 1:
+            _fail(slug, "subject_in_one_split", f"subject {subject[:12]}... is in "
+                  f"{sorted(where)}")
+
+
+def _tar_samples(path: Path) -> dict[str, dict[str, bytes]]:
+    import tarfile
+
+    out: dict[str, dict[str, bytes]] = defaultdict(dict)
+    with tarfile.open(path) as tf:
+        for m in tf.getmembers():
+            key, _, ext = m.name.rpartition("/")[2].partition(".")
+            out[key][ext] = tf.extractfile(m).read()  # type: ignore[union-attr]
+    return dict(out)
+
+
+def _parquet_samples(path: Path) -> dict[str, dict[str, bytes]]:
+    from medshard.loaders.decode import _member_of_column
+
+    table = pq.read_table(path)
+    base = {"key", "source", "modality", "split", "subject", "labels", "json"}
+    out = {}
+    for row in table.to_pylist():
+        members = {"json": row["json"].encode()}
+        members.update({_member_of_column(c): v for c, v in row.items()
+                        if c not in base and v is not None})
+        out[row["key"]] = members
+    return out
+
+
+def _shards(kit: KitBuild, slug: str, fmt: str) -> list[Path]:
+    return [kit.out / s["path"] for s in kit.manifest["shards"]
+            if s["source"] == slug and s["format"] == fmt]
+
+
+def check_formats_agree(kit: KitBuild, slug: str) -> None:
+    tar: dict[str, dict[str, bytes]] = {}
+    for p in _shards(kit, slug, "webdataset"):
+        tar.update(_tar_samples(p))
+    par: dict[str, dict[str, bytes]] = {}
+    for p in _shards(kit, slug, "parquet"):
+        par.update(_parquet_samples(p))
+    if set(tar) != set(par):
+        _fail(slug, "formats_agree", f"tar and Parquet hold different keys "
+              f"({sorted(set(tar) ^ set(par))[:3]})")
+    for key, members in tar.items():
+        if members != par[key]:
+            diff = sorted(k for k in set(members) | set(par[key])
+                          if members.get(k) != par[key].get(k))
+            _fail(slug, "formats_agree", f"sample {key}: members {diff} differ")
+
+
+def check_rebuild_identical(kit: KitBuild, slug: str) -> None:
+    paths = [s["path"] for s in kit.manifest["shards"] if s["source"] == slug]
+    for rel in [*paths, "manifest.json", "index.parquet", "quarantine.jsonl"]:
+        a, b = kit.out / rel, kit.out_again / rel
+        if not b.exists() or a.read_bytes() != b.read_bytes():
+            _fail(slug, "rebuild_identical", f"{rel} differs between two builds")
+
+
+def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
+    for path in sorted(kit.out.rglob("*")):
+        if path.is_file():
+            yield str(path.relative_to(kit.out)), path.read_bytes()
+            if path.suffix == ".parquet":  # pages may be compressed: read the values too
+                for name, col in zip(pq.read_table(path).column_names,
+                                     pq.read_table(path).columns, strict=True):
+                    for v in col.to_pylist():
+                        if isinstance(v, str):
+                            yield f"{path.name}:{name}", v.encode()
+                        elif isinstance(v, bytes):
+                            yield f"{path.name}:{name}", v
+                        elif v is not None:
+                            yield f"{path.name}:{name}", json.dumps(v, default=str).encode()
+    yield "logs", kit.log_text.encode()
+
+
+def check_no_phi(kit: KitBuild, slug: str) -> None:
+    markers = [m.encode() for m in kit.fixtures[slug].phi_markers]
+    if not markers:
+        return
+    for where, data in _output_texts(kit):
+        for m in markers:
+            if m in data:
+                _fail(slug, "no_phi", f"planted marker {m.decode()!r} found in {where}")
+
+
+def check_sample_schema(kit: KitBuild, slug: str) -> None:
+    for p in _shards(kit, slug, "webdataset"):
+        for key, members in _tar_samples(p).items():
+            try:
+                SampleMeta.model_validate_json(members["json"])
+            except Exception as exc:  # noqa: BLE001 - report any validation failure
+                _fail(slug, "sample_schema", f"{key}.json: {str(exc).splitlines()[0]}")
+
+
+def check_loader_reads_all(kit: KitBuild, slug: str) -> None:
+    from medshard.loaders import ShardDataset
+
+    want = sorted(r["key"] for r in _source_rows(kit, slug))
+    if not want:
+        return
+    for fmt in ("webdataset", "parquet"):
+        ds = ShardDataset(str(kit.out), split=None, sources=[slug], format=fmt, shuffle=False)
+        got = sorted(s["key"] for s in ds)
+        if got != want:
+            _fail(slug, "loader_reads_all", f"{fmt}: the loader read {len(got)} of "
+                  f"{len(want)} samples")
+
+
+CHECKS: dict[str, Callable[[KitBuild, str], None]] = {
+    "registered": check_registered,
+    "label_space": check_label_space,
+    "options": check_options,
+    "missing_root": check_missing_root,
+    "listing_reads_no_payload": check_listing_reads_no_payload,
+    "unique_ids": check_unique_ids,
+    "reads_inside_root": check_reads_inside_root,
+    "labels_in_label_space": check_labels_in_label_space,
+    "split_counts": check_split_counts,
+    "quarantine": check_quarantine,
+    "filters": check_filters,
+    "subject_in_one_split": check_subject_in_one_split,
+    "formats_agree": check_formats_agree,
+    "rebuild_identical": check_rebuild_identical,
+    "no_phi": check_no_phi,
+    "sample_schema": check_sample_schema,
+    "loader_reads_all": check_loader_reads_all,
+}
+
+
+def run_check(kit: KitBuild, slug: str, check: str) -> None:
+    """Run one named check; raises ConformanceError naming the source and the check."""
+    CHECKS[check](kit, slug)
+
+
+def check_sources(slugs: list[str], workdir: Path) -> None:
+    """Build the sources' fixtures and run every check on each (for third-party packages)."""
+    kit = build_fixtures(slugs, workdir)
+    for slug in slugs:
+        for check in CHECKS:
+            run_check(kit, slug, check)

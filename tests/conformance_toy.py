@@ -1,0 +1,177 @@
+"""A small EEG source outside medshard's built-ins, and four ways to break it, for the kit's tests.
+
+Raw layout: `labels.csv` (record, subject, split, label, comment) and
+`recordings/<record>.csv` (a header of channel names, then one row per sample at 128 Hz).
+The signal is the real EEG trace pyedflib ships (`real_eeg_at`), offset per channel.
+The `comment` column holds a planted identity that must never leave the source.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.sources.base import MissingRawData, Source
+from medshard.testing import Fixture
+
+MARKER = "Wilberforce_Tumbleweed_MRN4471"
+CHANNELS = ("Fp1", "Fp2", "C3", "C4")
+RATE = 128.0
+RECORDS = [  # record, subject, official split, label
+    ("r01", "s1", "train", "normal"), ("r02", "s1", "train", "abnormal"),
+    ("r03", "s2", "train", "normal"), ("r04", "s3", "test", "abnormal"),
+    ("r05", "s4", "test", "normal"),
+]
+
+
+def write_toy(root: Path) -> Path:
+    from medshard.sources.eeg.tuab_fixture import real_eeg_at
+
+    trace = real_eeg_at(RATE)
+    (root / "recordings").mkdir(parents=True, exist_ok=True)
+    for i, (record, *_rest) in enumerate(RECORDS):
+        n = int(4 * RATE)
+        rows = np.stack([trace[(i * 97 + c * 31) % 500:][:n] for c in range(len(CHANNELS))], 1)
+        with open(root / "recordings" / f"{record}.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(CHANNELS)
+            w.writerows(np.round(rows, 3).tolist())
+    with open(root / "labels.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["record", "subject", "split", "label", "comment"])
+        for record, subject, split, label in RECORDS:
+            w.writerow([record, subject, split, label, MARKER])
+        w.writerow(["r99", "s5", "test", "normal", MARKER])  # no recording file: broken
+    return root
+
+
+TOY_FIXTURE = Fixture(
+    write=write_toy,
+    samples={"train": 3, "test": 2},
+    quarantined={"r99": "load"},
+    phi_markers=(MARKER,),
+    real="pyedflib's real EEG trace",
+    illustrative="channels are offsets of one trace; labels; one listed record has no file",
+)
+
+
+class ToyEEG(Source):
+    info: ClassVar[SourceInfo] = SourceInfo(
+        name="toy-eeg", title="A toy EEG dataset for the conformance kit", version="1",
+        modality="eeg", tasks=["classification"], access="open",
+        homepage="https://example.org/toy-eeg", citation="-",
+        label_space=["normal", "abnormal"], split_policy="official train/test",
+        license=License(name="CC0 1.0", spdx="CC0-1.0", terms_version="1"),
+    )
+    fixture: ClassVar[str | None] = "tests.conformance_toy:TOY_FIXTURE"
+    vocabulary_map: ClassVar[dict[str, list[str]] | None] = {
+        "normal": ["eeg.normal"], "abnormal": ["eeg.abnormal"],
+    }
+
+    def check_root(self, root: Path) -> None:
+        super().check_root(root)
+        if not (root / "labels.csv").is_file():
+            raise MissingRawData(f"{self.info.name}: labels.csv not found in {root}")
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        self.check_root(root)
+        with open(root / "labels.csv", newline="") as f:
+            for row in csv.DictReader(f):
+                yield RawRecord(
+                    record_id=row["record"], subject_id=row["subject"],
+                    files=[f"recordings/{row['record']}.csv"],
+                    source_labels={"label": row["label"]}, split=self.split_of(row),
+                    meta=self.record_meta(row),
+                )
+
+    def split_of(self, row: dict[str, str]) -> Any:
+        return row["split"]
+
+    def record_meta(self, row: dict[str, str]) -> dict[str, Any]:
+        return {}  # the comment column is free text with identities: it stays in the CSV
+
+    def classes_of(self, record: RawRecord) -> list[str]:
+        return [record.source_labels["label"]]
+
+    def read_signal(self, record: RawRecord, root: Path) -> np.ndarray:
+        path = root / record.files[0]
+        if not path.is_file():
+            raise RecordError(f"missing file {record.files[0]}")
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+        return np.asarray(rows[1:], dtype=np.float64).T
+
+    def sample_meta(self, record: RawRecord) -> dict[str, Any]:
+        return {}
+
+    def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
+        data = self.read_signal(record, root)
+        yield Sample(
+            key=f"{self.info.name}_{record.record_id}", record_id=record.record_id,
+            subject_id=record.subject_id, classes=self.classes_of(record),
+            source_labels=record.source_labels,
+            payloads={"signal": Payload("signal", data, {"sampling_rate_hz": RATE,
+                                                         "channels": list(CHANNELS),
+                                                         "units": "uV"})},
+            meta=self.sample_meta(record), task="classification", files=list(record.files),
+        )
+
+
+def _named(name: str) -> SourceInfo:
+    return ToyEEG.info.model_copy(update={"name": name})
+
+
+class ReadsOutsideRoot(ToyEEG):
+    """Follows a path in the raw data that leads out of the source root."""
+
+    info = _named("toy-reads-outside")
+
+    def read_signal(self, record: RawRecord, root: Path) -> np.ndarray:
+        outside = root.parent.parent / "outside-secret.txt"
+        outside.write_text("not part of the dataset")
+        with open(outside) as f:
+            f.read()
+        return super().read_signal(record, root)
+
+
+class LeaksMarker(ToyEEG):
+    """Copies the free-text comment (a planted identity) into the sample's meta."""
+
+    info = _named("toy-leaks-marker")
+
+    def record_meta(self, row: dict[str, str]) -> dict[str, Any]:
+        return {"comment": row["comment"]}
+
+    def sample_meta(self, record: RawRecord) -> dict[str, Any]:
+        return dict(record.meta)
+
+
+class SplitsASubject(ToyEEG):
+    """Splits by record, so subject s1's two records land in train and test."""
+
+    info = _named("toy-splits-subject")
+
+    def split_of(self, row: dict[str, str]) -> Any:
+        return "test" if row["record"] == "r02" else row["split"]
+
+
+class LabelOutsideSpace(ToyEEG):
+    """Returns a class its label space does not declare."""
+
+    info = _named("toy-label-outside")
+
+    def classes_of(self, record: RawRecord) -> list[str]:
+        return [*super().classes_of(record), "seizure"]
+
+
+BROKEN: dict[str, tuple[type[ToyEEG], str]] = {
+    "toy-reads-outside": (ReadsOutsideRoot, "reads_inside_root"),
+    "toy-leaks-marker": (LeaksMarker, "no_phi"),
+    "toy-splits-subject": (SplitsASubject, "subject_in_one_split"),
+    "toy-label-outside": (LabelOutsideSpace, "labels_in_label_space"),
+}

@@ -1,0 +1,87 @@
+"""Every registered source passes the conformance kit on its fixture; the kit catches what it claims.
+
+One session-scoped build over all fixtures (and its repeat) serves every check of every
+source. Dataset-specific meaning (label tables, transforms) lives in the per-source tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import pytest
+
+from medshard.sources import available_sources, registry
+from medshard.testing import CHECKS, ConformanceError, build_fixtures, check_sources, run_check
+from tests import conformance_toy
+
+BUILTINS = sorted(registry.BUILTIN_SOURCES)
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    return build_fixtures(BUILTINS, tmp_path_factory.mktemp("conformance"))
+
+
+@pytest.mark.parametrize("check", list(CHECKS))
+@pytest.mark.parametrize("slug", BUILTINS)
+def test_builtin_source_conforms(kit, slug, check):
+    run_check(kit, slug, check)
+
+
+def test_every_builtin_is_registered_with_a_fixture():
+    assert set(BUILTINS) <= set(available_sources())
+    from medshard.sources import source_class
+
+    assert all(source_class(s).fixture for s in BUILTINS)
+
+
+@pytest.fixture
+def registered(monkeypatch):
+    """Register test sources by "module:Class" for the duration of a test."""
+
+    def register(**targets: str) -> None:
+        monkeypatch.setattr(registry, "BUILTIN_SOURCES", {**registry.BUILTIN_SOURCES, **targets})
+        registry._registry.cache_clear()
+
+    yield register
+    registry._registry.cache_clear()
+
+
+def test_the_toy_source_passes_every_check(registered, tmp_path):
+    registered(**{"toy-eeg": "tests.conformance_toy:ToyEEG"})
+    check_sources(["toy-eeg"], tmp_path)
+
+
+@pytest.mark.parametrize("slug", sorted(conformance_toy.BROKEN))
+def test_a_broken_source_fails_the_check_that_names_its_defect(registered, tmp_path, slug):
+    cls, check = conformance_toy.BROKEN[slug]
+    registered(**{slug: f"tests.conformance_toy:{cls.__name__}"})
+    kit = build_fixtures([slug], tmp_path)
+    with pytest.raises(ConformanceError, match=rf"^{slug}: {check}: "):
+        run_check(kit, slug, check)
+
+
+def test_a_third_party_package_registered_by_entry_point_passes(tmp_path, monkeypatch):
+    pkg = tmp_path / "site"
+    (pkg / "medshard_toy_plugin").mkdir(parents=True)
+    (pkg / "medshard_toy_plugin" / "__init__.py").write_text(
+        "from tests.conformance_toy import ToyEEG\n\n\n"
+        "class PluginEEG(ToyEEG):\n"
+        "    info = ToyEEG.info.model_copy(update={'name': 'plugin-eeg'})\n"
+    )
+    dist = pkg / "medshard_toy_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: medshard-toy-plugin\n"
+                                   "Version: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[medshard.sources]\nplugin-eeg = medshard_toy_plugin:PluginEEG\n")
+    monkeypatch.syspath_prepend(str(pkg))
+    importlib.invalidate_caches()
+    registry._registry.cache_clear()
+    try:
+        assert "plugin-eeg" in available_sources()
+        check_sources(["plugin-eeg"], tmp_path / "work")
+    finally:
+        registry._registry.cache_clear()
+        sys.modules.pop("medshard_toy_plugin", None)
