@@ -356,7 +356,7 @@ def test_val_fraction_is_respected_over_many_subjects():
     subjects = [f"aa{i:06d}" for i in range(4000)]
     share = sum(src.carve_val("train", s) == "val" for s in subjects) / len(subjects)
     assert 0.085 < share < 0.115
-    assert all(get_source("tuab", val_fraction=0.0).train_or_val(s) == "train" for s in subjects)
+    assert all(get_source("tuab", val_fraction=0.0).carve_val("train", s) == "train" for s in subjects)
 
 
 def test_bad_options_are_refused():
