@@ -157,8 +157,9 @@ def publish_release(release: Path, url: str, recipe_only: bool = False,
 
 def _publish_hf(release: Path, url: str, files: list[str], recipe_only: bool,
                 progress: bool) -> PublishReport:
-    """Upload with `upload_large_folder` (resumable, skips what the Hub has), then tag.
+    """Upload resumably (files the Hub already has are skipped), then tag `vX.Y.Z`.
 
+    huggingface_hub < 2 resumes with `upload_large_folder`, >= 2 with `upload_folder`.
     The upload runs from a staging folder of hard links next to the release, because
     `upload_large_folder` keeps its resume state inside the folder it uploads.
     """
@@ -186,15 +187,20 @@ def _publish_hf(release: Path, url: str, files: list[str], recipe_only: bool,
     api = HfApi()  # token from HF_TOKEN or the huggingface_hub login cache
     try:
         api.create_repo(repo, repo_type="dataset", exist_ok=True, private=True)
-        api.upload_large_folder(repo_id=repo, folder_path=stage, repo_type="dataset",
-                                print_report=progress)
+        if hasattr(api, "upload_large_folder"):  # huggingface_hub < 2: the resumable path
+            api.upload_large_folder(repo_id=repo, folder_path=stage, repo_type="dataset",
+                                    print_report=progress)
+        else:  # huggingface_hub >= 2: upload_folder itself resumes and batches commits
+            api.upload_folder(repo_id=repo, folder_path=stage, repo_type="dataset",
+                              commit_message=f"medshard release {version}")
         tags = {t.name for t in api.list_repo_refs(repo, repo_type="dataset").tags}
         if f"v{version}" not in tags:
             api.create_tag(repo, tag=f"v{version}", repo_type="dataset",
                            tag_message=f"medshard release {version}")
     except HfHubHTTPError as exc:
-        raise UserError(f"the Hub refused the upload to {repo}: {exc.response.status_code} "
-                        f"{exc.response.reason}; check HF_TOKEN has write access") from None
+        status = getattr(exc.response, "status_code", "?")
+        raise UserError(f"the Hub refused the upload to {repo} (HTTP {status}); check that "
+                        "HF_TOKEN has write access to it") from None
     shutil.rmtree(stage)
     report = PublishReport(url=url, sent=list(files))
     report.verify = verify_release(f"hf://datasets/{repo}@v{version}", progress=progress)
