@@ -160,8 +160,9 @@ def _source_section(manifest: Manifest, slug: str, info: SourceInfo, barrier: st
              + (f", terms {lic.terms_version} at {lic.url}" if lic.url else "")
              + (f"; {', '.join(flags)}" if flags else "") + ".",
              "Redistribution: " + ("allowed under the license's conditions." if not barrier
-                                   else f"not allowed ({barrier}); payloads of this source "
-                                   "are not published, rebuild them from your own copy."),
+                                   else f"not allowed ({barrier}); its payloads may not be "
+                                   "published: `medshard rebuild` makes them from your own "
+                                   "copy."),
              "", "### Access", "", f"Access kind: {info.access}."]
     if info.manual_download:
         lines += ["", "```", info.manual_download.strip(), "```"]

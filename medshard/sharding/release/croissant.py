@@ -219,8 +219,8 @@ def croissant_document(
         "citeAs": "\n\n".join(i.citation for _, i in sorted(infos.items())),
         "keywords": sorted({i.modality for i in infos.values()} | {"medical", "clinical"}),
         "isLiveDataset": False,
-        "creator": {"@type": "sc:Organization", "name": "medshard release of upstream sources",
-                    "url": "https://github.com/medshard"},
+        "creator": [{"@type": "sc:Organization", "name": i.title, "url": i.homepage}
+                    for _, i in sorted(infos.items())],
         "isBasedOn": [i.homepage for _, i in sorted(infos.items())],
         "distribution": distribution,
         "recordSet": [{

@@ -30,7 +30,7 @@ def _pyplot():
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    plt.rcParams.update({"svg.hashsalt": "medshard", "font.size": 8})
+    plt.rcParams.update({"font.size": 8})
     return plt
 
 

@@ -141,6 +141,8 @@ def publish_release(release: Path, url: str, recipe_only: bool = False,
             marker.write_text(RECIPE_TEXT)
             upload_file(fs, marker, f"{root}/{RECIPE_MARKER}")
             marker.unlink()
+        elif fs.exists(f"{root}/{RECIPE_MARKER}"):  # the data now follows an earlier recipe
+            fs.rm_file(f"{root}/{RECIPE_MARKER}")
         for path in files:
             local = release / path
             size = local.stat().st_size
