@@ -123,6 +123,19 @@ def test_same_build_gives_the_same_release_bytes(demo, tmp_path):
     assert _files(tmp_path / "again") == _files(demo["rel"])
 
 
+def test_release_refuses_a_build_that_does_not_match_its_manifest(demo, tmp_path, capsys):
+    build = tmp_path / "build"
+    shutil.copytree(demo["build"], build)
+    shard = read_manifest(build / "manifest.json").shards[0].path
+    (build / shard).write_bytes((build / shard).read_bytes()[:-512])
+    rc = main(["release", str(build), "--version", "1.0.0", "--out", str(tmp_path / "rel"),
+               "--no-progress"])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert shard in err and err.count("\n") == 1
+    assert not (tmp_path / "rel").exists()
+
+
 def test_existing_release_folder_is_never_overwritten(demo, capsys):
     before = _files(demo["rel"])
     rc = main(["release", str(demo["build"]), "--version", "1.0.1", "--out", str(demo["rel"]),
@@ -399,7 +412,9 @@ def test_recipe_only_publish_and_byte_identical_rebuild(demo, tmp_path, capsys):
     assert not {s.path for s in manifest.shards} & set(published)
     assert {"manifest.json", "croissant.json", "README.md", "RELEASE_NOTES.md",
             "SHA256SUMS", "RECIPE_ONLY"} <= set(published)
-    assert "recipe only" in capsys.readouterr().out
+    assert "payload files not published (recipe only)" in capsys.readouterr().out
+    assert main(["verify", url, "--no-progress"]) == 0
+    capsys.readouterr()
     rc = main(["rebuild", url, "--data-root", str(demo["raw"]), "--out",
                str(tmp_path / "rebuilt"), "--no-progress"])
     assert rc == 0, capsys.readouterr()
