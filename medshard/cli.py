@@ -33,6 +33,10 @@ def parse_size(text: str) -> int:
     return int(float(m.group(1)) * _UNITS[unit])
 
 
+def _csv(text: str) -> list[str]:
+    return [v.strip() for v in text.split(",") if v.strip()]
+
+
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, no usage dump
         sys.stderr.write(f"medshard: error: {message} (see `{self.prog} --help`)\n")
@@ -169,6 +173,8 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         signal_specs={"ecg": ecg, "eeg": eeg},
         beam_args=beam_args,
         progress=not args.no_progress,
+        license_allow=args.license_allow,
+        access_allow=args.access,
     )
 
 
@@ -319,6 +325,13 @@ def make_parser() -> argparse.ArgumentParser:
                         "inter-lead amplitudes), one per lead, or raw mV")
     p.add_argument("--eeg-rate", type=float, default=200.0,
                    help="EEG sampling rate in Hz (default 200)")
+    p.add_argument("--license-allow", type=_csv, metavar="TERMS",
+                   help="build only sources whose terms you can honour: commercial, "
+                        "non-commercial, share-alike, credentialed, no-redistribution "
+                        "(comma-separated; commercial = free for any use)")
+    p.add_argument("--access", type=_csv, metavar="KINDS",
+                   help="build only sources of these access kinds: open, registration, "
+                        "credentialed, manual (comma-separated)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_build)
 
@@ -343,6 +356,9 @@ def make_parser() -> argparse.ArgumentParser:
         pass
     else:
         add_commands(sub)
+    from medshard.sharding.release.commands import add_commands as add_release_commands
+
+    add_release_commands(sub)
     return parser
 
 

@@ -71,6 +71,9 @@ class BuildConfig:
     split_fractions: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
     beam_args: list[str] = field(default_factory=list)
     progress: bool = True
+    # source filter by declared terms (medshard.sources.terms); None: no filter
+    license_allow: list[str] | None = None
+    access_allow: list[str] | None = None
 
 
 @dataclass
@@ -85,9 +88,10 @@ def source_root(config: BuildConfig, slug: str) -> Path:
     return Path(config.raw.get(slug, Path(config.data_root) / slug))
 
 
-def config_record(config: BuildConfig, sources: dict[str, Source]) -> dict[str, Any]:
+def config_record(config: BuildConfig, sources: dict[str, Source],
+                  excluded: dict[str, str] | None = None) -> dict[str, Any]:
     """What determines the output bytes: recorded in the manifest and hashed."""
-    return {
+    record: dict[str, Any] = {
         "sources": {s: {"options": sources[s].options()} for s in sorted(sources)},
         "formats": sorted(config.formats),
         "shard_size": config.shard_size,
@@ -97,6 +101,62 @@ def config_record(config: BuildConfig, sources: dict[str, Source]) -> dict[str, 
         "split_fractions": dict(sorted(config.split_fractions.items())),
         "vocabulary_version": load_vocabulary().version,
     }
+    if config.license_allow is not None or config.access_allow is not None:
+        record["source_filter"] = {
+            "license_allow": config.license_allow,
+            "access": config.access_allow,
+            "excluded": dict(sorted((excluded or {}).items())),
+        }
+    return record
+
+
+def apply_source_filter(config: BuildConfig) -> dict[str, str]:
+    """Drop the sources whose declared terms the filter excludes; returns slug -> reason.
+
+    Reads only each source's declaration, before any raw file is touched.
+    """
+    from medshard.sources.registry import source_class
+    from medshard.sources.terms import ACCESS_KINDS, LICENSE_TERMS, filter_exclusion
+
+    if config.license_allow is None and config.access_allow is None:
+        return {}
+    for value, allowed, flag in ((config.license_allow, LICENSE_TERMS, "--license-allow"),
+                                 (config.access_allow, ACCESS_KINDS, "--access")):
+        bad = [v for v in value or [] if v not in allowed]
+        if bad:
+            raise UserError(f"{flag} got {bad[0]!r}; choose from {', '.join(allowed)}")
+    excluded: dict[str, str] = {}
+    for slug in config.sources:
+        try:
+            cls = source_class(slug)
+        except UnknownSource as exc:
+            raise UserError(str(exc)) from None
+        reason = filter_exclusion(cls.info, cls.download, config.license_allow,
+                                  config.access_allow)
+        if reason:
+            excluded[slug] = reason
+            log.warning("source %s excluded by the license filter: %s", slug, reason)
+    config.sources = [s for s in config.sources if s not in excluded]
+    if not config.sources:
+        raise UserError("the license/access filter excludes every source named "
+                        f"({'; '.join(f'{k}: {v}' for k, v in excluded.items())}); widen it")
+    return excluded
+
+
+def receipt_digest(root: Path) -> str | None:
+    """sha256 over a download receipt's (path, size, sha256) list; None without a receipt.
+
+    The receipt's timestamps are left out, so downloading the same files again gives the
+    same digest.
+    """
+    from medshard.schemas.download import RECEIPT_NAME, Receipt
+
+    path = root / RECEIPT_NAME
+    if not path.is_file():
+        return None
+    receipt = Receipt.model_validate_json(path.read_text())
+    files = sorted((f.path, f.size, f.sha256) for f in receipt.files)
+    return hashlib.sha256(json_bytes(files)).hexdigest()
 
 
 def _check_config(config: BuildConfig) -> dict[str, Source]:
@@ -291,10 +351,11 @@ def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) ->
 
 def run_build(config: BuildConfig) -> BuildResult:
     """Build (or resume) the release in `config.out`. User errors raise UserError."""
+    excluded = apply_source_filter(config)
     sources = _check_config(config)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    cfg = config_record(config, sources)
+    cfg = config_record(config, sources, excluded)
     cfg_hash = hashlib.sha256(json_bytes(cfg)).hexdigest()
     jobs = plan_jobs(config, sources, cfg_hash)
 
@@ -313,7 +374,8 @@ def run_build(config: BuildConfig) -> BuildResult:
             raise RuntimeError(f"shard {job.stem} produced no result; run the build again")
 
     _remove_stale_shards(out, jobs, list(sources))
-    _finish(out, part_paths, sources, cfg, cfg_hash)
+    receipts = {s: d for s in sorted(sources) if (d := receipt_digest(source_root(config, s)))}
+    _finish(out, part_paths, sources, cfg, cfg_hash, receipts)
     return BuildResult(
         out, read_manifest(out / "manifest.json"), len(todo), len(jobs) - len(todo)
     )
@@ -331,6 +393,7 @@ def _finish(
     sources: dict[str, Source],
     cfg: dict[str, Any],
     cfg_hash: str,
+    receipts: dict[str, str],
 ) -> None:
     """Counts, manifest, index and quarantine from the parts, streaming them from disk."""
     counts: dict[str, dict[str, SplitCounts]] = {
@@ -381,6 +444,7 @@ def _finish(
         pseudonym_key_id=key_id(installation_secret()),
         sources=summaries,
         shards=shards,
+        raw_receipts=receipts,
     )
     write_index(out / "index.parquet", lambda: (r for p in _read_parts(part_paths)
                                                 for r in p["index_rows"]))

@@ -8,6 +8,8 @@ from medshard.schemas.models import (
     Manifest,
     Provenance,
     RawRecord,
+    ReleaseInfo,
+    ReleaseSplit,
     SampleMeta,
     ShardInfo,
     SignalDescriptor,
@@ -21,7 +23,7 @@ from medshard.schemas.sample import Filtered, Payload, RecordError, Sample
 
 __all__ = [
     "SCHEMA_VERSION", "SPLITS", "Filtered", "ImageDescriptor", "License", "Manifest",
-    "Payload", "Provenance", "RawRecord", "RecordError", "Sample", "SampleMeta", "ShardInfo",
+    "Payload", "Provenance", "RawRecord", "RecordError", "ReleaseInfo", "ReleaseSplit", "Sample", "SampleMeta", "ShardInfo",
     "SignalDescriptor", "SourceInfo", "SourceSummary", "SplitCounts", "VideoDescriptor",
     "VolumeDescriptor",
 ]

@@ -225,6 +225,29 @@ class SourceSummary(_Strict):
     counts: dict[str, SplitCounts] = Field(description="per split")
 
 
+class ReleaseSplit(_Strict):
+    """One source's split in a release: what the diff between releases compares."""
+
+    samples: int
+    digest: str = Field(description="sha256 over the sorted `key<TAB>content hash` lines")
+    label_histogram: dict[str, int] = Field(description="unified concept id -> samples")
+    sample_hashes: dict[str, str] = Field(description="sample key -> content hash")
+
+
+class ReleaseInfo(_Strict):
+    """What `medshard release` adds to a build's manifest."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: str = Field(pattern=r"^\d+\.\d+\.\d+$")
+    date: str | None = Field(default=None, description="release date, only when the user gives it")
+    previous_version: str | None = None
+    previous_manifest_sha256: str | None = None
+    required_bump: Literal["initial", "patch", "minor", "major"]
+    content_hash: str = Field(description="how a sample's content hash is computed")
+    adapters: dict[str, str] = Field(description="source -> adapter module and code digest")
+    splits: dict[str, dict[str, ReleaseSplit]] = Field(description="source -> split -> ...")
+
+
 class Manifest(_Strict):
     schema_version: str = SCHEMA_VERSION
     medshard_version: str
@@ -236,3 +259,8 @@ class Manifest(_Strict):
     )
     sources: dict[str, SourceSummary]
     shards: list[ShardInfo]
+    raw_receipts: dict[str, str] = Field(
+        default_factory=dict,
+        description="source -> sha256 over its download receipt's (path, size, sha256) list",
+    )
+    release: ReleaseInfo | None = Field(default=None, description="set in a release only")

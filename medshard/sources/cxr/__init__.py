@@ -1,1 +1,1 @@
-"""Chest X-ray sources delivered as DICOM (VinDr-CXR, ...); pixels and metadata via `sources.dicom`."""
+"""Chest X-ray sources (CheXpert, VinDr-CXR, ...); DICOM pixels and metadata via `formats.dicom`."""
