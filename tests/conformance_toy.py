@@ -112,13 +112,12 @@ class ToyEEG(Source):
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         data = self.read_signal(record, root)
         yield Sample(
-            key=f"{self.info.name}_{record.record_id}", record_id=record.record_id,
-            subject_id=record.subject_id, classes=self.classes_of(record),
+            classes=self.classes_of(record),
             source_labels=record.source_labels,
             payloads={"signal": Payload("signal", data, {"sampling_rate_hz": RATE,
                                                          "channels": list(CHANNELS),
                                                          "units": "uV"})},
-            meta=self.sample_meta(record), task="classification", files=list(record.files),
+            meta=self.sample_meta(record), task="classification",
         )
 
 

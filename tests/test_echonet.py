@@ -138,8 +138,8 @@ def test_records_splits_targets_and_tracings(echo_root):
     assert inner[NAMES[0]].files == [f"Videos/{NAMES[0]}.avi"]
 
     [sample] = list(EchoNetDynamic().load(first, echo_root))
-    assert sample.key == f"echonet-dynamic_{NAMES[0]}"
-    assert sample.task == "regression" and sample.classes == [] and sample.split == "train"
+    assert sample.key_suffix is None and first.split == "train"
+    assert sample.task == "regression" and sample.classes == []
     meta = sample.meta
     assert (meta["ef_percent"], meta["esv_ml"], meta["edv_ml"]) == (78.5, 14.9, 69.2)
     assert [t["frame"] for t in meta["tracings"]] == [15, 30]

@@ -123,9 +123,7 @@ def test_tuab_window_count_is_floor_of_duration_over_10s(tuab_root):
         expected = math.floor(raw.n_times / raw.info["sfreq"] / 10.0)
         samples = list(src.load(rec, tuab_root))
         assert len(samples) == expected, rec.record_id
-        assert [s.key for s in samples] == [
-            f"tuab_{rec.record_id}_w{w:04d}" for w in range(expected)
-        ]
+        assert [s.key_suffix for s in samples] == [f"w{w:04d}" for w in range(expected)]
         assert all(s.payloads["signal"].data.shape == (16, 2560) for s in samples)
         counted += expected
     assert counted == sum(d // 10 for *_, d in demo_tuab.DEMO_SESSIONS)
@@ -254,7 +252,7 @@ def test_tuev_one_window_per_event_row_against_mne(tuev_root, edge_padding):
             np.testing.assert_allclose(
                 sample.payloads["signal"].data, expected, rtol=1e-9, atol=1e-6
             )
-            assert sample.key == f"tuev_{rec.record_id}_e{i:04d}"
+            assert sample.key_suffix == f"e{i:04d}"
             assert sample.classes == [classes[code]]
             assert sample.source_labels == {"label_code": code, "channel": ch}
             meta = sample.meta

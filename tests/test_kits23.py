@@ -126,7 +126,7 @@ def test_labels_and_allow_listed_clinical_metadata(kits_root):
     malignant, benign = _load(kits_root, "case_00000"), _load(kits_root, "case_00001")
     assert malignant.classes == ["malignant"] and malignant.source_labels == {"malignant": True}
     assert benign.classes == ["benign"] and benign.source_labels == {"malignant": False}
-    assert malignant.task == "classification" and malignant.key == "kits23_case_00000"
+    assert malignant.task == "classification" and malignant.key_suffix is None
     meta = malignant.meta
     assert meta["age_at_nephrectomy"] == 49 and meta["gender"] == "female"
     assert meta["tumor_histologic_subtype"] == "clear_cell_rcc"

@@ -199,8 +199,7 @@ def test_sample_meta_is_allow_listed(raw):
     assert sample.meta["sex"] == "F"
     assert sample.meta["age"] == 90.0  # PatientAge 097Y: 90 or older
     assert sample.meta["dicom"]["RescaleSlope"] == 2.0
-    assert sample.key == f"{SLUG}_{OVERLAY}"
-    assert sample.files == [f"train/{OVERLAY}.dicom"]
+    assert sample.key_suffix is None
 
 
 def test_missing_dicom_and_unlabelled_dicom(raw, tmp_path):

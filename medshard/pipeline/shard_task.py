@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import pickle
+import re
 import tempfile
 import traceback
 from collections import Counter
@@ -196,7 +197,7 @@ def encode_payloads(
         p = sample.payloads[role]
         if p.kind == "signal":
             if spec is None:
-                raise ValueError(f"no signal standard for modality of {sample.key}")
+                raise ValueError("no signal standard for this modality")
             data, desc = standardize_signal(p.data, p.descriptor, spec)
             ext = _member_ext(role, "npy")
             desc["member"] = ext
@@ -242,7 +243,7 @@ def encode_payloads(
             desc["member"] = ext
             descriptors["video"] = desc
         else:
-            raise ValueError(f"unknown payload kind {p.kind!r} in {sample.key}")
+            raise ValueError(f"unknown payload kind {p.kind!r} in payload {role!r}")
     return members, descriptors
 
 
@@ -282,6 +283,16 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
         if isinstance(v, (str, int, float, bool)) or v is None:
             row[f"meta_{k}"] = v
     return row
+
+
+_KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def sample_key(source: str, record_id: str, suffix: str | None = None) -> str:
+    """`<source>_<record_id>[_<suffix>]`: the sample's key, the same in every format."""
+    if suffix is not None and not _KEY_PART.match(suffix):
+        raise ValueError(f"key suffix {suffix!r} must be letters, digits, _ or -")
+    return f"{source}_{record_id}" + (f"_{suffix}" if suffix is not None else "")
 
 
 def _rate_key(hz: float) -> str:
@@ -347,7 +358,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                     file_hashes = {f: sha256_file(root / f) for f in rec.files}
                 stage = "validate"
                 meta_obj = SampleMeta(
-                    key=sample.key,
+                    key=sample_key(job.source, rec.record_id, sample.key_suffix),
                     source=job.source,
                     modality=job.modality,  # type: ignore[arg-type]
                     split=job.split,  # type: ignore[arg-type]

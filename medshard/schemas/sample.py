@@ -36,18 +36,19 @@ class Payload:
 
 @dataclass
 class Sample:
-    """What `Source.load` yields: one training example in the source's own terms."""
+    """What `Source.load` yields: one training example in the source's own terms.
 
-    key: str
-    record_id: str
-    subject_id: str
+    The pipeline names it `<source>_<record_id>`, or `<source>_<record_id>_<key_suffix>`
+    when one record gives several samples (EEG windows: `w0003`); subject, split and
+    provenance come from the record, so a source never repeats them.
+    """
+
     classes: list[str]
     source_labels: dict[str, Any]
     payloads: dict[str, Payload]
     meta: dict[str, Any] = field(default_factory=dict)
     task: str = "classification"
-    split: str | None = None
-    files: list[str] = field(default_factory=list)
+    key_suffix: str | None = None
 
     def nbytes(self) -> int:
         total = 0

@@ -213,9 +213,6 @@ class KiTS23(Source):
             "segmentation_labels": dict(SEGMENTATION_LABELS),
         }
         yield Sample(
-            key=f"{self.info.name}_{record.record_id}",
-            record_id=record.record_id,
-            subject_id=record.subject_id,
             classes=["malignant" if malignant else "benign"],
             source_labels={"malignant": bool(malignant)},
             payloads={
@@ -236,8 +233,6 @@ class KiTS23(Source):
             },
             meta=meta,
             task="classification",
-            split=record.split,
-            files=list(record.files),
         )
 
 

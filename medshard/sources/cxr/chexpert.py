@@ -171,9 +171,6 @@ class CheXpert(Source):
         meta = dict(record.meta)
         view = meta.get("ap_pa") or meta.get("view")
         yield Sample(
-            key=f"chexpert_{record.record_id}",
-            record_id=record.record_id,
-            subject_id=record.subject_id,
             classes=self.classes_for(record.source_labels),
             source_labels=record.source_labels,
             payloads={
@@ -183,5 +180,4 @@ class CheXpert(Source):
             },
             meta=meta,
             task="multi-label classification",
-            files=list(record.files),
         )

@@ -285,13 +285,9 @@ class VinDrCXR(Source):
         if image.descriptor.get("view"):
             meta["view"] = image.descriptor["view"]
         yield Sample(
-            key=f"{SLUG}_{record.record_id}",
-            record_id=record.record_id,
-            subject_id=record.subject_id,
             classes=aggregate_readers(record.source_labels, rule),
             source_labels=record.source_labels,
             payloads={"image": Payload("image", image.pixels, image.descriptor)},
             meta=meta,
             task="multi-label classification",
-            files=list(record.files),
         )

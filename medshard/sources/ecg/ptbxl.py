@@ -262,9 +262,6 @@ class PTBXL(Source):
         if len(units) != 1:
             raise RecordError(f"mixed units across leads: {units}")
         yield Sample(
-            key=f"ptb-xl_{record.record_id}",
-            record_id=record.record_id,
-            subject_id=record.subject_id,
             classes=classes,
             source_labels=record.source_labels,
             payloads={
@@ -280,7 +277,6 @@ class PTBXL(Source):
             },
             meta=dict(record.meta),
             task="multi-label classification",
-            files=list(record.files),
         )
 
     def _statements_for(self, root: Path) -> dict[str, dict[str, str]]:

@@ -133,9 +133,7 @@ class TUAB(TUHSource):
             for w in range(n_windows):
                 data = session.read_montage(w * win, (w + 1) * win)
                 yield Sample(
-                    key=f"tuab_{record.record_id}_w{w:04d}",
-                    record_id=record.record_id,
-                    subject_id=record.subject_id,
+                    key_suffix=f"w{w:04d}",
                     classes=[label],
                     source_labels=dict(record.source_labels),
                     payloads={
@@ -151,6 +149,4 @@ class TUAB(TUHSource):
                     },
                     meta={**common, "window_index": w, "window_start_s": w * WINDOW_S},
                     task="classification",
-                    split=record.split,
-                    files=list(record.files),
                 )

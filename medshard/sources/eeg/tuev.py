@@ -250,9 +250,7 @@ class TUEV(TUHSource):
             for ev, (i0, i1) in zip(events, spans, strict=True):
                 tcp_name = TCP_MONTAGE_22[ev.channel][0]
                 yield Sample(
-                    key=f"tuev_{record.record_id}_e{ev.row:04d}",
-                    record_id=record.record_id,
-                    subject_id=record.subject_id,
+                    key_suffix=f"e{ev.row:04d}",
                     classes=[CLASSES[ev.code]],
                     source_labels={"label_code": ev.code, "channel": ev.channel},
                     payloads={
@@ -280,6 +278,4 @@ class TUEV(TUHSource):
                         "padded_samples_after": max(0, i1 - n),
                     },
                     task="classification",
-                    split=record.split,
-                    files=list(record.files),
                 )

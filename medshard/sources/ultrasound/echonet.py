@@ -213,9 +213,6 @@ class EchoNetDynamic(Source):
             meta["filelist_split"] = record.meta["filelist_split"]
 
         yield Sample(
-            key=f"{self.info.name}_{record.record_id}",
-            record_id=record.record_id,
-            subject_id=record.subject_id,
             classes=[],
             source_labels=dict(labels),
             payloads={
@@ -234,6 +231,4 @@ class EchoNetDynamic(Source):
             },
             meta={k: v for k, v in meta.items() if v is not None},
             task="regression",
-            split=record.split,
-            files=list(record.files),
         )
