@@ -86,13 +86,38 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  classes:    {', '.join(info.label_space) or '-'}")
     print(f"  split:      {info.split_policy}")
     print(f"  split unit: {info.split_unit}")
-    print(f"  options:    {json.dumps(cls.default_options())}")
+    print("  options:" + ("" if cls.option_docs() else "    none"))
+    for name, kind, default, doc in cls.option_docs():
+        print(f"    {name} ({kind}, default {default!r}): {doc}")
     print(f"  citation:   {info.citation}")
-    if info.manual_download:
-        print("  manual download:")
-        for line in info.manual_download.splitlines():
+    layout = raw_layout(cls)
+    if layout:
+        print("  raw layout:")
+        for line in layout:
             print(f"    {line}")
+    print("  download:   " + ("not declared; place the files as the raw layout says"
+                              if cls.download is None else ""))
+    for line in cls.download.describe() if cls.download is not None else []:
+        print(f"    {line}")
     return 0
+
+
+def raw_layout(cls) -> list[str]:
+    """The "Raw layout" paragraph of a source module's docstring, as its lines."""
+    import sys as _sys
+
+    doc = (_sys.modules[cls.__module__].__doc__ or "").splitlines()
+    start = next((i for i, line in enumerate(doc) if line.startswith("Raw layout")), None)
+    if start is None:
+        return []
+    out = [doc[start].rstrip()]
+    for line in doc[start + 1:]:
+        if line and not line.startswith(" "):  # the next paragraph
+            break
+        out.append(line.rstrip())
+    while out and not out[-1]:
+        out.pop()
+    return out
 
 
 def cmd_vocab(args: argparse.Namespace) -> int:

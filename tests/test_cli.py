@@ -27,10 +27,16 @@ def test_sources_json_lists_both_core_sources():
     assert {"ptb-xl", "chexpert"} <= names
 
 
-def test_info_prints_license_and_manual_steps():
+def test_info_prints_license_layout_options_and_the_download_route():
     proc = medshard("info", "chexpert")
     assert proc.returncode == 0
-    assert "Research Use Agreement" in proc.stdout and "manual download" in proc.stdout
+    assert "Research Use Agreement" in proc.stdout
+    assert "by hand (medshard prints these steps" in proc.stdout  # from the DownloadSpec
+    assert "uncertain (one of 'negative', 'positive', default 'negative')" in proc.stdout
+    assert "val_fraction (float (>= 0.0, < 1.0), default 0.1)" in proc.stdout
+    proc = medshard("info", "vindr-cxr")
+    assert "PhysioNet project vindr-cxr 1.0.0" in proc.stdout and "wget" not in proc.stdout
+    assert "raw layout:" in proc.stdout and "annotations/image_labels_" in proc.stdout
 
 
 def test_vocab_json_has_concepts_and_maps():

@@ -439,23 +439,24 @@ def test_tcia_restricted_collection_logs_in_for_a_bearer_token(server, tmp_path,
         run(src, tmp_path / "again", base_url=server.url + "/v1")
 
 
-def test_source_with_only_manual_text_prints_it_and_checks_its_root(tmp_path):
+def test_manual_steps_without_layouts_are_checked_by_the_source_root(tmp_path):
+    from medshard.schemas.download import DownloadSpec, ManualSteps
     from medshard.sources.base import MissingRawData
 
-    base = make_source("handmade", None)
-    info = base.info.model_copy(update={"manual_download": "1. Ask for access.\n2. rsync it."})
+    spec = DownloadSpec(provider="manual", manual=ManualSteps(
+        url="https://example.org/request", steps=["Ask for access.", "rsync it."]))
+    base = make_source("handmade", spec)
 
     class Handmade(base):
         def check_root(self, root: Path) -> None:
             if not (root / "edf" / "train").is_dir():
                 raise MissingRawData(f"handmade: {root}/edf/train not found")
 
-    Handmade.info = info
-    record_acceptance(info)
+    record_acceptance(Handmade.info)
     printed: list[str] = []
     with pytest.raises(UserError, match=r"edf/train not found; follow the steps above") as e:
         download_source(Handmade, tmp_path, progress=False, echo=printed.append)
-    assert "1. Ask for access.\n2. rsync it." in printed[0]
+    assert "1. Ask for access.\n  2. rsync it." in printed[0]
     assert "medshard download handmade --data-root" in str(e.value)
     (tmp_path / "handmade/edf/train").mkdir(parents=True)
     (tmp_path / "handmade/edf/train/a.edf").write_bytes(b"0       ")

@@ -56,7 +56,10 @@ class ManualSteps(_Strict):
 
     url: str = Field(description="the page where the steps start")
     steps: list[str] = Field(min_length=1)
-    layouts: dict[str, list[FileSpec]] = Field(min_length=1)
+    layouts: dict[str, list[FileSpec]] = Field(
+        default_factory=dict,
+        description="named complete layouts; none: the source's own check of its root decides",
+    )
     archives: list[FileSpec] = Field(default_factory=list)
 
 
@@ -112,6 +115,24 @@ class DownloadSpec(_Strict):
         if self.provider == "github" and (self.tag is None) == (self.ref is None):
             raise ValueError("provider 'github' needs exactly one of tag (release) / ref (archive)")
         return self
+
+    def describe(self) -> list[str]:
+        """How `medshard download` gets the files, in lines a person reads (`medshard info`)."""
+        where = {
+            "physionet": f"PhysioNet project {self.project} {self.version} (SHA256SUMS verified)",
+            "kaggle": f"Kaggle {'competition ' + str(self.competition) if self.competition else 'dataset ' + str(self.dataset)}",
+            "zenodo": f"Zenodo record {self.record} (md5 verified)",
+            "github": f"GitHub {self.repo} {'release ' + str(self.tag) if self.tag else 'archive ' + str(self.ref)}",
+            "tcia": f"TCIA collection {self.collection}",
+            "https": f"{len(self.files)} file(s) over https",
+        }
+        if self.provider != "manual":
+            return [f"`medshard download` fetches it: {where.get(self.provider, self.provider)}"]
+        assert self.manual is not None
+        lines = [f"by hand (medshard prints these steps, then verifies the copy); start at "
+                 f"{self.manual.url}"]
+        lines += [f"{n}. {step}" for n, step in enumerate(self.manual.steps, start=1)]
+        return lines
 
 
 class ReceiptFile(_Strict):

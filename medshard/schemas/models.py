@@ -58,9 +58,6 @@ class SourceInfo(_Strict):
         description="the unit a split keeps whole (patient, image, ...); 'image' when the "
         "data carries no patient identity, so patient-level splits cannot be promised",
     )
-    manual_download: str | None = Field(
-        default=None, description="exact steps a person follows when files cannot be fetched"
-    )
     release_notes: dict[str, str] = Field(default_factory=dict)
 
 

@@ -36,6 +36,14 @@ class MissingRawData(Exception):
     """The raw files of a source are not where the user said they are."""
 
 
+def _bound(m: Any) -> str:
+    """`Ge(ge=0.0)` -> ">= 0.0": an option's bound as people write it."""
+    for attr, sign in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
+        if hasattr(m, attr):
+            return f"{sign} {getattr(m, attr)}"
+    return ""
+
+
 def _option_error(exc: ValidationError, model: type[SourceOptions]) -> str:
     """One line for the first problem of a ValidationError on source options."""
     e = exc.errors()[0]
@@ -78,8 +86,11 @@ class Source:
         """(name, type, default, description) of each option, for `medshard info`."""
         out = []
         for name, f in cls.Options.model_fields.items():
-            kind = getattr(f.annotation, "__name__", None) or str(f.annotation).replace("typing.", "")
-            bounds = [str(m) for m in f.metadata]
+            if typing.get_origin(f.annotation) is typing.Literal:
+                kind = "one of " + ", ".join(repr(a) for a in typing.get_args(f.annotation))
+            else:
+                kind = getattr(f.annotation, "__name__", None) or str(f.annotation)
+            bounds = [_bound(m) for m in f.metadata if _bound(m)]
             out.append((name, kind + (f" ({', '.join(bounds)})" if bounds else ""), f.default,
                         f.description or ""))
         return out

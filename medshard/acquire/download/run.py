@@ -179,6 +179,14 @@ def _manual(source: type[Source] | Source, spec: DownloadSpec, dest: Path, data_
     steps = spec.manual
     assert steps is not None
     echo(manual.instructions(info, steps, dest))
+    if not steps.layouts:  # the source's own check of its root says whether the copy is there
+        instance = source() if isinstance(source, type) else source
+        try:
+            instance.check_root(dest)
+        except MissingRawData as e:
+            raise UserError(f"{e}; follow the steps above (DATA_ROOT is {data_root}), then rerun "
+                            f"`medshard download {info.name} --data-root {data_root}`") from None
+        return _receipt_for_placed(info.name, dest, spec_hash(spec), progress, t0, via="manual")
     name, _ = manual.complete_layout(steps, dest)
     if name is None:
         try:
@@ -217,21 +225,6 @@ def _receipt_for_placed(slug: str, dest: Path, declared: str, progress: bool | N
                            seconds=time.monotonic() - t0, via=via)
 
 
-def _manual_text_only(source: type[Source] | Source, dest: Path, data_root: Path,
-                      progress: bool | None, echo: Callable[[str], None], t0: float,
-                      declared: str) -> DownloadSummary:
-    """A source with no DownloadSpec but manual steps in its info: print, then `check_root`."""
-    info = source.info
-    echo(f"{info.name} is fetched by hand. Do this once:\n{info.manual_download}")
-    instance = source() if isinstance(source, type) else source
-    try:
-        instance.check_root(dest)
-    except MissingRawData as e:
-        raise UserError(f"{e}; follow the steps above (DATA_ROOT is {data_root}), then rerun "
-                        f"`medshard download {info.name} --data-root {data_root}`") from None
-    return _receipt_for_placed(info.name, dest, declared, progress, t0, via="manual")
-
-
 def download_source(
     source: type[Source] | Source, data_root: Path, *, mirror: str | None = None, jobs: int = 4,
     policy: RetryPolicy | None = None, progress: bool | None = None, verify: bool = False,
@@ -247,21 +240,18 @@ def download_source(
     info = source.info
     spec: DownloadSpec | None = source.download
     dest = Path(data_root).expanduser() / info.name
-    if spec is None and not info.manual_download:
+    if spec is None:
         raise UserError(f"{info.name} declares no download yet; place its files under {dest} "
                         f"as described at {info.homepage}")
     require_consent(info)
     dest.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    h = spec_hash(spec) if spec else "steps-" + hashlib.sha256(
-        (info.manual_download or "").encode()).hexdigest()[:16]
+    h = spec_hash(spec)
     mirror = resolve_mirror(info.name, mirror)
     old = read_receipt(dest)
     if old and old.spec_hash == h and _receipt_intact(dest, old, verify):
         return DownloadSummary(info.name, dest, len(old.files), sum(f.size for f in old.files),
                                up_to_date=True)
-    if spec is None and not mirror:
-        return _manual_text_only(source, dest, Path(data_root), progress, echo, t0, h)
     if spec is not None and spec.provider == "manual" and not mirror:
         return _manual(source, spec, dest, Path(data_root), progress, echo, t0)
 

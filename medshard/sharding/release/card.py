@@ -164,8 +164,11 @@ def _source_section(manifest: Manifest, slug: str, info: SourceInfo, barrier: st
                                    "published: `medshard rebuild` makes them from your own "
                                    "copy."),
              "", "### Access", "", f"Access kind: {info.access}."]
-    if info.manual_download:
-        lines += ["", "```", info.manual_download.strip(), "```"]
+    from medshard.sources.registry import source_class  # the download route is declared there
+
+    spec = source_class(slug).download
+    if spec is not None:
+        lines += ["", "```", *spec.describe(), "```"]
     lines += ["", "### Counts", ""]
     pub = PUBLISHED.get(slug)
     rows = [["split", "listed", "written", "samples", "quarantined", "filtered",

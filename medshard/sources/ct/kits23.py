@@ -44,6 +44,7 @@ from nibabel.affines import voxel_sizes
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
 
@@ -98,6 +99,17 @@ def to_ras(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]
 
 class KiTS23(Source):
     fixture = "medshard.sources.ct.kits23_fixture:FIXTURE"
+    # The images come from the challenge's own script (its URLs are not stable links).
+    download: ClassVar[DownloadSpec | None] = DownloadSpec(provider="manual", manual=ManualSteps(
+        url="https://github.com/neheller/kits23",
+        steps=[
+            "git clone https://github.com/neheller/kits23 && cd kits23 && pip install -e .",
+            "Run `kits23_download_data`: it fills dataset/case_XXXXX/imaging.nii.gz (~30 GB).",
+            "Copy or link the clone's dataset/ folder into the folder named below.",
+        ],
+        layouts={"repository": [FileSpec(path="dataset/kits23.json")],
+                 "dataset folder": [FileSpec(path="kits23.json")]},
+    ))
     info: ClassVar[SourceInfo] = SourceInfo(
         name="kits23",
         title="KiTS23: the 2023 Kidney and Kidney Tumor Segmentation challenge dataset",
@@ -121,12 +133,6 @@ class KiTS23(Source):
         ),
         label_space=["benign", "malignant"],
         split_policy="no official labelled test set: keyed hash of the case id",
-        manual_download=(
-            "1. git clone https://github.com/neheller/kits23 && cd kits23 && pip install -e .\n"
-            "2. Run `kits23_download_data` (fills dataset/case_XXXXX/imaging.nii.gz, ~30 GB).\n"
-            "3. Point DATA_ROOT/kits23 at the clone (or pass --raw kits23=PATH/kits23) so that "
-            "DATA_ROOT/kits23/dataset/kits23.json exists."
-        ),
         release_notes={
             "0.1.0": "first medshard adapter: RAS volumes + masks, benign/malignant",
             "0.2.0": "sha256 of kits23.json in every sample's provenance and the manifest",

@@ -78,13 +78,6 @@ class CheXpert(Source):
         ),
         label_space=list(OBSERVATIONS),
         split_policy="valid.csv is test; train.csv split train/val by keyed hash of the patient",
-        manual_download=(
-            "1. Register and accept the research use agreement at "
-            "https://stanfordaimi.azurewebsites.net/datasets/8cbd9ed4-2eb9-4565-affc-111cf4f7ebe2\n"
-            "2. Download CheXpert-v1.0 (or CheXpert-v1.0-small) with the link you receive.\n"
-            "3. Unzip it into DATA_ROOT/chexpert/ so that "
-            "DATA_ROOT/chexpert/CheXpert-v1.0-small/train.csv exists."
-        ),
         release_notes={"0.1.0": "first medshard adapter, CheXpert v1.0 and v1.0-small"},
     )
     # Stanford AIMI hands out download links per registered user: steps, then verification.

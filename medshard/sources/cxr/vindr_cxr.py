@@ -202,15 +202,6 @@ class VinDrCXR(Source):
         ),
         split_unit="image (the de-identified files carry no patient identity, so train/val "
         "is not patient-level)",
-        manual_download=(
-            "1. Get credentialed access on PhysioNet and sign the data use agreement at "
-            "https://physionet.org/content/vindr-cxr/1.0.0/. "
-            "2. Run: wget -r -N -c -np --user YOUR_PHYSIONET_USER --ask-password "
-            "https://physionet.org/files/vindr-cxr/1.0.0/ (about 200 GB; wget asks for the "
-            "password). 3. Point medshard at the downloaded 1.0.0 folder, the one holding "
-            "annotations/, train/ and test/: move it to DATA_ROOT/vindr-cxr or pass "
-            "--raw vindr-cxr=PATH."
-        ),
         release_notes={"0.1.0": "first medshard adapter, VinDr-CXR 1.0.0"},
     )
 

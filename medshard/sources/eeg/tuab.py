@@ -32,7 +32,7 @@ from medshard.sources.eeg.tuh import (
     TUHSession,
     TUHSource,
     record_id_for,
-    tuh_manual_download,
+    tuh_download,
 )
 
 WINDOW_S = 10.0
@@ -44,6 +44,7 @@ class TUAB(TUHSource):
 
     layout_hint = "edf/train/normal/01_tcp_ar/*.edf"
     fixture = "medshard.sources.eeg.tuab_fixture:FIXTURE"
+    download = tuh_download("tuh_eeg_abnormal", "v3.0.1")
     info = SourceInfo(
         name="tuab",
         title="TUH EEG Abnormal Corpus (TUAB)",
@@ -64,9 +65,6 @@ class TUAB(TUHSource):
             "official eval/ folder is test; train/ is split into train and val by "
             "HMAC-SHA256 of the subject id (key 'medshard-split:tuab'), a `val_fraction` "
             "of subjects (default 0.1) going to val"
-        ),
-        manual_download=tuh_manual_download(
-            "tuh_eeg_abnormal", "v3.0.1", "tuab", "edf/train/normal/01_tcp_ar"
         ),
         release_notes={
             "3.0.1": "EDF headers rewritten upstream; signals unchanged from 3.0.0 (AAREADME)",

@@ -47,7 +47,7 @@ from medshard.sources.eeg.tuh import (
     TUHSession,
     TUHSource,
     record_id_for,
-    tuh_manual_download,
+    tuh_download,
 )
 
 PAD_S = 2.0
@@ -156,9 +156,6 @@ class TUEV(TUHSource):
             "HMAC-SHA256 of the subject id (key 'medshard-split:tuev'), a `val_fraction` "
             "of subjects (default 0.1) going to val"
         ),
-        manual_download=tuh_manual_download(
-            "tuh_eeg_events", "v2.0.1", "tuev", "edf/train"
-        ),
         release_notes={
             "2.0.1": "same edf/{train,eval} tree and .rec format as 2.0.0 (used by BIOT)",
         },
@@ -166,6 +163,7 @@ class TUEV(TUHSource):
 
     Options = TUEVOptions
     fixture = "medshard.sources.eeg.tuev_fixture:FIXTURE"
+    download = tuh_download("tuh_eeg_events", "v2.0.1")
 
     @property
     def edge_padding(self) -> str:

@@ -26,6 +26,7 @@ from typing import ClassVar
 import numpy as np
 import pyedflib
 
+from medshard.schemas.download import DownloadSpec, ManualSteps
 from medshard.schemas.models import License
 from medshard.schemas.sample import RecordError
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
@@ -90,16 +91,18 @@ TUH_LICENSE = License(
 )
 
 
-def tuh_manual_download(corpus: str, version: str, slug: str, check: str) -> str:
-    """Manual download steps for a TUH EEG corpus, as printed by the tool."""
-    return (
-        "1. Request access to the TUH EEG corpora with the form on "
-        "https://isip.piconepress.com/projects/nedc/html/tuh_eeg/ (sign it and e-mail it as "
-        "the page says); you receive a user name and password. "
-        f"2. Copy {corpus}/{version}/ with the rsync command given in that e-mail into "
-        f"DATA_ROOT/{slug}/. "
-        f"3. Check that DATA_ROOT/{slug}/{check} exists."
-    )
+def tuh_download(corpus: str, version: str) -> DownloadSpec:
+    """How a TUH EEG corpus is fetched: by hand, after a signed request; `medshard download`
+    prints these steps and then checks the copy with the source's own `check_root`."""
+    return DownloadSpec(provider="manual", manual=ManualSteps(
+        url="https://isip.piconepress.com/projects/nedc/html/tuh_eeg/",
+        steps=[
+            "Request access to the TUH EEG corpora with the form on the page above (sign it "
+            "and e-mail it as the page says); you receive a user name and password.",
+            f"Copy {corpus}/{version}/ with the rsync command given in that e-mail into the "
+            "folder named below, keeping its edf/ tree.",
+        ],
+    ))
 
 
 _SAFE_ID = re.compile(r"[^A-Za-z0-9_-]")

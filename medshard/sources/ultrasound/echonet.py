@@ -45,6 +45,7 @@ from typing import Any, ClassVar
 
 from medshard.formats.avi import parse_avi
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
 
@@ -89,6 +90,20 @@ def read_tracings(path: Path) -> dict[str, list[dict[str, Any]]]:
 
 class EchoNetDynamic(Source):
     fixture = "medshard.sources.ultrasound.echonet_fixture:FIXTURE"
+    # Stanford AIMI hands out download links per registered user: steps, then verification.
+    download: ClassVar[DownloadSpec | None] = DownloadSpec(provider="manual", manual=ManualSteps(
+        url="https://stanfordaimi.azurewebsites.net/datasets/834e1cd1-92f7-4268-9daa-d359198b310a",
+        steps=[
+            "Sign in (or register) at the Stanford AIMI page above and accept the research use "
+            "agreement.",
+            "Download EchoNet-Dynamic.zip with the link you receive.",
+            "Put the zip file, or the folder unpacked from it, into the folder named below.",
+        ],
+        layouts={"release": [FileSpec(path="EchoNet-Dynamic/FileList.csv"),
+                             FileSpec(path="EchoNet-Dynamic/VolumeTracings.csv")],
+                 "flat": [FileSpec(path="FileList.csv"), FileSpec(path="VolumeTracings.csv")]},
+        archives=[FileSpec(path="EchoNet-Dynamic.zip")],
+    ))
     info: ClassVar[SourceInfo] = SourceInfo(
         name="echonet-dynamic",
         title="EchoNet-Dynamic: echocardiography videos with ejection fraction and LV tracings",
@@ -109,13 +124,6 @@ class EchoNetDynamic(Source):
         ),
         label_space=[],
         split_policy="the Split column of FileList.csv (TRAIN / VAL / TEST)",
-        manual_download=(
-            "1. Register and accept the research use agreement at "
-            "https://stanfordaimi.azurewebsites.net/datasets/834e1cd1-92f7-4268-9daa-d359198b310a\n"
-            "2. Download EchoNet-Dynamic.zip with the link you receive.\n"
-            "3. Unzip it into DATA_ROOT/echonet-dynamic/ so that "
-            "DATA_ROOT/echonet-dynamic/EchoNet-Dynamic/FileList.csv exists."
-        ),
         release_notes={"0.1.0": "first medshard adapter: original AVI bytes, EF targets, tracings"},
     )
 

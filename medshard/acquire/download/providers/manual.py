@@ -20,7 +20,11 @@ def instructions(info: SourceInfo, steps: ManualSteps, dest: Path) -> str:
     """The exact steps, numbered, and where the files must end up."""
     lines = [f"{info.name} cannot be downloaded by a program. Do this once:", f"  start at {steps.url}"]
     lines += [f"  {n}. {s}" for n, s in enumerate(steps.steps, start=1)]
-    lines.append(f"Then place the files under {dest}/ so that one of these exists:")
+    if not steps.layouts:
+        lines.append(f"Then place the files under {dest}/ in the layout `medshard info "
+                     f"{info.name}` shows.")
+    else:
+        lines.append(f"Then place the files under {dest}/ so that one of these exists:")
     for name, files in steps.layouts.items():
         shown = ", ".join(f.path for f in files[:4]) + (", ..." if len(files) > 4 else "")
         lines.append(f"  {name}: {shown}")
