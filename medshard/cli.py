@@ -57,8 +57,17 @@ def cmd_sources(args: argparse.Namespace) -> int:
     if args.json:
         _print_json([i.model_dump(mode="json") for i in infos])
         return 0
+    if args.markdown:
+        from medshard.sources.catalog import demo_markdown, sources_markdown
+
+        print(sources_markdown())
+        print()
+        print(demo_markdown())
+        return 0
+    print(f"{'SOURCE':<18} {'MODALITY':<12} {'ACCESS':<13} {'LICENSE':<20} TITLE")
     for i in infos:
-        print(f"{i.name:<18} {i.modality:<12} {i.access:<13} {i.license.spdx or i.license.name[:40]:<28} {i.title}")
+        lic = i.license.spdx or "see `info`"
+        print(f"{i.name:<18} {i.modality:<12} {i.access:<13} {lic:<20} {i.title}")
     return 0
 
 
@@ -309,6 +318,8 @@ def make_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("sources", help="list the available sources")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--markdown", action="store_true",
+                   help="the README's source and demo tables, generated from the registry")
     p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("info", help="a source's datasheet: license, access, classes, layout")
