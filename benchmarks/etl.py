@@ -38,8 +38,9 @@ def plain_loop(raw: Path, out: Path) -> int:
     import numpy as np
     import wfdb
 
-    from medshard.pipeline.transforms.signal import ECG_SPEC, standardize_signal
+    from medshard.pipeline.transforms.signal import standardize_signal
     from medshard.schemas import Filtered
+    from medshard.schemas.standards import ECG_SPEC
 
     out.mkdir(parents=True, exist_ok=True)
     written, shard_no, size, tar = 0, 0, 0, None

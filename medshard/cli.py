@@ -95,6 +95,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  classes:    {', '.join(info.label_space) or '-'}")
     print(f"  split:      {info.split_policy}")
     print(f"  split unit: {info.split_unit}")
+    from medshard.schemas.standards import SIGNAL_STANDARDS, describe_standard
+
+    if info.modality in SIGNAL_STANDARDS:
+        print(f"  standard:   {describe_standard(SIGNAL_STANDARDS[info.modality])} "
+              f"(change with --standard {info.modality}.FIELD=VALUE)")
     print("  options:" + ("" if cls.option_docs() else "    none"))
     for name, kind, default, doc in cls.option_docs():
         print(f"    {name} ({kind}, default {default!r}): {doc}")
@@ -175,7 +180,7 @@ def _option_value(text: str) -> Any:
 
 def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
     from medshard.pipeline.build import BuildConfig
-    from medshard.pipeline.transforms.signal import ECG_SPEC, EEG_SPEC, SignalSpec
+    from medshard.schemas.standards import parse_standards
 
     raw = {k: Path(v) for k, v in _parse_pairs(args.raw, "--raw")}
     options: dict[str, dict[str, Any]] = {}
@@ -186,12 +191,9 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         options.setdefault(slug, {})[name] = _option_value(v)
     formats = ("webdataset", "parquet") if args.format == "both" else (args.format,)
     try:
-        ecg = SignalSpec(args.ecg_rate, args.ecg_length, ECG_SPEC.channels,
-                         f"{args.ecg_normalize}-range" if args.ecg_normalize != "none" else "none",
-                         ECG_SPEC.zero_prefix_filter)
-        eeg = SignalSpec(args.eeg_rate, None, None, EEG_SPEC.normalization, 0)
+        standards = parse_standards(args.standard)
     except ValueError as exc:
-        raise UserError(f"{exc}: fix --ecg-rate / --ecg-length / --eeg-rate") from None
+        raise UserError(f"{exc}; see `medshard info SOURCE` for the defaults") from None
     if args.data_root is None and set(args.sources) - set(raw):
         raise UserError("give --data-root DIR (raw files at DIR/<source>/) or --raw SOURCE=PATH")
     return BuildConfig(
@@ -204,7 +206,7 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         shard_size=args.shard_size,
         parquet_payload_compression=args.parquet_compression,
         source_options=options,
-        signal_specs={"ecg": ecg, "eeg": eeg},
+        signal_specs=standards,
         beam_args=beam_args,
         progress=not args.no_progress,
         license_allow=args.license_allow,
@@ -350,17 +352,11 @@ def make_parser() -> argparse.ArgumentParser:
                    help="payload columns of Parquet shards (metadata columns are always zstd)")
     p.add_argument("--option", action="append", default=[], metavar="SOURCE.NAME=VALUE",
                    help="source option, e.g. chexpert.uncertain=positive")
-    p.add_argument("--ecg-rate", type=float, default=500.0,
-                   help="ECG sampling rate in Hz (default 500)")
-    p.add_argument("--ecg-length", type=int, default=5000,
-                   help="ECG samples per record at --ecg-rate; longer records are cropped, "
-                        "shorter ones zero-padded with the true length recorded "
-                        "(default 5000 = 10 s at 500 Hz)")
-    p.add_argument("--ecg-normalize", choices=["record", "lead", "none"], default="record",
-                   help="ECG amplitude: one max-min factor per record (default; keeps "
-                        "inter-lead amplitudes), one per lead, or raw mV")
-    p.add_argument("--eeg-rate", type=float, default=200.0,
-                   help="EEG sampling rate in Hz (default 200)")
+    p.add_argument("--standard", action="append", default=[], metavar="MODALITY.FIELD=VALUE",
+                   help="change the signal standard of a modality, e.g. ecg.rate=250, "
+                        "ecg.length=2500, ecg.normalization=lead-range, eeg.rate=256 "
+                        "(fields: rate, length, normalization, zero_prefix_filter; the "
+                        "defaults are in `medshard info SOURCE`)")
     p.add_argument("--license-allow", type=_csv, metavar="TERMS",
                    help="build only sources whose terms you can honour: commercial, "
                         "non-commercial, share-alike, credentialed, no-redistribution "

@@ -24,8 +24,9 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.signal import resample_poly
 
-from medshard.pipeline.transforms.signal import EEG_SPEC, standardize_signal
+from medshard.pipeline.transforms.signal import standardize_signal
 from medshard.schemas import Filtered, RecordError
+from medshard.schemas.standards import EEG_SPEC
 from medshard.sources import get_source
 from medshard.sources.eeg import tuab_fixture as demo_tuab
 from medshard.sources.eeg import tuev_fixture as demo_tuev
@@ -483,7 +484,8 @@ MEMORY_PROBE = textwrap.dedent(
     """
     import json, sys
     from pathlib import Path
-    from medshard.pipeline.transforms.signal import EEG_SPEC, standardize_signal
+    from medshard.pipeline.transforms.signal import standardize_signal
+    from medshard.schemas.standards import EEG_SPEC
     from medshard.sources import get_source
 
     def status_mb(field):

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from medshard.pipeline.transforms.signal import ECG_LEADS, ECG_SPEC, standardize_signal
+from medshard.pipeline.transforms.signal import standardize_signal
 from medshard.schemas import Filtered
+from medshard.schemas.standards import ECG_LEADS, ECG_SPEC
 from medshard.sources import get_source
 from medshard.sources.ecg.ptbxl_fixture import SCP_STATEMENTS
 

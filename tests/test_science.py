@@ -150,7 +150,7 @@ def test_corrections_change_the_config_hash(demo_raw, tmp_path):
     from dataclasses import replace
 
     from medshard.pipeline.build import config_record
-    from medshard.pipeline.transforms.signal import ECG_SPEC, EEG_SPEC
+    from medshard.schemas.standards import ECG_SPEC, EEG_SPEC
     from medshard.sources import get_source
 
     def digest(spec=ECG_SPEC, **options):
@@ -167,16 +167,20 @@ def test_corrections_change_the_config_hash(demo_raw, tmp_path):
     assert json.loads(base)["vocabulary_version"] == "2.0.0"
 
 
-def test_cli_ecg_options(demo_raw, tmp_path, capsys):
+def test_cli_signal_standard_options(demo_raw, tmp_path, capsys):
     code = main(["build", "ptb-xl", "--data-root", str(demo_raw), "--out", str(tmp_path),
-                 "--ecg-normalize", "lead", "--ecg-length", "2500", "--no-progress"])
+                 "--standard", "ecg.normalization=lead-range", "--standard", "ecg.length=2500",
+                 "--no-progress"])
     assert code == 0
     s = next(iter(_samples(tmp_path).values()))
     assert s["signal"].shape == (12, 2500)
     assert s["meta"]["signal"]["normalization"] == "lead-range"
     assert main(["build", "ptb-xl", "--data-root", str(demo_raw), "--out", str(tmp_path),
-                 "--ecg-length", "0"]) == 2
+                 "--standard", "ecg.length=0"]) == 2
     assert "signal length" in capsys.readouterr().err
+    assert main(["build", "ptb-xl", "--data-root", str(demo_raw), "--out", str(tmp_path),
+                 "--standard", "ecg.colour=red"]) == 2
+    assert "MODALITY.FIELD=VALUE" in capsys.readouterr().err
 
 
 def test_loader_applies_a_fractional_rescale_like_pydicom():
@@ -245,3 +249,23 @@ def test_kits23_json_hash_is_in_provenance_and_manifest_and_a_change_rebuilds(tm
         "dataset/kits23.json": new
     }
     shutil.rmtree(out)
+
+
+def test_signal_standards_are_a_registry_with_one_option():
+    from medshard.schemas.standards import SIGNAL_STANDARDS, parse_standards
+
+    specs = parse_standards(["imu.rate=50", "ecg.length=none", "eeg.normalization=none"])
+    assert specs["imu"].sampling_rate_hz == 50.0
+    assert specs["ecg"].n_samples is None and specs["ecg"].sampling_rate_hz == 500.0
+    assert specs["eeg"].normalization == "none"
+    assert SIGNAL_STANDARDS["imu"].sampling_rate_hz == 100.0  # the defaults are untouched
+    for bad in ("ecg.rate", "mri.rate=1", "ecg.normalization=zscore", "ecg.rate=-5"):
+        with pytest.raises(ValueError):
+            parse_standards([bad])
+
+
+def test_info_shows_the_modality_standard(capsys):
+    assert main(["info", "ptb-xl"]) == 0
+    out = capsys.readouterr().out
+    assert "standard:   500 Hz, 5000 samples, 12 channels (I ... V6), record-range" in out
+    assert "--standard ecg.FIELD=VALUE" in out

@@ -34,8 +34,8 @@ from medshard.pipeline.shard_task import (
     write_plan,
 )
 from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
-from medshard.pipeline.transforms.signal import ECG_SPEC, EEG_SPEC, SignalSpec
 from medshard.schemas import SPLITS, Manifest, SourceSummary, SplitCounts
+from medshard.schemas.standards import SIGNAL_STANDARDS, SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.manifest import (
     read_manifest,
@@ -65,9 +65,7 @@ class BuildConfig:
     row_group_bytes: int = 16 << 20
     parquet_payload_compression: str = "none"  # or "zstd"
     source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    signal_specs: dict[str, SignalSpec] = field(
-        default_factory=lambda: {"ecg": ECG_SPEC, "eeg": EEG_SPEC}
-    )
+    signal_specs: dict[str, SignalSpec] = field(default_factory=lambda: dict(SIGNAL_STANDARDS))
     split_fractions: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
     beam_args: list[str] = field(default_factory=list)
     progress: bool = True

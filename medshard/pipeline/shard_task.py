@@ -30,8 +30,9 @@ from pydantic import ValidationError
 
 from medshard import __version__
 from medshard.pipeline.transforms.image import check_encoded_image, encode_png
-from medshard.pipeline.transforms.signal import SignalSpec, standardize_signal
+from medshard.pipeline.transforms.signal import standardize_signal
 from medshard.schemas import Filtered, RawRecord, Sample, SampleMeta
+from medshard.schemas.standards import SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.members import JSON_MEMBER, NpyMember, json_bytes
 from medshard.sharding.parquet import ParquetShardWriter

@@ -7,7 +7,6 @@ leading samples are real (`valid_samples`), so padding can be masked.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -15,56 +14,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from medshard.schemas.sample import Filtered, RecordError
-
-ECG_LEADS = ["I", "II", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
-
-
-NORMALIZATIONS = ("record-range", "lead-range", "p95", "none")
-
-
-@dataclass(frozen=True)
-class SignalSpec:
-    """How one modality's signals are standardized. Part of the build config.
-
-    `normalization`:
-      - "record-range": the whole record divided by one factor, max - min over all
-        channels (CLIMB's code), so ratios between leads (the voltage criteria of
-        hypertrophy) survive and mV = stored * scale;
-      - "lead-range": each channel divided by its own max - min (loses inter-lead ratios);
-      - "p95": each channel divided by its 95th percentile of |x| (BIOT / CLIMB for EEG);
-      - "none": physical units as recorded.
-    """
-
-    sampling_rate_hz: float
-    n_samples: int | None = None  # None keeps the resampled length
-    channels: tuple[str, ...] | None = None  # None keeps the source's channel order
-    normalization: str = "record-range"
-    zero_prefix_filter: int = 0  # drop when the first N samples (at target rate) are all zero
-
-    def __post_init__(self) -> None:
-        if self.normalization not in NORMALIZATIONS:
-            raise ValueError(
-                f"normalization {self.normalization!r} is not one of {', '.join(NORMALIZATIONS)}"
-            )
-        if self.sampling_rate_hz <= 0:
-            raise ValueError(f"sampling rate must be positive, not {self.sampling_rate_hz}")
-        if self.n_samples is not None and self.n_samples < 1:
-            raise ValueError(f"signal length must be at least 1 sample, not {self.n_samples}")
-
-    def as_config(self) -> dict[str, Any]:
-        return {
-            "sampling_rate_hz": self.sampling_rate_hz,
-            "n_samples": self.n_samples,
-            "channels": list(self.channels) if self.channels else None,
-            "normalization": self.normalization,
-            "zero_prefix_filter": self.zero_prefix_filter,
-        }
-
-
-# 10 s at 500 Hz: a PTB-XL record whole (its labels describe all 10 s). CLIMB's paper says
-# "500 Hz, 2,500 timesteps" but its code keeps 5,000; the paper's view is a loader option.
-ECG_SPEC = SignalSpec(500.0, 5000, tuple(ECG_LEADS), "record-range", 15)
-EEG_SPEC = SignalSpec(200.0, None, None, "p95", 0)
+from medshard.schemas.standards import ECG_LEADS, SignalSpec
 
 
 def _canonical_lead(name: str) -> str:

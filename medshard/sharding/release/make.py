@@ -306,7 +306,7 @@ def build_config_from_manifest(manifest: Manifest, data_root: Path, out: Path,
                                raw: dict[str, Path], progress: bool) -> Any:
     """The BuildConfig whose output is the build a release was made from."""
     from medshard.pipeline.build import BuildConfig
-    from medshard.pipeline.transforms.signal import SignalSpec
+    from medshard.schemas.standards import SignalSpec
 
     cfg = manifest.config
     specs = {m: SignalSpec(**{**v, "channels": tuple(v["channels"]) if v.get("channels") else None})
