@@ -262,6 +262,17 @@ def test_two_view_sample_keeps_both_descriptors_and_both_images(built):
     assert meta["payloads"]["cc"]["height"] != meta["payloads"]["mlo"]["height"]
 
 
+def test_webdataset_library_reads_both_views(built):
+    import webdataset as wds
+
+    members = _tar_members(_shard(built, MAMMO, "webdataset"))
+    tar = str(_shard(built, MAMMO, "webdataset"))
+    (sample,) = wds.WebDataset([tar], shardshuffle=False, empty_check=False)
+    assert sorted(k for k in sample if not k.startswith("__")) == ["cc.png", "json", "mlo.png"]
+    for role in VIEWS:
+        assert sample[f"{role}.png"] == members[f"{sample['__key__']}.{role}.png"]
+
+
 def test_two_view_sample_round_trips_through_the_loader(built):
     key = f"{MAMMO}_p1_L"
     loaded = _loaded(built, MAMMO)
@@ -423,6 +434,14 @@ def test_encoders_refuse_what_they_cannot_store_losslessly():
     for p, message in bad:
         with pytest.raises(RecordError, match=message):
             encode_payload(p, ctx)
+
+
+def test_every_payload_kind_has_an_encoder_a_descriptor_and_a_loader_decoding():
+    from medshard.loaders.decode import PAYLOAD_DECODERS
+    from medshard.pipeline.encoders import ENCODERS
+    from medshard.schemas import PAYLOAD_KINDS
+
+    assert set(ENCODERS) == set(PAYLOAD_DECODERS) == set(PAYLOAD_KINDS)
 
 
 def test_a_mask_must_lie_on_the_image_it_annotates():

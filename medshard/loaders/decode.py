@@ -32,7 +32,7 @@ import ast
 import functools
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -284,7 +284,7 @@ def _npy_or_image(data: Any, descriptor: dict[str, Any]) -> torch.Tensor:
 
 
 # payload kind -> (member bytes, descriptor) -> decoded value
-PAYLOAD_DECODERS: dict[str, Any] = {
+PAYLOAD_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "signal": lambda data, desc: npy_tensor(data),
     "volume": lambda data, desc: npy_tensor(data),
     "array": lambda data, desc: npy_tensor(data),
