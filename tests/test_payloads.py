@@ -103,13 +103,19 @@ class TwoViewMammo(Source):
         )
 
 
-def _ecg_graph() -> dict:
-    """Nodes = the 12 leads of a real ECG; edge where |Pearson r| >= 0.5, weight r, both
-    directions listed (undirected); node features = mean, std, peak-to-peak (mV)."""
+def _ecg() -> tuple[np.ndarray, list[str]]:
+    """pydicom's real 12-lead ECG: 12 x 10000 in uV at 1000 Hz, and its lead names."""
     ds = pydicom.dcmread(get_testdata_file("waveform_ecg.dcm"))
-    sig = ds.waveform_array(0).T.astype(np.float64)  # 12 x T
+    sig = ds.waveform_array(0).T.astype(np.float64)
     leads = [str(c.ChannelSourceSequence[0].CodeMeaning) for c in
              ds.WaveformSequence[0].ChannelDefinitionSequence]
+    return sig, leads
+
+
+def _ecg_graph() -> dict:
+    """Nodes = the 12 leads of a real ECG; edge where |Pearson r| >= 0.5, weight r, both
+    directions listed (undirected); node features = mean, std, peak-to-peak (uV)."""
+    sig, leads = _ecg()
     r = np.corrcoef(sig)
     src, dst = np.nonzero((np.abs(r) >= 0.5) & ~np.eye(len(r), dtype=bool))
     return {
@@ -164,6 +170,12 @@ def kind_payloads(record_id: str) -> dict[str, Payload]:
         return {"report": Payload("text", REPORT, {"text_kind": "report", "language": "de"}),
                 "question": Payload("text", QUESTION, {"text_kind": "question"}),
                 "answer": Payload("text", ANSWER, {"text_kind": "answer", "language": "pt"})}
+    if record_id == "ecg_xray":  # a signal in a sample of another modality names its standard
+        sig, leads = _ecg()
+        return {"ecg": Payload("signal", sig, {"sampling_rate_hz": 1000.0, "channels": leads,
+                                               "units": "uV", "standard": "ecg"}),
+                "cxr": Payload("image", _radiograph_crop(), {"bit_depth": 16,
+                                                             "photometric": "MONOCHROME2"})}
     image = _radiograph_crop()
     tissue, instances = _masks(image)
     return {"image": Payload("image", image, {"bit_depth": 16, "photometric": "MONOCHROME2"}),
@@ -176,7 +188,7 @@ class PayloadKinds(Source):
     info = _info(KINDS, "ehr", [])
 
     def list_records(self, root: Path):
-        for rid in ("graph", "vector", "events", "text", "mask"):
+        for rid in ("graph", "vector", "events", "text", "mask", "ecg_xray"):
             yield RawRecord(record_id=rid, subject_id=f"s-{rid}", split="train",
                             files=["README.txt"])
 
@@ -400,6 +412,29 @@ def test_masks_round_trip_with_their_image(kinds):
     assert tissue.max() == 2 and instances.max() == 300
 
 
+def test_an_ecg_beside_an_xray_gets_the_ecg_standard(built, kinds):
+    from scipy.signal import resample_poly
+
+    raw, _ = _ecg()
+    expected = resample_poly(raw, 1, 2, axis=1)  # 1000 Hz -> ECG standard's 500 Hz, 10 s
+    paper = {s["key"]: s for s in ShardDataset(str(built), split=None, sources=[KINDS],
+                                               shuffle=False, ecg_view="climb-paper")}
+    for fmt, samples in kinds[2].items():
+        s = samples[f"{KINDS}_ecg_xray"]
+        desc = s["meta"]["payloads"]["ecg"]
+        assert s["modality"] == "ehr" and desc["standard"] == "ecg", fmt
+        assert s["ecg"].shape == (12, 5000) and desc["original_sampling_rate_hz"] == 1000.0
+        np.testing.assert_allclose(s["ecg"].numpy() * np.asarray(desc["scale"])[:, None],
+                                   expected, rtol=1e-4, atol=1e-3 * np.ptp(expected))
+        np.testing.assert_array_equal(s["cxr"][0].numpy(), _radiograph_crop())
+    view = paper[f"{KINDS}_ecg_xray"]  # the loader's ECG views follow the standard
+    assert view["ecg"].shape == (12, 2500) and view["meta"]["payloads"]["ecg"]["view"] == "climb-paper"
+    ctx = EncodeContext(key="k", role="ecg", modality="chest-xray")
+    with pytest.raises(RecordError, match="no signal standard 'chest-xray'"):
+        encode_payload(Payload("signal", raw, {"sampling_rate_hz": 1000.0, "channels": [],
+                                               "units": "uV"}), ctx)
+
+
 def test_collate_stacks_vectors_and_lists_graphs_events_and_text(kinds):
     by_key = kinds[2]["parquet"]
     vector, graph = by_key[f"{KINDS}_vector"], by_key[f"{KINDS}_graph"]
@@ -452,10 +487,10 @@ def test_a_mask_must_lie_on_the_image_it_annotates():
     sample = Sample(key="k", record_id="r", subject_id="s", classes=[], source_labels={},
                     payloads=payloads)
     with pytest.raises(RecordError, match=r"'mask' is \(8, 5\), the 'image' it annotates is"):
-        encode_payloads(sample, None)
+        encode_payloads(sample, {}, "text")
     payloads["mask"].descriptor["annotates"] = "photo"
     with pytest.raises(RecordError, match="lacks"):
-        encode_payloads(sample, None)
+        encode_payloads(sample, {}, "text")
 
 
 def test_sample_schema_refuses_mismatched_roles():
@@ -463,7 +498,7 @@ def test_sample_schema_refuses_mismatched_roles():
 
     sample = Sample(key="k", record_id="r", subject_id="s", classes=[], source_labels={},
                     payloads={"report": Payload("text", "x")})
-    members, payloads = encode_payloads(sample, None)
+    members, payloads = encode_payloads(sample, {}, "text")
     base = {"key": "k", "source": "s", "modality": "text", "split": "train", "subject": "x",
             "task": "t", "labels": [], "source_labels": {},
             "provenance": {"files": {}, "source_version": "1", "transform_config_hash": "0",
@@ -476,5 +511,5 @@ def test_sample_schema_refuses_mismatched_roles():
                                    "members": ["labels.txt"]})
     encode_twice = [encode_payloads(Sample(key="k", record_id="r", subject_id="s", classes=[],
                                            source_labels={}, payloads=kind_payloads("graph")),
-                                    None)[0]["connectivity.npz"] for _ in range(2)]
+                                    {}, "graph")[0]["connectivity.npz"] for _ in range(2)]
     assert encode_twice[0] == encode_twice[1]  # the .npz carries no timestamp

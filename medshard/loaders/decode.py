@@ -302,9 +302,11 @@ class SampleDecoder:
     """Turns raw samples into tensor dicts; label masks are cached per source.
 
     `concepts`: per source, the concepts its build expresses (manifest), for the mask.
-    `ecg_view`, `label_view`: see `medshard.loaders.views`. `apply_rescale`: images
-    stored without their fractional modality rescale (descriptor `rescale_slope`,
-    `rescale_intercept`) come back as float32 physical values `x * slope + intercept`.
+    `ecg_view`, `label_view`: see `medshard.loaders.views`; `ecg_view` applies to every
+    signal payload built to the ECG standard (an ECG sample's, or an ECG beside an X-ray).
+    `apply_rescale`: image payloads (any role) stored without their fractional modality
+    rescale (descriptor `rescale_slope`, `rescale_intercept`) come back as float32
+    physical values `x * slope + intercept`.
     """
 
     def __init__(
@@ -378,7 +380,8 @@ class SampleDecoder:
             raise ValueError(f"sample {key} has a payload of kind {desc['kind']!r}, which this "
                              "medshard cannot decode; upgrade medshard")
         value = decode(data, desc)
-        if desc["kind"] == "signal" and self.ecg_view != "full" and modality == "ecg":
+        is_ecg = desc.get("standard", modality) == "ecg"
+        if desc["kind"] == "signal" and self.ecg_view != "full" and is_ecg:
             arr, desc = ecg_view(value.numpy(), desc, self.ecg_view)
             value = torch.from_numpy(arr)
         elif desc["kind"] == "image" and self.apply_rescale:

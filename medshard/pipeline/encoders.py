@@ -8,7 +8,7 @@ stored format opens without medshard:
 
 | kind     | member              | what it holds                                              |
 |----------|---------------------|------------------------------------------------------------|
-| signal   | `<role>.npy`        | float32 C x T at the modality's signal standard            |
+| signal   | `<role>.npy`        | float32 C x T at a signal standard (ecg, eeg, ...)         |
 | image    | `.jpg`/`.png`/`.npy`| the source's JPEG/PNG bytes, or an array as lossless PNG   |
 | mask     | `<role>.png`        | 2-D label map, 8- or 16-bit grayscale PNG, values as given |
 | volume   | `<role>.npy`        | n-d array on a physical grid, dtype kept                   |
@@ -28,8 +28,8 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -47,11 +47,12 @@ Encoded = tuple[dict[str, Member], dict[str, Any]]
 @dataclass(frozen=True)
 class EncodeContext:
     """What an encoder may know beyond its payload: the sample key, the payload's role,
-    and the signal standard of the sample's modality (None when it has none)."""
+    the sample's modality and the build's signal standards (by name: ecg, eeg, ...)."""
 
     key: str
     role: str
-    signal_spec: SignalSpec | None = None
+    modality: str = ""
+    signal_specs: Mapping[str, SignalSpec] = field(default_factory=dict)
 
 
 Encoder = Callable[[Payload, EncodeContext], Encoded]
@@ -88,11 +89,19 @@ def _label_names(desc: dict[str, Any]) -> dict[str, str] | None:
 
 @register_encoder("signal")
 def encode_signal(p: Payload, ctx: EncodeContext) -> Encoded:
-    """Resample, crop/pad and scale to the modality's signal standard; float32 `.npy`."""
-    if ctx.signal_spec is None:
-        raise ValueError(f"no signal standard for the modality of {ctx.key}")
-    data, desc = standardize_signal(p.data, p.descriptor, ctx.signal_spec)
-    return _out(ctx, "signal", "npy", NpyMember(data), desc)
+    """Resample, crop/pad and scale to a signal standard; float32 `.npy`. The standard is
+    the sample's modality, or `descriptor["standard"]` for a signal in a sample of another
+    modality (an ECG beside a chest X-ray)."""
+    standard = p.descriptor.get("standard") or ctx.modality
+    spec = ctx.signal_specs.get(standard)
+    if spec is None:
+        raise RecordError(
+            f"signal {ctx.role!r} of {ctx.key}: no signal standard {standard!r} in this build "
+            f"(it has {', '.join(sorted(ctx.signal_specs)) or 'none'}); a signal in a sample "
+            "of another modality names its standard in descriptor['standard']"
+        )
+    data, desc = standardize_signal(p.data, p.descriptor, spec)
+    return _out(ctx, "signal", "npy", NpyMember(data), {**desc, "standard": standard})
 
 
 @register_encoder("image")
@@ -328,14 +337,15 @@ def _check_annotations(descriptors: dict[str, dict[str, Any]]) -> None:
 
 
 def encode_payloads(
-    sample: Sample, spec: SignalSpec | None
+    sample: Sample, signal_specs: Mapping[str, SignalSpec], modality: str
 ) -> tuple[dict[str, Member], dict[str, dict[str, Any]]]:
     """Encode every payload (roles in sorted order): members in shard order, and the
     descriptor of each role, ready for `SampleMeta.payloads`."""
     members: dict[str, Member] = {}
     descriptors: dict[str, dict[str, Any]] = {}
     for role in sorted(sample.payloads):
-        ctx = EncodeContext(key=sample.key, role=role, signal_spec=spec)
+        ctx = EncodeContext(key=sample.key, role=role, modality=modality,
+                            signal_specs=signal_specs)
         encoded, desc = encode_payload(sample.payloads[role], ctx)
         members.update(encoded)
         descriptors[role] = {k: v for k, v in desc.items() if v is not None}

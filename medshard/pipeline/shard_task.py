@@ -229,7 +229,6 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     source = get_source(job.source, **job.source_options)
     root = Path(job.source_root)
     vocab = load_vocabulary()
-    spec = job.signal_specs.get(job.modality)
 
     writers: dict[str, Any] = {}
     files: dict[str, tuple[Path, Path, Any, _HashingWriter]] = {}
@@ -273,7 +272,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         try:
             for sample in source.load(rec, root):
                 stage = "transform"
-                members, descriptors = encode_payloads(sample, spec)
+                members, descriptors = encode_payloads(sample, job.signal_specs, job.modality)
                 stage = "labels"
                 labels = vocab.map_classes(job.source, sample.classes)
                 stage = "provenance"

@@ -108,6 +108,11 @@ class SignalDescriptor(_Descriptor):
     scale: list[float] = Field(description="per-channel divisor: raw = stored * scale")
     normalization: str = Field(description="record-range | lead-range | p95 | none")
     dtype: str = "float32"
+    standard: str | None = Field(
+        default=None,
+        description="the signal standard applied (ecg, eeg, ...): the sample's modality, or "
+        "the one the source named for a signal in a sample of another modality",
+    )
 
 
 class ImageDescriptor(_Descriptor):
