@@ -18,6 +18,7 @@ from __future__ import annotations
 import io
 import json
 import tarfile
+import time
 from importlib.metadata import EntryPoint
 from pathlib import Path
 
@@ -33,7 +34,12 @@ from pydicom.pixels import apply_modality_lut
 from medshard.loaders import ShardDataset
 from medshard.loaders.collate import collate
 from medshard.pipeline.build import BuildConfig, run_build
-from medshard.pipeline.encoders import EncodeContext, UnknownPayloadKind, encode_payload
+from medshard.pipeline.encoders import (
+    EncodeContext,
+    UnknownPayloadKind,
+    encode_payload,
+    encode_payloads,
+)
 from medshard.schemas import (
     License,
     Payload,
@@ -480,8 +486,6 @@ def test_every_payload_kind_has_an_encoder_a_descriptor_and_a_loader_decoding():
 
 
 def test_a_mask_must_lie_on_the_image_it_annotates():
-    from medshard.pipeline.encoders import encode_payloads
-
     payloads = {"image": Payload("image", np.zeros((8, 6), np.uint8)),
                 "mask": Payload("mask", np.zeros((8, 5), np.uint8), {"annotates": "image"})}
     sample = Sample(key="k", record_id="r", subject_id="s", classes=[], source_labels={},
@@ -494,8 +498,6 @@ def test_a_mask_must_lie_on_the_image_it_annotates():
 
 
 def test_sample_schema_refuses_mismatched_roles():
-    from medshard.pipeline.encoders import encode_payloads
-
     sample = Sample(key="k", record_id="r", subject_id="s", classes=[], source_labels={},
                     payloads={"report": Payload("text", "x")})
     members, payloads = encode_payloads(sample, {}, "text")
@@ -509,7 +511,31 @@ def test_sample_schema_refuses_mismatched_roles():
     with pytest.raises(ValueError, match="reserved"):
         SampleMeta.model_validate({**base, "payloads": {"labels": payloads["report"]},
                                    "members": ["labels.txt"]})
-    encode_twice = [encode_payloads(Sample(key="k", record_id="r", subject_id="s", classes=[],
-                                           source_labels={}, payloads=kind_payloads("graph")),
-                                    {}, "graph")[0]["connectivity.npz"] for _ in range(2)]
-    assert encode_twice[0] == encode_twice[1]  # the .npz carries no timestamp
+
+
+def test_encoding_is_deterministic_for_every_kind():
+    from medshard.pipeline.build import BuildConfig
+
+    specs = BuildConfig(sources=[], data_root=Path("."), out=Path(".")).signal_specs
+
+    def encoded(record: str) -> dict[str, bytes]:
+        sample = Sample(key="k", record_id="r", subject_id="s", classes=[], source_labels={},
+                        payloads=kind_payloads(record))
+        members, _ = encode_payloads(sample, specs, "ehr")
+        return {m: bytes(data) for m, data in members.items()}
+
+    records = ("graph", "vector", "events", "text", "mask", "ecg_xray")
+    first = {r: encoded(r) for r in records}
+    time.sleep(2.1)  # a zip entry's timestamp has 2-s resolution: cross a tick
+    for record in records:
+        assert encoded(record) == first[record], record
+
+
+def test_the_loader_refuses_a_schema_1_build_with_one_clear_line(built, tmp_path):
+    from medshard.errors import UserError
+
+    manifest = json.loads((built / "manifest.json").read_text())
+    manifest["schema_version"] = "1.1"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="schema 1.1.*rebuild it"):
+        ShardDataset(str(tmp_path))
