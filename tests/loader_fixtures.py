@@ -123,20 +123,20 @@ def _sample(src: str, split: str, i: int, ecg: np.ndarray, photo: np.ndarray, mr
         scale = np.maximum(np.abs(sig).max(axis=1), 1e-6).astype(np.float32)
         sig = (sig / scale[:, None]).astype(np.float32)
         base["labels"] = [ECG_LABELS[i % 3]] if i % 5 else []
-        base["signal"] = {
-            "sampling_rate_hz": 250.0, "channels": [f"L{c}" for c in range(12)], "units": "uV",
+        base["payloads"] = {"signal": {
+            "kind": "signal", "member": "signal.npy", "sampling_rate_hz": 250.0, "channels": [f"L{c}" for c in range(12)], "units": "uV",
             "n_samples": 2500, "original_sampling_rate_hz": 200.0, "scale": scale.tolist(),
             "normalization": "max-abs",
-        }
+        }}
         members = [("signal.npy", npy_bytes(sig))]
     elif src == "toy-eeg":
         sig = ecg[:4, i * 50 : i * 50 + 500].copy()
         base["labels"] = []
-        base["signal"] = {
-            "sampling_rate_hz": 100.0, "channels": ["a", "b", "c", "d"], "units": "uV",
+        base["payloads"] = {"signal": {
+            "kind": "signal", "member": "signal.npy", "sampling_rate_hz": 100.0, "channels": ["a", "b", "c", "d"], "units": "uV",
             "n_samples": 500, "original_sampling_rate_hz": 200.0, "scale": [1.0] * 4,
             "normalization": "none",
-        }
+        }}
         members = [("signal.npy", npy_bytes(sig.astype(np.float32)))]
     else:
         h, w = 40 + 7 * i, 60 + 5 * (i % 4)
@@ -148,10 +148,10 @@ def _sample(src: str, split: str, i: int, ecg: np.ndarray, photo: np.ndarray, mr
             img = photo[i : i + h, i : i + w]
             enc, depth, data = "png", 8, _png(img)
         member = "image.jpg" if enc == "jpeg" else "image.png"
-        base["image"] = {
-            "height": int(img.shape[0]), "width": int(img.shape[1]), "bit_depth": depth,
+        base["payloads"] = {"image": {
+            "kind": "image", "height": int(img.shape[0]), "width": int(img.shape[1]), "bit_depth": depth,
             "photometric": "MONOCHROME2", "encoding": enc, "member": member,
-        }
+        }}
         members = [(member, data)]
     base["members"] = [m for m, _ in members]
     return base, members

@@ -183,7 +183,7 @@ def test_webdataset_library_reads_the_tar_shards(reference):
         assert s["__key__"] == meta["key"]
         assert s["signal.npy"].shape == (12, 5000)
         assert s["signal.npy"].dtype == np.float32
-        assert meta["signal"]["channels"][3] == "aVR"
+        assert meta["payloads"]["signal"]["channels"][3] == "aVR"
 
     images = list(wds.WebDataset(
         [str(out / s["path"]) for s in manifest["shards"]

@@ -263,11 +263,11 @@ def test_shard_video_decodes_frame_for_frame_like_the_raw_file(echo_build, tmp_p
         (tmp_path / "shard.avi").write_bytes(data)
         shard_frames, fps, count = decode(tmp_path / "shard.avi")
         raw_frames, _, _ = decode(raw_path)
-        assert len(shard_frames) == len(raw_frames) == count == meta["video"]["n_frames"]
+        assert len(shard_frames) == len(raw_frames) == count == meta["payloads"]["video"]["n_frames"]
         for a, b in zip(shard_frames, raw_frames, strict=True):
             np.testing.assert_array_equal(a, b)
-        assert fps == meta["video"]["fps"]
-        assert meta["video"]["member"] == "video.avi" and meta["members"] == ["video.avi"]
+        assert fps == meta["payloads"]["video"]["fps"]
+        assert meta["payloads"]["video"]["member"] == "video.avi" and meta["members"] == ["video.avi"]
         assert meta["task"] == "regression" and meta["labels"] == []
         assert meta["split"] == split and meta["modality"] == "ultrasound"
         assert meta["meta"]["ef_percent"] == meta["source_labels"]["EF"]

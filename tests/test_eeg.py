@@ -430,7 +430,7 @@ def test_build_shards_hold_standardized_windows_matching_mne_and_scipy(eeg_build
     reference, _ = mne_montage_uv(tuab_root / "edf/eval/abnormal/01_tcp_ar/aaaaaqjw_s001_t000.edf")
     expected, p95 = expected_standardized(reference[:, 2560:5120], 256.0)
     np.testing.assert_allclose(stored, expected, rtol=1e-5, atol=1e-6)
-    signal = meta["signal"]
+    signal = meta["payloads"]["signal"]
     assert signal["n_samples"] == 2000 and signal["sampling_rate_hz"] == 200.0
     assert signal["original_sampling_rate_hz"] == 256.0 and signal["units"] == "uV"
     np.testing.assert_allclose(signal["scale"], p95, rtol=1e-6)

@@ -20,7 +20,7 @@ from nibabel.affines import voxel_sizes
 
 from medshard.schemas import Filtered, RecordError
 from medshard.sources.ct import kits23_fixture as demo
-from medshard.sources.ct.kits23 import KiTS23, read_voxels, to_ras
+from medshard.sources.ct.kits23 import SEGMENTATION_LABELS, KiTS23, read_voxels, to_ras
 from medshard.sources.registry import get_source
 
 WRITTEN = ["case_00000", "case_00001", "case_00002", "case_00003"]
@@ -78,11 +78,12 @@ def test_volume_and_mask_match_nibabel_canonical_voxel_for_voxel(kits_root, case
     assert desc["shape"] == list(ref.shape)
     np.testing.assert_allclose(desc["spacing_mm"], voxel_sizes(ref_affine))
     assert desc["dtype"] == "int16" and desc["units"] == "HU"
-    assert desc["segmentation_member"] == "segmentation.npy"
+    assert "segmentation_member" not in desc
 
     seg_ref, seg_affine = _canonical(case / "segmentation.nii.gz")
     mask = sample.payloads["segmentation"]
     assert mask.kind == "array" and mask.data.dtype == np.uint8
+    assert mask.descriptor == {"annotates": "volume", "label_names": SEGMENTATION_LABELS}
     np.testing.assert_array_equal(mask.data, seg_ref)
     np.testing.assert_allclose(seg_affine, ref_affine)
 
@@ -230,9 +231,14 @@ def test_build_round_trip_keeps_every_voxel_and_quarantines_broken_cases(kits_bu
                 ref, ref_affine = _canonical(root / "dataset" / case_id / "imaging.nii.gz")
                 np.testing.assert_array_equal(volume, ref)
                 assert volume.dtype == np.int16
-                np.testing.assert_allclose(meta["volume"]["affine"], ref_affine, atol=1e-9)
-                assert meta["volume"]["member"] == "volume.npy"
-                assert meta["volume"]["orientation"] == "RAS"
+                vol_desc = meta["payloads"]["volume"]
+                np.testing.assert_allclose(vol_desc["affine"], ref_affine, atol=1e-9)
+                assert meta["payloads"]["volume"]["member"] == "volume.npy"
+                assert meta["payloads"]["volume"]["orientation"] == "RAS"
+                seg_desc = meta["payloads"]["segmentation"]
+                assert seg_desc["kind"] == "array" and seg_desc["annotates"] == "volume"
+                assert seg_desc["shape"] == list(volume.shape) and seg_desc["dtype"] == "uint8"
+                assert seg_desc["label_names"]["2"] == "tumor"
                 seg_ref, _ = _canonical(root / "dataset" / case_id / "segmentation.nii.gz")
                 np.testing.assert_array_equal(mask, seg_ref)
                 malignant = meta["source_labels"]["malignant"]

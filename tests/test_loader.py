@@ -58,14 +58,14 @@ def test_decoded_sample_matches_what_was_written(build):
     by_key = {s["key"]: s for s in ShardDataset(str(build.root), split="train", shuffle=False)}
     ecg = by_key["ptbxl_train_0001"]
     assert ecg["signal"].dtype == torch.float32 and ecg["signal"].shape == (12, 2500)
-    assert ecg["modality"] == "ecg" and ecg["meta"]["signal"]["sampling_rate_hz"] == 250.0
+    assert ecg["modality"] == "ecg" and ecg["meta"]["payloads"]["signal"]["sampling_rate_hz"] == 250.0
     assert torch.equal(ecg["label_mask"], torch.from_numpy(vocab.mask("ptb-xl")))
     want = torch.from_numpy(vocab.multi_hot(build.labels["ptbxl_train_0001"]))
     assert torch.equal(ecg["labels"], want) and want.sum() == 1
     img8 = by_key["chexpert_train_0001"]["image"]
     assert img8.dtype == torch.uint8 and img8.shape == (1, 47, 65)
     img16 = by_key["chexpert_train_0003"]
-    assert img16["image"].dtype == torch.int32 and img16["meta"]["image"]["bit_depth"] == 16
+    assert img16["image"].dtype == torch.int32 and img16["meta"]["payloads"]["image"]["bit_depth"] == 16
     assert img16["image"].max() > 255  # 16-bit values survive
     eeg = by_key["toyeeg_train_0000"]
     assert eeg["label_mask"].sum() == 0  # a source the vocabulary cannot speak for

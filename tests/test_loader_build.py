@@ -44,11 +44,11 @@ def test_decoded_samples_of_a_real_build(built):
         assert torch.equal(s["labels"], torch.from_numpy(vocab.multi_hot(index[s["key"]]["labels"])))
         assert torch.equal(s["label_mask"], torch.from_numpy(vocab.mask(s["source"])))
         if s["modality"] == "ecg":
-            sig = s["meta"]["signal"]
+            sig = s["meta"]["payloads"]["signal"]
             assert s["signal"].dtype == torch.float32
             assert tuple(s["signal"].shape) == (len(sig["channels"]), sig["n_samples"])
         else:
-            img = s["meta"]["image"]
+            img = s["meta"]["payloads"]["image"]
             assert s["image"].shape[-2:] == (img["height"], img["width"])
     assert seen == {"ecg", "chest-xray"}
 

@@ -50,7 +50,7 @@ def test_records_read_at_100_hz_are_counted_and_shown(ecg_build, capsys):
     assert rates["100"] == 1 and rates["500"] >= 1
     assert counts["test"]["original_rates"]["100"] == 1  # 00012 is in fold 10
     sample = _samples(ecg_build)["ptb-xl_00012"]
-    assert sample["meta"]["signal"]["original_sampling_rate_hz"] == 100.0
+    assert sample["meta"]["payloads"]["signal"]["original_sampling_rate_hz"] == 100.0
     assert main(["inspect", str(ecg_build)]) == 0
     assert "1 from 100 Hz" in capsys.readouterr().out
 
@@ -66,7 +66,7 @@ def test_stored_ecg_is_the_whole_record_with_one_factor(ecg_build, demo_raw):
     assert sig.shape == (12, 5000)
     raw_ratio = np.ptp(raw[:, v2]) / np.ptp(raw[:, i])
     assert abs(np.ptp(sig[7]) / np.ptp(sig[0]) - raw_ratio) < 1e-6 * raw_ratio  # V2 / I
-    scale = s["meta"]["signal"]["scale"]
+    scale = s["meta"]["payloads"]["signal"]["scale"]
     assert len(set(scale)) == 1 and scale[0] == pytest.approx(np.ptp(raw), rel=1e-6)
 
 
@@ -76,21 +76,21 @@ def test_climb_paper_view_is_the_first_2500_samples(ecg_build):
     for key, s in paper.items():
         assert s["signal"].shape == (12, 2500)
         assert torch.equal(s["signal"], full[key]["signal"][:, :2500])
-        assert s["meta"]["signal"]["view"] == "climb-paper"
+        assert s["meta"]["payloads"]["signal"]["view"] == "climb-paper"
 
 
 def test_ecg_jepa_view_equals_scipy_resample_poly(ecg_build):
     full = _samples(ecg_build)
     jepa = _samples(ecg_build, ecg_view="ecg-jepa")
-    leads = full["ptb-xl_00001"]["meta"]["signal"]["channels"]
+    leads = full["ptb-xl_00001"]["meta"]["payloads"]["signal"]["channels"]
     rows = [leads.index(x) for x in ("I", "II", "V1", "V2", "V3", "V4", "V5", "V6")]
     for key, s in jepa.items():
         stored = full[key]["signal"].numpy().astype(np.float64)
         expected = resample_poly(stored[rows], 1, 2, axis=1)  # 10 s at 500 Hz -> 2500 samples
         assert s["signal"].shape == (8, 2500)
         np.testing.assert_allclose(s["signal"].numpy(), expected, rtol=1e-5, atol=1e-6)
-        assert s["meta"]["signal"]["sampling_rate_hz"] == 250.0
-        assert s["meta"]["signal"]["channels"] == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+        assert s["meta"]["payloads"]["signal"]["sampling_rate_hz"] == 250.0
+        assert s["meta"]["payloads"]["signal"]["channels"] == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
 
 
 def test_bad_views_are_refused(ecg_build):
@@ -174,7 +174,7 @@ def test_cli_signal_standard_options(demo_raw, tmp_path, capsys):
     assert code == 0
     s = next(iter(_samples(tmp_path).values()))
     assert s["signal"].shape == (12, 2500)
-    assert s["meta"]["signal"]["normalization"] == "lead-range"
+    assert s["meta"]["payloads"]["signal"]["normalization"] == "lead-range"
     assert main(["build", "ptb-xl", "--data-root", str(demo_raw), "--out", str(tmp_path),
                  "--standard", "ecg.length=0"]) == 2
     assert "signal length" in capsys.readouterr().err
@@ -191,7 +191,8 @@ def test_loader_applies_a_fractional_rescale_like_pydicom():
     assert image.descriptor["rescale_applied"] is False
     meta = {"key": "x_1", "source": "vindr-cxr", "modality": "chest-xray", "split": "train",
             "labels": [], "members": ["image.png"],
-            "image": {**image.descriptor, "encoding": "png", "member": "image.png"}}
+            "payloads": {"image": {**image.descriptor, "kind": "image", "encoding": "png",
+                                   "member": "image.png"}}}
     raw = {"__key__": "x_1", "json": json_bytes(meta), "image.png": encode_png(image.pixels)}
     vocab = load_vocabulary()
     stored = SampleDecoder(vocab)(dict(raw))["image"]
@@ -210,9 +211,9 @@ def test_vindr_build_is_one_polarity_and_says_its_split_is_image_level(tmp_path,
     out = tmp_path / "out"
     run_build(BuildConfig(sources=["vindr-cxr"], data_root=tmp_path / "raw", out=out,
                           progress=False))
-    photometric = {s["meta"]["image"]["photometric"] for s in _samples(out).values()}
+    photometric = {s["meta"]["payloads"]["image"]["photometric"] for s in _samples(out).values()}
     assert photometric <= {"MONOCHROME2", "RGB"}
-    inverted = [s for s in _samples(out).values() if s["meta"]["image"].get("inverted_from")]
+    inverted = [s for s in _samples(out).values() if s["meta"]["payloads"]["image"].get("inverted_from")]
     assert inverted, "the demo's MONOCHROME1 radiograph must come out inverted"
     summary = json.loads((out / "manifest.json").read_text())["sources"]["vindr-cxr"]
     assert summary["split_unit"].startswith("image")

@@ -334,17 +334,18 @@ def test_build_pixels_survive_png_round_trip(built):
         members = samples[f"{SLUG}_{rid}"]
         meta = json.loads(members["json"])
         assert meta["members"] == ["image.png"]
-        assert meta["image"]["encoding"] == "png"
+        desc = meta["payloads"]["image"]
+        assert desc["encoding"] == "png"
         pixels = decode_png(members["image.png"])
         expected = _reference(built["raw"] / f"{image.split}/{rid}.dicom")
-        if meta["image"].get("inverted_from") is not None:  # MONOCHROME1 -> MONOCHROME2
-            expected = meta["image"]["inverted_from"] - expected.astype(np.int64)
+        if desc.get("inverted_from") is not None:  # MONOCHROME1 -> MONOCHROME2
+            expected = desc["inverted_from"] - expected.astype(np.int64)
         assert pixels.shape == expected.shape
         assert np.array_equal(pixels, expected), image.name
     rg3 = json.loads(samples[f"{SLUG}_{RG3}"]["json"])
-    assert rg3["image"]["photometric"] == "MONOCHROME2"
-    assert rg3["image"]["inverted_from"] == 1023
-    assert rg3["image"]["window_center"] == [1023 - 550.0]  # mirrored with the pixels
+    assert rg3["payloads"]["image"]["photometric"] == "MONOCHROME2"
+    assert rg3["payloads"]["image"]["inverted_from"] == 1023
+    assert rg3["payloads"]["image"]["window_center"] == [1023 - 550.0]  # mirrored with the pixels
     assert len(rg3["meta"]["annotations"]) == 6
     assert rg3["source_labels"]["Pleural effusion"] == [1, 0, 1]
 

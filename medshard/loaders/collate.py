@@ -2,9 +2,9 @@
 
 `collate(batch)` returns a dict with one entry per field: tensors of equal shape
 are stacked (`signal` B x C x T, `labels` B x V), tensors of differing shape
-(native-size images) stay a list, everything else (strings, dicts, bytes) is a
-list; a field some samples lack (a mixed-modality batch) is a list with None
-for those. `Collate(pad=True)` zero-pads differing tensors to the largest shape in the
+(native-size images) stay a list, everything else (text, the dicts of a graph or
+an events payload, bytes) is a list; a field some samples lack (a mixed-modality
+batch, a role only some samples carry) is a list with None for those. `Collate(pad=True)` zero-pads differing tensors to the largest shape in the
 batch (bottom/right) and adds `<field>_shape` (B x ndim, the original shapes);
 `Collate(size={"image": (512, 512)})` center-crops or zero-pads the trailing
 dimensions of that field to a fixed size first.

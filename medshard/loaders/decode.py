@@ -5,16 +5,25 @@ sharding readers; payload members may be bytearrays or writable memoryviews of a
 memory-mapped local shard (tensors then share that memory, no copy). Decoded sample (what the dataset yields):
 
 - `key`, `source`, `modality`, `split`: strings;
-- one tensor per payload member, named by its role (`signal`, `image`, `volume`,
-  `segmentation`): `.npy` arrays as tensors of their own dtype (signals float32
-  C x T, amplitudes in the descriptor's `scale` units), except unsigned 16/32-bit
-  arrays, which become int32/int64 because torch has no arithmetic on them;
-  images (`.png`, `.jpg`) at native size as C x H x W tensors, uint8 for 8-bit,
-  int32 for 16-bit; other members (`video.avi`) stay bytes;
+- one entry per payload, named by its role (`signal`, `image`, `cc`, `mlo`, `mask`,
+  `volume`, `segmentation`, ...), decoded by the kind in its descriptor
+  (`meta["payloads"][role]["kind"]`):
+  - `.npy` kinds (signal, volume, array, vector, image stored as npy): a tensor of its own
+    dtype (signals float32 C x T, amplitudes in the descriptor's `scale` units), except
+    unsigned 16/32-bit arrays, which become int32/int64 because torch has no arithmetic
+    on them; a vector's feature ids stay in its descriptor;
+  - image (`.png`, `.jpg`): native size, C x H x W, uint8 for 8-bit, int32 for 16-bit;
+  - mask: the label map H x W, uint8 (8-bit) or int32 (16-bit), values as stored;
+  - graph: a dict, `edge_index` int64 2 x E, `edge_weight` float32 E, `node_features`
+    float32 N x F (those stored), and `node_ids` a list of str;
+  - events: a dict per column, numbers as float64 tensors (NaN where null), strings as
+    lists of str (`time` float64, `code` list);
+  - text: a str;
+  - video: the stored bytes;
 - `labels`: float32 multi-hot over the unified vocabulary;
 - `label_mask`: float32, 1 where the sample's source can express the concept;
-- `meta`: the sample's SampleMeta as a dict (descriptors, subject, task,
-  source_labels, meta, provenance), without the fields above.
+- `meta`: the sample's SampleMeta as a dict (`payloads`: the descriptors by role,
+  subject, task, source_labels, meta, provenance), without the fields above.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import ast
 import functools
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -240,13 +249,64 @@ def _rescaled(image: torch.Tensor, descriptor: dict[str, Any]) -> torch.Tensor:
     return (image.to(torch.float64) * float(slope) + intercept).to(torch.float32)
 
 
+def mask_tensor(data: bytes | bytearray | memoryview) -> torch.Tensor:
+    """A mask PNG as its H x W label map (uint8, or int32 for 16-bit)."""
+    return image_tensor(bytes(data))[0]
+
+
+def graph_tensors(data: bytes | bytearray | memoryview) -> dict[str, Any]:
+    """A graph `.npz` as a dict of tensors (`node_ids` as a list of str)."""
+    out: dict[str, Any] = {}
+    with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as npz:
+        for name in npz.files:
+            arr = npz[name]
+            out[name] = arr.tolist() if arr.dtype.kind == "U" else _as_tensor(arr)
+    return out
+
+
+def events_columns(data: bytes | bytearray | memoryview, descriptor: dict[str, Any]) -> dict:
+    """Events JSON Lines as one entry per column: float64 tensors (NaN for null) or str lists."""
+    rows = [json.loads(line) for line in bytes(data).decode("utf-8").splitlines() if line]
+    out: dict[str, Any] = {}
+    for name, kind in descriptor["columns"].items():
+        values = [row.get(name) for row in rows]
+        if kind == "float64":
+            out[name] = torch.tensor(
+                [float("nan") if v is None else v for v in values], dtype=torch.float64
+            )
+        else:
+            out[name] = values
+    return out
+
+
+def _npy_or_image(data: Any, descriptor: dict[str, Any]) -> torch.Tensor:
+    return npy_tensor(data) if descriptor.get("encoding") == "npy" else image_tensor(data)
+
+
+# payload kind -> (member bytes, descriptor) -> decoded value
+PAYLOAD_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
+    "signal": lambda data, desc: npy_tensor(data),
+    "volume": lambda data, desc: npy_tensor(data),
+    "array": lambda data, desc: npy_tensor(data),
+    "vector": lambda data, desc: npy_tensor(data),
+    "image": _npy_or_image,
+    "mask": lambda data, desc: mask_tensor(data),
+    "graph": lambda data, desc: graph_tensors(data),
+    "events": events_columns,
+    "text": lambda data, desc: bytes(data).decode("utf-8"),
+    "video": lambda data, desc: data,
+}
+
+
 class SampleDecoder:
     """Turns raw samples into tensor dicts; label masks are cached per source.
 
     `concepts`: per source, the concepts its build expresses (manifest), for the mask.
-    `ecg_view`, `label_view`: see `medshard.loaders.views`. `apply_rescale`: images
-    stored without their fractional modality rescale (descriptor `rescale_slope`,
-    `rescale_intercept`) come back as float32 physical values `x * slope + intercept`.
+    `ecg_view`, `label_view`: see `medshard.loaders.views`; `ecg_view` applies to every
+    signal payload built to the ECG standard (an ECG sample's, or an ECG beside an X-ray).
+    `apply_rescale`: image payloads (any role) stored without their fractional modality
+    rescale (descriptor `rescale_slope`, `rescale_intercept`) come back as float32
+    physical values `x * slope + intercept`.
     """
 
     def __init__(
@@ -295,23 +355,35 @@ class SampleDecoder:
             "modality": meta["modality"],
             "split": meta["split"],
         }
-        for member in meta.pop("members"):
-            data = raw.get(member)
-            if data is None:
-                raise ValueError(f"sample {out['key']} lacks its {member} member")
-            role, _, ext = member.partition(".")
-            if ext == "npy":
-                out[role] = npy_tensor(data)
-            elif ext in ("png", "jpg", "jpeg"):
-                out[role] = image_tensor(data)
-            else:
-                out[role] = data
-            if role == "signal" and self.ecg_view != "full" and meta["modality"] == "ecg":
-                arr, meta["signal"] = ecg_view(out[role].numpy(), meta["signal"], self.ecg_view)
-                out[role] = torch.from_numpy(arr)
-            elif role == "image" and self.apply_rescale:
-                out[role] = _rescaled(out[role], meta.get("image", {}))
+        payloads = meta.get("payloads")
+        if payloads is None:
+            raise ValueError(f"sample {out['key']} has no `payloads` descriptors: it was built "
+                             "with schema < 2.0; rebuild it with this medshard")
+        del meta["members"]
+        for role, desc in payloads.items():
+            out[role], payloads[role] = self._payload(out["key"], raw, desc, meta["modality"])
         out["labels"], out["label_mask"] = self._labels(meta["labels"], meta.pop("source"))
         del meta["modality"], meta["labels"]
         out["meta"] = meta
         return out
+
+    def _payload(
+        self, key: str, raw: RawSample, desc: dict[str, Any], modality: str
+    ) -> tuple[Any, dict[str, Any]]:
+        """One payload decoded by its kind, with the loader's views applied, and its
+        (possibly updated) descriptor."""
+        data = raw.get(desc["member"])
+        if data is None:
+            raise ValueError(f"sample {key} lacks its {desc['member']} member")
+        decode = PAYLOAD_DECODERS.get(desc["kind"])
+        if decode is None:
+            raise ValueError(f"sample {key} has a payload of kind {desc['kind']!r}, which this "
+                             "medshard cannot decode; upgrade medshard")
+        value = decode(data, desc)
+        is_ecg = desc.get("standard", modality) == "ecg"
+        if desc["kind"] == "signal" and self.ecg_view != "full" and is_ecg:
+            arr, desc = ecg_view(value.numpy(), desc, self.ecg_view)
+            value = torch.from_numpy(arr)
+        elif desc["kind"] == "image" and self.apply_rescale:
+            value = _rescaled(value, desc)
+        return value, desc

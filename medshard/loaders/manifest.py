@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 
 from medshard.errors import UserError
 from medshard.loaders.remote import ShardRef, is_local, local_path, read_url
-from medshard.schemas.models import Manifest
+from medshard.schemas.models import SCHEMA_VERSION, Manifest
 
 FORMATS = ("auto", "webdataset", "parquet")
 
@@ -34,7 +34,13 @@ def read_manifest(source: str) -> tuple[Manifest, str]:
         raise UserError(
             f"no medshard manifest at {url}: pass a build directory, its manifest.json, or a URL"
         ) from e
-    return Manifest.model_validate_json(text), base
+    manifest = Manifest.model_validate_json(text)
+    if manifest.schema_version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
+        raise UserError(
+            f"the build at {base} has sample schema {manifest.schema_version}; this medshard "
+            f"reads schema {SCHEMA_VERSION} (payload descriptors keyed by role): rebuild it"
+        )
+    return manifest, base
 
 
 def _as_set(value: str | Iterable[str] | None) -> set[str] | None:

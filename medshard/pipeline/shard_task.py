@@ -25,16 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from pydantic import ValidationError
 
 from medshard import __version__
-from medshard.pipeline.transforms.image import check_encoded_image, encode_png
-from medshard.pipeline.transforms.signal import standardize_signal
-from medshard.schemas import Filtered, RawRecord, Sample, SampleMeta
+from medshard.pipeline.encoders import encode_payloads
+from medshard.schemas import Filtered, RawRecord, SampleMeta
 from medshard.schemas.standards import SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
-from medshard.sharding.members import JSON_MEMBER, NpyMember, json_bytes
+from medshard.sharding.members import JSON_MEMBER, json_bytes
 from medshard.sharding.parquet import ParquetShardWriter
 from medshard.sharding.wds import TarShardWriter
 from medshard.sources.registry import get_source
@@ -183,71 +181,6 @@ class _RecordSpool:
             self._file = None
 
 
-def _member_ext(role: str, encoding: str) -> str:
-    """Shard member extension: `signal.npy`, `image.jpg`, `video.avi`, ..."""
-    return f"{role}.{encoding}"
-
-
-def encode_payloads(
-    sample: Sample, spec: SignalSpec | None
-) -> tuple[dict[str, bytes | NpyMember], dict[str, Any]]:
-    """Standardize each payload; returns member bytes and the descriptor fields of the sample."""
-    members: dict[str, bytes | NpyMember] = {}
-    descriptors: dict[str, Any] = {}
-    for role in sorted(sample.payloads):
-        p = sample.payloads[role]
-        if p.kind == "signal":
-            if spec is None:
-                raise ValueError("no signal standard for this modality")
-            data, desc = standardize_signal(p.data, p.descriptor, spec)
-            ext = _member_ext(role, "npy")
-            desc["member"] = ext
-            members[ext] = NpyMember(data)
-            descriptors["signal"] = desc
-        elif p.kind == "image":
-            desc = dict(p.descriptor)
-            if isinstance(p.data, (bytes, bytearray)):
-                info = check_encoded_image(bytes(p.data))
-                ext = _member_ext(role, info.pop("ext"))
-                for k, v in info.items():
-                    desc.setdefault(k, v)
-                desc["encoding"] = info["encoding"]
-                members[ext] = bytes(p.data)
-            else:
-                arr = np.asarray(p.data)
-                if arr.dtype in (np.uint8, np.uint16):
-                    encoding, data = "png", encode_png(arr)
-                else:  # signed or wider values (CT in HU) do not fit PNG: stored exactly
-                    encoding, data = "npy", NpyMember(arr)
-                ext = _member_ext(role, encoding)
-                members[ext] = data
-                desc.setdefault("height", int(arr.shape[0]))
-                desc.setdefault("width", int(arr.shape[1]))
-                desc.setdefault("channels", 1 if arr.ndim == 2 else int(arr.shape[2]))
-                desc["encoding"] = encoding
-            desc["member"] = ext
-            descriptors["image"] = desc
-        elif p.kind in ("volume", "array"):
-            arr = np.asarray(p.data)
-            ext = _member_ext(role, "npy")
-            members[ext] = NpyMember(arr)
-            if p.kind == "volume":
-                desc = dict(p.descriptor)
-                desc["member"] = ext
-                desc.setdefault("shape", list(arr.shape))
-                desc.setdefault("dtype", str(arr.dtype))
-                descriptors["volume"] = desc
-        elif p.kind == "video":
-            desc = dict(p.descriptor)
-            ext = _member_ext(role, desc.get("encoding", "bin"))
-            members[ext] = bytes(p.data)
-            desc["member"] = ext
-            descriptors["video"] = desc
-        else:
-            raise ValueError(f"unknown payload kind {p.kind!r} in payload {role!r}")
-    return members, descriptors
-
-
 def _quarantine_line(job: ShardJob, rec: RawRecord, key: str, stage: str, exc: BaseException):
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if isinstance(exc, ValidationError):
@@ -307,7 +240,6 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     source = get_source(job.source, **job.source_options)
     root = Path(job.source_root)
     vocab = load_vocabulary()
-    spec = job.signal_specs.get(job.modality)
 
     writers: dict[str, Any] = {}
     files: dict[str, tuple[Path, Path, Any, _HashingWriter]] = {}
@@ -351,7 +283,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         try:
             for sample in source.load(rec, root):
                 stage = "transform"
-                members, descriptors = encode_payloads(sample, spec)
+                key = sample_key(job.source, rec.record_id, sample.key_suffix)
+                members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
                 stage = "labels"
                 labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
                 stage = "provenance"
@@ -359,7 +292,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                     file_hashes = {f: sha256_file(root / f) for f in rec.files}
                 stage = "validate"
                 meta_obj = SampleMeta(
-                    key=sample_key(job.source, rec.record_id, sample.key_suffix),
+                    key=key,
                     source=job.source,
                     modality=job.modality,  # type: ignore[arg-type]
                     split=job.split,  # type: ignore[arg-type]
@@ -370,8 +303,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                     meta=sample.meta,
                     provenance={"files": file_hashes, "label_files": job.label_files or None,
                                 **provenance_base},
+                    payloads=descriptors,
                     members=list(members),
-                    **descriptors,
                 )
                 stage = "encode"
                 meta = meta_obj.model_dump(mode="json", exclude_none=True)
@@ -398,8 +331,9 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
             if "parquet" in writers:
                 writers["parquet"].write(meta, meta_json, members)
             index_rows.append(_index_row(meta, job))
-            if "signal" in meta:
-                original_rates[_rate_key(meta["signal"]["original_sampling_rate_hz"])] += 1
+            for desc in meta["payloads"].values():
+                if desc["kind"] == "signal":
+                    original_rates[_rate_key(desc["original_sampling_rate_hz"])] += 1
             samples += 1
         written += 1
 

@@ -1,11 +1,17 @@
 """Pydantic models, the sample type and the unified label vocabulary."""
 
 from medshard.schemas.models import (
+    PAYLOAD_KINDS,
     SCHEMA_VERSION,
     SPLITS,
+    ArrayDescriptor,
+    EventsDescriptor,
+    GraphDescriptor,
     ImageDescriptor,
     License,
     Manifest,
+    MaskDescriptor,
+    PayloadDescriptor,
     Provenance,
     RawRecord,
     ReleaseInfo,
@@ -16,14 +22,17 @@ from medshard.schemas.models import (
     SourceInfo,
     SourceSummary,
     SplitCounts,
+    TextDescriptor,
+    VectorDescriptor,
     VideoDescriptor,
     VolumeDescriptor,
 )
 from medshard.schemas.sample import Filtered, Payload, RecordError, Sample
 
 __all__ = [
-    "SCHEMA_VERSION", "SPLITS", "Filtered", "ImageDescriptor", "License", "Manifest",
-    "Payload", "Provenance", "RawRecord", "RecordError", "ReleaseInfo", "ReleaseSplit", "Sample", "SampleMeta", "ShardInfo",
-    "SignalDescriptor", "SourceInfo", "SourceSummary", "SplitCounts", "VideoDescriptor",
-    "VolumeDescriptor",
+    "PAYLOAD_KINDS", "SCHEMA_VERSION", "SPLITS", "ArrayDescriptor", "EventsDescriptor",
+    "Filtered", "GraphDescriptor", "ImageDescriptor", "License", "Manifest", "MaskDescriptor",
+    "Payload", "PayloadDescriptor", "Provenance", "RawRecord", "RecordError", "ReleaseInfo", "ReleaseSplit", "Sample",
+    "SampleMeta", "ShardInfo", "SignalDescriptor", "SourceInfo", "SourceSummary", "SplitCounts",
+    "TextDescriptor", "VectorDescriptor", "VideoDescriptor", "VolumeDescriptor",
 ]

@@ -6,11 +6,13 @@ at the boundaries; hot loops handle plain numpy arrays and dicts.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "1.1"  # 1.1 adds split unit, concepts, label files, original rates, rescale
+SCHEMA_VERSION = "2.0"  # 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
+# 1.1 added split unit, concepts, label files, original rates, rescale
 
 Modality = Literal[
     "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
@@ -73,7 +75,22 @@ class RawRecord(_Strict):
     meta: dict[str, Any] = Field(default_factory=dict)
 
 
-class SignalDescriptor(_Strict):
+ROLE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+# keys the loader puts beside the roles of a decoded sample: no payload may take them
+RESERVED_ROLES = frozenset(
+    {"key", "source", "modality", "split", "subject", "task", "labels", "label_mask", "meta",
+     "json", "members", "payloads"}
+)
+
+
+class _Descriptor(_Strict):
+    member: str = Field(description="the shard member holding the payload: `<role>.<ext>`")
+
+
+class SignalDescriptor(_Descriptor):
+    """A C x T float array at a fixed rate (`.npy`)."""
+
+    kind: Literal["signal"]
     sampling_rate_hz: float
     channels: list[str]
     units: str
@@ -88,10 +105,17 @@ class SignalDescriptor(_Strict):
     scale: list[float] = Field(description="per-channel divisor: raw = stored * scale")
     normalization: str = Field(description="record-range | lead-range | p95 | none")
     dtype: str = "float32"
-    member: str = "signal.npy"
+    standard: str | None = Field(
+        default=None,
+        description="the signal standard applied (ecg, eeg, ...): the sample's modality, or "
+        "the one the source named for a signal in a sample of another modality",
+    )
 
 
-class ImageDescriptor(_Strict):
+class ImageDescriptor(_Descriptor):
+    """A 2-D image at native size and bit depth (`.png`, the source's `.jpg`, or `.npy`)."""
+
+    kind: Literal["image"]
     height: int
     width: int
     bit_depth: int
@@ -114,28 +138,126 @@ class ImageDescriptor(_Strict):
         description="stored as MONOCHROME2 by `inverted_from - value` from a MONOCHROME1 "
         "original (exact; apply it again to get the original values back)",
     )
-    member: str
 
 
-class VolumeDescriptor(_Strict):
+class MaskDescriptor(_Descriptor):
+    """A 2-D segmentation: H x W integer label map, lossless PNG, label values as given."""
+
+    kind: Literal["mask"]
+    height: int
+    width: int
+    bit_depth: int = Field(description="8 or 16: the PNG's sample depth")
+    encoding: Literal["png"] = "png"
+    values: list[int] = Field(description="label values present in the mask, ascending")
+    label_names: dict[str, str] | None = Field(
+        default=None, description="label value (as a string) -> name, e.g. {'1': 'lesion'}"
+    )
+    annotates: str | None = Field(
+        default=None, description="role of the image this mask lies on (same height and width)"
+    )
+
+
+class VolumeDescriptor(_Descriptor):
+    """A 3-D (or 4-D) array on a physical grid (`.npy`)."""
+
+    kind: Literal["volume"]
     shape: list[int]
     spacing_mm: list[float]
     affine: list[list[float]]
     orientation: str = Field(description="axis codes, e.g. RAS")
     dtype: str
     units: str | None = None
-    member: str = "volume.npy"
-    segmentation_member: str | None = None
 
 
-class VideoDescriptor(_Strict):
+class ArrayDescriptor(_Descriptor):
+    """Any other n-d array stored as is (`.npy`), e.g. a 3-D segmentation of a volume."""
+
+    kind: Literal["array"]
+    shape: list[int]
+    dtype: str
+    label_names: dict[str, str] | None = Field(
+        default=None, description="for label maps: value (as a string) -> name"
+    )
+    annotates: str | None = Field(
+        default=None, description="role of the payload this array lies on (same grid)"
+    )
+
+
+class VideoDescriptor(_Descriptor):
+    """A video kept as the source's encoded bytes."""
+
+    kind: Literal["video"]
     fps: float
     n_frames: int
     height: int
     width: int
     channels: int = 3
     encoding: str
-    member: str
+
+
+class GraphDescriptor(_Descriptor):
+    """A graph as one `.npz`: `edge_index` int64 2 x E (source row, target row), optional
+    `edge_weight` float32 E, `node_features` float32 N x F, `node_ids` unicode N."""
+
+    kind: Literal["graph"]
+    n_nodes: int = Field(ge=0)
+    n_edges: int = Field(ge=0)
+    directed: bool = Field(
+        description="false: each undirected edge is listed once per direction, as given"
+    )
+    arrays: list[str] = Field(description="the arrays the .npz holds, in stored order")
+    node_feature_names: list[str] | None = None
+    edge_weight_meaning: str | None = Field(
+        default=None, description="what an edge weight measures, e.g. 'correlation'"
+    )
+
+
+class VectorDescriptor(_Descriptor):
+    """A 1-D feature vector (`.npy`) with one id per entry, e.g. gene expression per gene."""
+
+    kind: Literal["vector"]
+    length: int = Field(ge=0)
+    dtype: str
+    feature_ids: list[str] = Field(description="id of entry i, e.g. an Ensembl gene id")
+    units: str | None = Field(default=None, description="e.g. TPM, log2(FPKM+1)")
+
+
+class EventsDescriptor(_Descriptor):
+    """A timestamped event sequence as UTF-8 JSON Lines (`.jsonl`), one event per line,
+    ordered by time (ties keep the source's order)."""
+
+    kind: Literal["events"]
+    n_events: int = Field(ge=0)
+    columns: dict[str, Literal["float64", "string"]] = Field(
+        description="field -> type of every line; `time` and `code` always present, "
+        "a missing number is null"
+    )
+    time_unit: str = Field(description="unit of `time`, e.g. 's' or 'h'")
+    time_origin: str = Field(
+        description="what time 0 is, e.g. 'admission' (never a calendar date: no PHI)"
+    )
+
+
+class TextDescriptor(_Descriptor):
+    """Text as UTF-8 (`.txt`): exactly the characters given, no normalization."""
+
+    kind: Literal["text"]
+    n_chars: int = Field(ge=0)
+    n_bytes: int = Field(ge=0)
+    text_kind: str | None = Field(
+        default=None, description="report | question | answer | note | ..."
+    )
+    language: str | None = Field(default=None, description="BCP 47 tag, e.g. en, pt-BR")
+
+
+PayloadDescriptor = Annotated[
+    SignalDescriptor | ImageDescriptor | MaskDescriptor | VolumeDescriptor | ArrayDescriptor
+    | VideoDescriptor | GraphDescriptor | VectorDescriptor | EventsDescriptor | TextDescriptor,
+    Field(discriminator="kind"),
+]
+PAYLOAD_KINDS: tuple[str, ...] = (
+    "signal", "image", "mask", "volume", "array", "video", "graph", "vector", "events", "text",
+)
 
 
 class Provenance(_Strict):
@@ -163,10 +285,9 @@ class SampleMeta(_Strict):
     source_labels: dict[str, Any]
     meta: dict[str, Any] = Field(default_factory=dict)
     provenance: Provenance
-    signal: SignalDescriptor | None = None
-    image: ImageDescriptor | None = None
-    volume: VolumeDescriptor | None = None
-    video: VideoDescriptor | None = None
+    payloads: dict[str, PayloadDescriptor] = Field(
+        description="member role -> its descriptor, discriminated by `kind`"
+    )
     members: list[str] = Field(description="payload member extensions, in shard order")
 
     @field_validator("members")
@@ -176,6 +297,18 @@ class SampleMeta(_Strict):
             if not m or m.startswith(".") or "/" in m:
                 raise ValueError(f"bad member extension {m!r}")
         return v
+
+    @model_validator(mode="after")
+    def _one_member_per_role(self) -> SampleMeta:
+        for role, desc in self.payloads.items():
+            if not re.match(ROLE_PATTERN, role) or role in RESERVED_ROLES:
+                raise ValueError(f"payload role {role!r} is reserved or not [A-Za-z0-9_-]")
+            if desc.member.partition(".")[0] != role:
+                raise ValueError(f"payload {role!r} names member {desc.member!r}, not {role}.*")
+        named = sorted(d.member for d in self.payloads.values())
+        if named != sorted(self.members):
+            raise ValueError(f"members {sorted(self.members)} are not the payloads' {named}")
+        return self
 
 
 class ShardInfo(_Strict):
@@ -197,7 +330,7 @@ class SplitCounts(_Strict):
     filtered_reasons: dict[str, int] = Field(default_factory=dict)
     original_rates: dict[str, int] = Field(
         default_factory=dict,
-        description="signal samples per original sampling rate in Hz (e.g. PTB-XL records "
+        description="signal payloads per original sampling rate in Hz (e.g. PTB-XL records "
         "read from records100/ because records500/ lacks them)",
     )
 

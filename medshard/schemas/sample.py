@@ -19,14 +19,25 @@ import numpy as np
 class Payload:
     """One payload member of a sample.
 
-    `kind` says which standardization applies:
+    `kind` picks the encoder (`medshard.pipeline.encoders`); a sample may carry several
+    payloads of one kind under different roles (a mammogram's `cc` and `mlo` views):
       - "signal": `data` is a float array C x T at `descriptor["sampling_rate_hz"]`
         with `descriptor["channels"]` and `descriptor["units"]`.
       - "image": `data` is the source's own encoded bytes (jpeg/png) or a numpy
         array (H x W or H x W x C) to be stored losslessly.
+      - "mask": `data` is a 2-D integer label map (stored as PNG, values unchanged);
+        `descriptor` may give `label_names` and `annotates` (the image role it lies on).
       - "volume": `data` is a numpy array with `descriptor` giving spacing/affine.
-      - "video": `data` is the source's encoded bytes (e.g. AVI) or a T x H x W x C array.
-      - "array": any other numpy array stored as .npy as is (segmentations, masks).
+      - "array": any other numpy array stored as .npy as is (e.g. a 3-D segmentation;
+        `descriptor` may give `label_names` and `annotates`).
+      - "video": `data` is the source's encoded bytes (e.g. AVI).
+      - "graph": `data` is {"edge_index": 2 x E ints, optional "edge_weight": E,
+        "node_features": N x F, "node_ids": N strings}; `descriptor["directed"]` is required.
+      - "vector": `data` is a 1-D numeric array; `descriptor["feature_ids"]` names each entry.
+      - "events": `data` is {column: values} of equal length, `time` and `code` required;
+        `descriptor` gives `time_unit` and `time_origin`.
+      - "text": `data` is a str (report, question, answer); `descriptor` may give
+        `text_kind` and `language`.
     """
 
     kind: str
@@ -51,13 +62,21 @@ class Sample:
     key_suffix: str | None = None
 
     def nbytes(self) -> int:
-        total = 0
-        for p in self.payloads.values():
-            if isinstance(p.data, np.ndarray):
-                total += p.data.nbytes
-            elif isinstance(p.data, (bytes, bytearray, memoryview)):
-                total += len(p.data)
-        return total
+        """Bytes the payloads hold in memory (arrays, bytes, text, and the columns of a
+        graph or events dict)."""
+        return sum(_nbytes(p.data) for p in self.payloads.values())
+
+
+def _nbytes(data: Any) -> int:
+    if isinstance(data, np.ndarray):
+        return data.nbytes
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return len(data)
+    if isinstance(data, str):
+        return len(data.encode("utf-8"))
+    if isinstance(data, dict):
+        return sum(_nbytes(v) for v in data.values())
+    return 0
 
 
 class Filtered(Exception):

@@ -1,15 +1,17 @@
 """How one sample becomes shard members, and back.
 
 A sample is `<key>.json` plus one member per payload, named `<key>.<role>.<ext>`
-(`signal.npy`, `image.jpg`, `image.png`, `volume.npy`, `segmentation.npy`,
-`video.avi`). Members appear in a fixed order: json first, then payloads in
-the order the sample's `members` field lists them.
+(`signal.npy`, `image.jpg`, `cc.png`, `mask.png`, `volume.npy`, `segmentation.npy`,
+`video.avi`, `graph.npz`, `expression.npy`, `events.jsonl`, `report.txt`). Members
+appear in a fixed order: json first, then payloads in the order the sample's `members`
+field lists them (sorted by role).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -51,6 +53,22 @@ class NpyMember:
 
     def __bytes__(self) -> bytes:
         return b"".join(bytes(c) for c in self.chunks())
+
+
+# a fixed timestamp, as np.savez would otherwise stamp the wall clock into every entry
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """Deterministic uncompressed .npz (what `np.load` reads): entries in the given order,
+    each `<name>.npy` as `npy_bytes` encodes it, no timestamps."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED) as zf:
+        for name, array in arrays.items():
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=_ZIP_EPOCH)
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, npy_bytes(array))
+    return buf.getvalue()
 
 
 def member_bytes(data: bytes | NpyMember) -> bytes:

@@ -111,21 +111,29 @@ def _image_of(sample: dict[str, bytes]) -> np.ndarray | None:
     import json
 
     meta = json.loads(sample["json"])
-    if meta.get("image"):
-        data = sample[meta["image"]["member"]]
-        if meta["image"]["member"].endswith(".npy"):
+    image = _first_of_kind(meta, "image")
+    if image:
+        data = sample[image["member"]]
+        if image["member"].endswith(".npy"):
             arr = npy_array(data).astype(np.float32)
         else:
             from PIL import Image
 
             arr = np.asarray(Image.open(io.BytesIO(data))).astype(np.float32)
-        if meta["image"].get("photometric") == "MONOCHROME1":
+        if image.get("photometric") == "MONOCHROME1":
             arr = arr.max() - arr
         return arr
-    if meta.get("volume"):
-        vol = npy_array(sample[meta["volume"]["member"]]).astype(np.float32)
+    volume = _first_of_kind(meta, "volume")
+    if volume:
+        vol = npy_array(sample[volume["member"]]).astype(np.float32)
         return vol[:, :, vol.shape[2] // 2].T[::-1]  # axial slice of an RAS volume
     return None
+
+
+def _first_of_kind(meta: dict, kind: str) -> dict | None:
+    """The descriptor of the sample's first payload role of `kind` (roles in sorted order)."""
+    return next((d for _, d in sorted(meta.get("payloads", {}).items())
+                 if d.get("kind") == kind), None)
 
 
 def plot_thumbnails(slug: str, modality: str, samples: list[dict[str, bytes]], path: Path) -> bool:
@@ -153,7 +161,9 @@ def plot_trace(slug: str, sample: dict[str, bytes], path: Path, seconds: float =
 
     plt = _pyplot()
     meta = json.loads(sample["json"])
-    sig = meta["signal"]
+    sig = _first_of_kind(meta, "signal")
+    if sig is None:
+        raise ValueError(f"sample {meta['key']} has no signal to plot")
     arr = npy_array(sample[sig["member"]])
     scale = np.asarray(sig["scale"], dtype=np.float64)[:, None]
     phys = arr.astype(np.float64) * scale
