@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from medshard import __version__
+from medshard.acquire.download.commands import add_commands as add_acquire_commands
 from medshard.errors import UserError
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
@@ -382,12 +383,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_demo)
 
-    try:
-        from medshard.acquire.download.commands import add_commands
-    except ImportError:
-        pass
-    else:
-        add_commands(sub)
+    add_acquire_commands(sub)
     from medshard.sharding.release.commands import add_commands as add_release_commands
 
     add_release_commands(sub)
