@@ -487,12 +487,13 @@ def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
 
 
 def check_no_phi(kit: KitBuild, slug: str) -> None:
-    markers = [m.encode() for m in kit.fixtures[slug].phi_markers]
+    markers = [m.lower().encode() for m in kit.fixtures[slug].phi_markers]
     if not markers:
         return
     for where, data in _output_texts(kit):
+        lowered = data.lower()  # "ROE" and "Roe" are the same leak
         for m in markers:
-            if m in data:
+            if m in lowered:
                 _fail(slug, "no_phi", f"planted marker {m.decode()!r} found in {where}")
 
 

@@ -190,6 +190,14 @@ def write_raw(root: Path, *, rate_hz: int = 256) -> Path:
 
 BROKEN_SESSION = "edf/train/normal/01_tcp_ar/aaaaazzz_s001_t000.edf"
 
+# The identities as the EDF+ header stores them, and as a reader might render them (MNE
+# splits the name, dates as ISO); the kit looks for each, case-insensitively, everywhere.
+PHI_MARKERS: tuple[str, ...] = (
+    "MRN88412397", "Roe_Janet_Quill", "14-MAR-1961", "19-JUL-2003", "19.07.03", "13.37.42",
+    "ADM55123", "Zebediah", "NicSN77713", "Ward7_Bed12", "DrQuimby",
+    "Janet", "Quill", "Quimby", "1961-03-14", "2003-07-19", "14 mar 1961",
+)
+
 
 def write_fixture(root: Path) -> Path:
     """The miniature plus one broken record: a session file cut inside its EDF header."""
@@ -206,7 +214,7 @@ def _fixture():
         write=write_fixture,
         samples={"train": 13, "test": 3},
         quarantined={"aaaaazzz_s001_t000": "load"},
-        phi_markers=tuple(v for k, v in IDENTITY.items() if isinstance(v, str) and k != "sex"),
+        phi_markers=PHI_MARKERS,
         real="one real EEG channel (pyedflib's `test_utf8.edf`), written as TUH-layout EDF "
         "with a real EDF writer",
         illustrative="every electrode is that trace at a different offset (so inter-channel "

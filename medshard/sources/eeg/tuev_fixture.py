@@ -83,14 +83,14 @@ def write_fixture(root: Path) -> Path:
 
 
 def _fixture():
-    from medshard.sources.eeg.tuab_fixture import IDENTITY
+    from medshard.sources.eeg.tuab_fixture import PHI_MARKERS
     from medshard.testing.fixture import Fixture
 
     return Fixture(
         write=write_fixture,
         samples={"train": 6, "val": 5, "test": 4},
         quarantined={"00009999_00000001": "load"},
-        phi_markers=tuple(v for k, v in IDENTITY.items() if isinstance(v, str) and k != "sex"),
+        phi_markers=PHI_MARKERS,
         real="one real EEG channel (pyedflib's `test_utf8.edf`), written as TUH-layout EDF "
         "with a real EDF writer",
         illustrative="every electrode is that trace at a different offset; events, labels, "
