@@ -30,11 +30,9 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from medshard.schemas import RecordError
 from medshard.schemas.models import SampleMeta
-from medshard.schemas.sample import Filtered
 from medshard.schemas.vocabulary import load_vocabulary
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import MissingRawData
 from medshard.sources.registry import available_sources, source_class
 from medshard.testing.fixture import Fixture, load_fixture
 
@@ -57,6 +55,7 @@ class KitBuild:
     index: list[dict[str, Any]] = field(default_factory=list)
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
+    traces: dict[str, Any] = field(default_factory=dict)  # slug -> SourceTrace, made once
 
 
 def fixture_of(slug: str) -> Fixture:
@@ -311,65 +310,77 @@ def check_missing_root(kit: KitBuild, slug: str) -> None:
               "raises no MissingRawData")
 
 
-def _listed(kit: KitBuild, slug: str) -> tuple[Source, Path, list, ReadTrace]:
+@dataclass
+class SourceTrace:
+    """One traced pass of a source over its fixture: listing, then loading every record."""
+
+    root: Path
+    records: list
+    list_reads: ReadTrace
+    load_reads: ReadTrace
+    classes: dict[str, set[str]]  # record id -> classes its samples carry
+
+
+def _traced(kit: KitBuild, slug: str) -> SourceTrace:
+    """The source's traced pass, made once per build and shared by the checks that read it."""
+    cached = kit.traces.get(slug)
+    if cached is not None:
+        return cached
     src = source_class(slug)(**kit.fixtures[slug].options)
     root = (kit.data_root / slug).resolve()
-    with traced_reads() as trace:
+    with traced_reads() as list_reads:
         records = list(src.list_records(root))
-    return src, root, records, trace
+    classes: dict[str, set[str]] = {}
+    with traced_reads() as load_reads:
+        for rec in records:
+            try:
+                for sample in src.load(rec, root):
+                    classes.setdefault(rec.record_id, set()).update(sample.classes)
+            except Exception:  # noqa: BLE001 - broken records are the quarantine check's
+                continue
+    kit.traces[slug] = SourceTrace(root, records, list_reads, load_reads, classes)
+    return kit.traces[slug]
 
 
 def check_listing_reads_no_payload(kit: KitBuild, slug: str) -> None:
-    _, root, records, trace = _listed(kit, slug)
-    payload = {(root / f).resolve() for r in records for f in r.files}
-    heavy = {p: n for p, n in trace.bytes_read.items()
+    t = _traced(kit, slug)
+    payload = {(t.root / f).resolve() for r in t.records for f in r.files}
+    heavy = {p: n for p, n in t.list_reads.bytes_read.items()
              if p in payload and n > LISTING_BYTES_PER_FILE}
     if heavy:
         path, n = next(iter(sorted(heavy.items())))
         _fail(slug, "listing_reads_no_payload", f"list_records read {n} bytes of "
-              f"{path.relative_to(root)} (more than a header: payloads are for load)")
+              f"{path.relative_to(t.root)} (more than a header: payloads are for load)")
 
 
 def check_unique_ids(kit: KitBuild, slug: str) -> None:
-    _, _, records, _ = _listed(kit, slug)
     seen: set[str] = set()
-    for r in records:
+    for r in _traced(kit, slug).records:
         if r.record_id in seen:
             _fail(slug, "unique_ids", f"record id {r.record_id!r} listed twice")
         seen.add(r.record_id)
 
 
 def check_reads_inside_root(kit: KitBuild, slug: str) -> None:
-    src, root, records, trace = _listed(kit, slug)
+    t = _traced(kit, slug)
     allowed = _installed_roots()
-    with traced_reads() as load_trace:
-        for rec in records:
-            try:
-                for _ in src.load(rec, root):
-                    pass
-            except (RecordError, Filtered, MissingRawData):
-                pass
-            except Exception:  # noqa: BLE001 - the build quarantines these; not this check
-                pass
-    for path in [*trace.bytes_read, *load_trace.bytes_read]:
-        if _outside(path, root, allowed):
-            _fail(slug, "reads_inside_root", f"read {path}, outside the source root {root}")
+    for rec in t.records:  # what a source passes to readers that open files themselves
+        for f in rec.files:
+            if not (t.root / f).resolve().is_relative_to(t.root):
+                _fail(slug, "reads_inside_root", f"record {rec.record_id} names {f}, which "
+                      f"resolves outside the source root {t.root}")
+    for path in [*t.list_reads.bytes_read, *t.load_reads.bytes_read]:
+        if _outside(path, t.root, allowed):
+            _fail(slug, "reads_inside_root", f"read {path}, outside the source root {t.root}")
 
 
 def check_labels_in_label_space(kit: KitBuild, slug: str) -> None:
-    src, root, records, _ = _listed(kit, slug)
-    space = set(src.info.label_space)
-    for rec in records:
-        try:
-            for sample in src.load(rec, root):
-                outside = set(sample.classes) - space
-                if outside:
-                    _fail(slug, "labels_in_label_space", f"record {rec.record_id} has "
-                          f"class(es) {sorted(outside)} outside info.label_space")
-        except ConformanceError:
-            raise
-        except Exception:  # noqa: BLE001 - broken records are the quarantine check's
-            continue
+    space = set(source_class(slug).info.label_space)
+    for record_id, classes in _traced(kit, slug).classes.items():
+        outside = classes - space
+        if outside:
+            _fail(slug, "labels_in_label_space", f"record {record_id} has class(es) "
+                  f"{sorted(outside)} outside info.label_space")
 
 
 def _source_rows(kit: KitBuild, slug: str) -> list[dict[str, Any]]:
