@@ -35,8 +35,9 @@ def write_toy(root: Path) -> Path:
     trace = real_eeg_at(RATE)
     (root / "recordings").mkdir(parents=True, exist_ok=True)
     for i, (record, *_rest) in enumerate(RECORDS):
-        n = int(4 * RATE)
-        rows = np.stack([trace[(i * 97 + c * 31) % 500:][:n] for c in range(len(CHANNELS))], 1)
+        n = int(24 * RATE)  # 24 s: a recording file past the kit's 64 KiB header allowance
+        rows = np.stack([np.resize(trace[(i * 97 + c * 31) % 500:], n)
+                         for c in range(len(CHANNELS))], 1)
         with open(root / "recordings" / f"{record}.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(CHANNELS)
@@ -168,9 +169,125 @@ class LabelOutsideSpace(ToyEEG):
         return [*super().classes_of(record), "seizure"]
 
 
-BROKEN: dict[str, tuple[type[ToyEEG], str]] = {
-    "toy-reads-outside": (ReadsOutsideRoot, "reads_inside_root"),
-    "toy-leaks-marker": (LeaksMarker, "no_phi"),
-    "toy-splits-subject": (SplitsASubject, "subject_in_one_split"),
-    "toy-label-outside": (LabelOutsideSpace, "labels_in_label_space"),
+class Misnamed(ToyEEG):
+    """Registered under one name, declares another."""
+
+    info = _named("toy-other-name")
+
+
+class MapDiffers(ToyEEG):
+    """Declares a class its vocabulary map does not know."""
+
+    info = ToyEEG.info.model_copy(update={"name": "toy-map-differs",
+                                          "label_space": ["normal", "abnormal", "spiky"]})
+
+
+class SwallowsOptions(ToyEEG):
+    """Accepts any option silently."""
+
+    info = _named("toy-swallows-options")
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__()
+
+
+class QuietOnEmptyRoot(ToyEEG):
+    """Lists nothing, without a word, from a root that holds no data."""
+
+    info = _named("toy-quiet-root")
+
+    def check_root(self, root: Path) -> None:
+        pass
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        if (root / "labels.csv").is_file():
+            yield from super().list_records(root)
+
+
+class ReadsPayloadWhileListing(ToyEEG):
+    """Decodes every recording while listing, to find its length."""
+
+    info = _named("toy-listing-reads")
+
+    def record_meta(self, row: dict[str, str]) -> dict[str, Any]:
+        path = self._root / "recordings" / f"{row['record']}.csv"
+        return {"n_bytes": len(path.read_bytes()) if path.is_file() else 0}
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        self._root = root
+        yield from super().list_records(root)
+
+
+class DuplicateIds(ToyEEG):
+    """Lists one record twice."""
+
+    info = _named("toy-duplicate-ids")
+
+    def list_records(self, root: Path) -> Iterator[RawRecord]:
+        records = list(super().list_records(root))
+        yield from [*records, records[0]]
+
+
+class ExtraBrokenRecord(ToyEEG):
+    """Fails on a record its fixture does not declare broken."""
+
+    info = _named("toy-extra-broken")
+
+    def read_signal(self, record: RawRecord, root: Path) -> np.ndarray:
+        if record.record_id == "r03":
+            raise RecordError("r03 cannot be read")
+        return super().read_signal(record, root)
+
+
+class UndeclaredFilter(ToyEEG):
+    """Filters a record by a rule its fixture does not declare."""
+
+    info = _named("toy-undeclared-filter")
+
+    def read_signal(self, record: RawRecord, root: Path) -> np.ndarray:
+        from medshard.schemas.sample import Filtered
+
+        if record.record_id == "r05":
+            raise Filtered("too short")
+        return super().read_signal(record, root)
+
+
+WRONG_COUNTS = Fixture(write=write_toy, samples={"train": 4, "test": 2},
+                       quarantined={"r99": "load"}, phi_markers=(MARKER,))
+
+
+class WrongCounts(ToyEEG):
+    """Its fixture declares a sample the data does not hold."""
+
+    info = _named("toy-wrong-counts")
+    fixture = "tests.conformance_toy:WRONG_COUNTS"
+
+
+class NotDeterministic(ToyEEG):
+    """Writes the time of the build into each sample."""
+
+    info = _named("toy-not-deterministic")
+
+    def sample_meta(self, record: RawRecord) -> dict[str, Any]:
+        import time
+
+        return {"built_at_ns": time.perf_counter_ns()}
+
+
+# slug -> (class, the check that must catch it, whether the check needs a build)
+BROKEN: dict[str, tuple[type[ToyEEG], str, bool]] = {
+    "toy-misnamed": (Misnamed, "registered", False),
+    "toy-map-differs": (MapDiffers, "label_space", False),
+    "toy-swallows-options": (SwallowsOptions, "options", False),
+    "toy-quiet-root": (QuietOnEmptyRoot, "missing_root", False),
+    "toy-listing-reads": (ReadsPayloadWhileListing, "listing_reads_no_payload", False),
+    "toy-duplicate-ids": (DuplicateIds, "unique_ids", False),
+    "toy-reads-outside": (ReadsOutsideRoot, "reads_inside_root", False),
+    "toy-label-outside": (LabelOutsideSpace, "labels_in_label_space", False),
+    "toy-wrong-counts": (WrongCounts, "split_counts", True),
+    "toy-extra-broken": (ExtraBrokenRecord, "quarantine", True),
+    "toy-undeclared-filter": (UndeclaredFilter, "filters", True),
+    "toy-splits-subject": (SplitsASubject, "subject_in_one_split", True),
+    "toy-not-deterministic": (NotDeterministic, "rebuild_identical", True),
+    "toy-leaks-marker": (LeaksMarker, "no_phi", True),
 }

@@ -60,7 +60,10 @@ class KitBuild:
 
 def fixture_of(slug: str) -> Fixture:
     """The `Fixture` a registered source declares; ConformanceError when it has none."""
-    cls = source_class(slug)
+    try:
+        cls = source_class(slug)
+    except RuntimeError as exc:
+        raise ConformanceError(f"{slug}: registered: {exc}") from None
     if not cls.fixture:
         raise ConformanceError(f"{slug}: fixture: the source declares no fixture "
                                "(set `fixture = \"package.module:FIXTURE\"` on the class)")
@@ -103,14 +106,31 @@ def captured_logs() -> Iterator[_LogCapture]:
         root.setLevel(old_level)
 
 
-def build_fixtures(slugs: list[str], workdir: Path) -> KitBuild:
-    """Write the fixtures and build them twice (both formats); the logs are kept."""
+# Checks that need no build: `build_fixtures(..., build=False)` is enough for them.
+SOURCE_CHECKS = ("registered", "label_space", "options", "missing_root",
+                 "listing_reads_no_payload", "unique_ids", "reads_inside_root",
+                 "labels_in_label_space")
+
+
+def build_fixtures(slugs: list[str], workdir: Path, build: bool = True) -> KitBuild:
+    """Write the fixtures and build them twice (both formats); the logs are kept.
+
+    The sources' listings are checked first (registration, unique ids), so that a source
+    the build itself would reject fails here with the check's name. `build=False` writes
+    the fixtures only, for the checks in SOURCE_CHECKS.
+    """
     from medshard.pipeline.build import BuildConfig, run_build
 
     data_root = workdir / "raw"
     fixtures = write_fixtures(slugs, data_root)
-    options = {s: dict(f.options) for s, f in fixtures.items() if f.options}
     outs = (workdir / "build", workdir / "build-again")
+    kit = KitBuild(data_root, outs[0], outs[1], fixtures, "")
+    for slug in slugs:
+        check_registered(kit, slug)
+        check_unique_ids(kit, slug)
+    if not build:
+        return kit
+    options = {s: dict(f.options) for s, f in fixtures.items() if f.options}
     with captured_logs() as logs:
         for out in outs:
             run_build(BuildConfig(
@@ -118,7 +138,7 @@ def build_fixtures(slugs: list[str], workdir: Path) -> KitBuild:
                 formats=("webdataset", "parquet"), shard_size=4 << 20,
                 source_options=options, progress=False,
             ))
-    kit = KitBuild(data_root, outs[0], outs[1], fixtures, "\n".join(logs.lines))
+    kit.log_text = "\n".join(logs.lines)
     kit.index = pq.read_table(kit.out / "index.parquet").to_pylist()
     kit.quarantine = [json.loads(line) for line in
                       (kit.out / "quarantine.jsonl").read_text().splitlines() if line]
@@ -254,7 +274,10 @@ def check_registered(kit: KitBuild, slug: str) -> None:
     if slug not in available_sources():
         _fail(slug, "registered", "not in `medshard sources`; register it (entry point "
               "`medshard.sources`)")
-    name = source_class(slug).info.name
+    try:
+        name = source_class(slug).info.name
+    except RuntimeError as exc:  # the registry refuses a class whose name differs
+        _fail(slug, "registered", str(exc))
     if name != slug:
         _fail(slug, "registered", f"registered as {slug!r} but info.name is {name!r}")
 
