@@ -346,7 +346,7 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
             if skip:
                 skip -= 1  # replay: already trained on before the interruption
                 continue
-            loss = _train_step(model, to_device(batch, device), optimizer, scheduler, scaler,
+            loss = train_step(model, to_device(batch, device), optimizer, scheduler, scaler,
                                autocast, cfg.train.grad_clip, params)
             run.losses.append(loss)
             run.step += 1
@@ -382,8 +382,9 @@ def _schedule(cfg: JobConfig, total_steps: int) -> Any:
     return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
 
 
-def _train_step(model: nn.Module, batch: Mapping[str, Any], optimizer: Any, scheduler: Any,
-                scaler: Any, autocast: Any, grad_clip: float | None, params: list[Any]) -> float:
+def train_step(model: nn.Module, batch: Mapping[str, Any], optimizer: Any, scheduler: Any,
+               scaler: Any, autocast: Any, grad_clip: float | None, params: list[Any]) -> float:
+    """One optimizer step on a batch already on the model's device; returns the loss."""
     optimizer.zero_grad(set_to_none=True)
     with autocast():
         logits = model(batch)
