@@ -292,7 +292,13 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     result = run_training(Path(args.config), overrides=args.set, out=args.out,
                           max_steps=args.max_steps)
-    print(f"run finished: {result['steps']} steps; metrics in {result['metrics_path']}")
+    if result["rank"] != 0:
+        return 0
+    if result["metrics_path"] is None:
+        print(f"stopped after {result['steps']} steps with a checkpoint in {result['out']}; "
+              "run the same command again to resume")
+    else:
+        print(f"run finished: {result['steps']} steps; metrics in {result['metrics_path']}")
     return 0
 
 

@@ -79,7 +79,7 @@ def test_mid_epoch_resume_in_a_new_process_gives_the_same_weights(ecg_config, tm
     assert any(not torch.equal(first[k], v) for k, v in _weights(whole).items())
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-m", "medshard.jobs.train", str(ecg_config), "--out",
-                    str(parts)], check=True, env=env, cwd=ROOT, capture_output=True)
+                    str(parts)], check=True, env=env, cwd=ROOT, capture_output=True, timeout=120)
     a, b = _weights(whole), _weights(parts)
     assert a.keys() == b.keys()
     for k in a:
@@ -161,3 +161,19 @@ def test_masked_loss_ignores_what_the_source_cannot_express():
     assert a == b
     want = torch.nn.functional.binary_cross_entropy_with_logits(logits[:, :2], torch.tensor([[1.0, 0.0]]))
     assert torch.allclose(a, want)
+
+
+def test_ddp_with_torchrun_on_cpu(ecg_config, demo_build, tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
+         "--standalone", "-m", "medshard.jobs.train", str(ecg_config), "--out", str(out),
+         "--set", "train.epochs=1"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("run finished") == 1  # rank 0 reports
+    n = sum(1 for _ in ShardDataset(str(demo_build), split="train", sources="ptb-xl", decode=False))
+    report = json.loads((out / "metrics.json").read_text())
+    assert report["steps"] == -(-(n // 2) // 2)  # each rank: n // 2 samples, batches of 2
+    assert (out / "rng-0.pt").exists() and (out / "rng-1.pt").exists()

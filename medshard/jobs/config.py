@@ -109,7 +109,7 @@ class JobConfig(_Strict):
         for k in ("num_workers", "pin_memory", "prefetch_factor", "decode_threads", "cache_dir",
                   "eval_splits", "threshold_split"):
             d["data"].pop(k)
-        for k in ("checkpoint_every", "eval_bootstrap", "operating_point", "log_every"):
+        for k in ("checkpoint_every", "eval_bootstrap", "operating_point", "log_every", "resume"):
             d["train"].pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -124,8 +124,12 @@ def selected_sources(cfg: JobConfig) -> tuple[list[str], dict[str, str]]:
     """(sources to train on, source -> modality), checked against the build and encoders."""
     manifest, _ = read_manifest(cfg.data.build)
     modality = {s: info.modality for s, info in manifest.sources.items()}
-    names = cfg.data.sources or sorted(
-        s for s in (cfg.data.weights or modality) if modality.get(s) in cfg.model.encoders)
+    if cfg.data.sources:
+        names = list(cfg.data.sources)
+    elif cfg.data.weights:
+        names = sorted(cfg.data.weights)
+    else:
+        names = sorted(s for s in modality if modality[s] in cfg.model.encoders)
     for s in names:
         if s not in modality:
             raise UserError(f"source {s!r} is not in {cfg.data.build}; it has {sorted(modality)}")
@@ -295,7 +299,8 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
     """Train (or resume) the run `config` describes, evaluate it; see the module docstring.
 
     `max_steps` stops after that many optimizer steps in all (with a checkpoint), e.g.
-    to time-box a job. Returns {"steps", "metrics_path" (None until training is done)}.
+    to time-box a job. Returns {"steps", "metrics_path" (None until training is done and
+    on ranks other than 0), "rank", "out"}.
     """
     cfg = load_config(config, overrides, out)
     rank, world, device = setup_distributed()
@@ -357,7 +362,7 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
             if max_steps is not None and run.step >= max_steps:
                 run.save(model, optimizer, scheduler, scaler, loader)
                 bar.close()
-                return {"steps": run.step, "metrics_path": None}
+                return {"steps": run.step, "metrics_path": None, "rank": rank, "out": str(out_dir)}
             if run.step % cfg.train.checkpoint_every == 0:
                 run.save(model, optimizer, scheduler, scaler, loader)
         run.epoch += 1
@@ -373,7 +378,8 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
     _barrier()
     if dist.is_initialized():
         dist.destroy_process_group()
-    return {"steps": run.step, "metrics_path": str(metrics_path) if metrics_path else None}
+    return {"steps": run.step, "metrics_path": str(metrics_path) if metrics_path else None,
+            "rank": rank, "out": str(out_dir)}
 
 
 def _schedule(cfg: JobConfig, total_steps: int) -> Any:
@@ -408,7 +414,7 @@ def predict(model: nn.Module, loader: ShardLoader, device: torch.device, autocas
     """Scores (sigmoid), labels, masks, keys, sources and tasks over one split."""
     model.eval()
     parts: dict[str, list[Any]] = {k: [] for k in ("key", "source", "task", "score", "labels", "mask")}
-    for batch in loader:
+    for batch in tqdm(loader, desc="evaluate", unit="batch", disable=None):
         with autocast():
             logits = model(to_device(batch, device))
         parts["score"].append(torch.sigmoid(logits.float()).cpu().numpy())
