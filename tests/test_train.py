@@ -177,3 +177,42 @@ def test_ddp_with_torchrun_on_cpu(ecg_config, demo_build, tmp_path):
     report = json.loads((out / "metrics.json").read_text())
     assert report["steps"] == -(-(n // 2) // 2)  # each rank: n // 2 samples, batches of 2
     assert (out / "rng-0.pt").exists() and (out / "rng-1.pt").exists()
+
+
+def test_resume_with_other_workers_falls_back_to_the_loader_state(ecg_config, tmp_path):
+    out = tmp_path / "run"
+    assert main(["train", str(ecg_config), "--out", str(out), "--max-steps", "1"]) == 0
+    assert main(["train", str(ecg_config), "--out", str(out), "--set", "data.num_workers=2",
+                 "--set", "train.epochs=1"]) == 2  # epochs decide the schedule: another config
+    with pytest.warns(UserWarning, match="loader's state"):
+        assert main(["train", str(ecg_config), "--out", str(out),
+                     "--set", "data.num_workers=2"]) == 0
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=False)
+    assert ckpt["done"] and ckpt["epoch"] == 2
+
+
+@pytest.mark.parametrize(("spec", "shape"), [("resnet1d", (12, 500)), ("cnn_transformer", (16, 400)),
+                                             ("resnet2d", (1, 64, 48)), ("cnn3d", (1, 16, 24, 24))])
+def test_builtin_encoders_map_a_batch_to_features(spec, shape):
+    from medshard.jobs.models import build_encoder
+
+    enc = build_encoder(spec, shape[0], 8, {"width": 4} if spec != "cnn_transformer" else {},
+                        shape[1:])
+    x = torch.randn(3, *shape, requires_grad=True)
+    y = enc(x)
+    assert y.shape == (3, 8)
+    y.sum().backward()
+    assert x.grad.abs().sum() > 0
+
+
+def test_external_encoders_need_their_library():
+    from medshard.errors import UserError
+    from medshard.jobs.models import build_encoder
+
+    try:
+        import timm  # noqa: F401
+    except ImportError:
+        with pytest.raises(UserError, match="needs the timm package"):
+            build_encoder("timm:resnet18", 3, 8, {}, (64, 64))
+    with pytest.raises(UserError, match="unknown encoder"):
+        build_encoder("resnet9000", 3, 8, {}, (64, 64))

@@ -234,6 +234,10 @@ class MultitaskModel(nn.Module):
             x = _stack_padded([_item(batch[role], rows[j]) for j in have]).to(device, non_blocking=True)
             feats[have, r] = self.encoders[_key(modality)][role](x).to(feats.dtype)
             present[have, r] = True
+        if not present.any(dim=1).all():
+            lacking = rows[int((~present.any(dim=1)).nonzero()[0])]
+            raise UserError(f"sample {batch['key'][lacking]} has none of the roles {roles} that "
+                            f"model.encoders.{modality} encodes")
         if len(roles) == 1:
             return feats[:, 0]
         return self.fusions[_key(modality)](feats, present)

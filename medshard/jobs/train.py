@@ -28,6 +28,7 @@ import math
 import os
 import random
 import sys
+import warnings
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -251,6 +252,7 @@ class Run:
         self.losses: list[float] = []
         self.done = False
         self.loader_state: dict[str, Any] | None = None
+        self.state_resumed = False  # this epoch was resumed from the loader state: no replay
 
     def save(self, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
              loader: ShardLoader | None) -> None:
@@ -261,7 +263,7 @@ class Run:
                 "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "epoch": self.epoch, "batches_done": self.batches_done, "step": self.step,
-                "losses": self.losses, "done": self.done,
+                "losses": self.losses, "done": self.done, "state_resumed": self.state_resumed,
                 "loader": loader.state_dict() if loader is not None else None,
             }, self.out / CHECKPOINT)
         _barrier()
@@ -281,6 +283,7 @@ class Run:
         scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.batches_done, self.step = ckpt["epoch"], ckpt["batches_done"], ckpt["step"]
         self.losses, self.done, self.loader_state = ckpt["losses"], ckpt["done"], ckpt["loader"]
+        self.state_resumed = ckpt["state_resumed"]
         rng = self.out / f"rng-{self.rank}.pt"
         if rng.exists():
             set_rng_state(torch.load(rng, weights_only=False))
@@ -342,10 +345,7 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
                disable=rank != 0 or None)
     while not run.done and run.epoch < cfg.train.epochs:
         loader.set_epoch(run.epoch)
-        skip = run.batches_done
-        if skip and cfg.train.resume == "state" and run.loader_state is not None:
-            loader.load_state_dict(run.loader_state)
-            skip = 0
+        skip = resume_epoch(run, loader, cfg, world)
         model.train()
         for batch in loader:
             if skip:
@@ -368,6 +368,7 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
         run.epoch += 1
         run.batches_done = 0
         run.loader_state = None
+        run.state_resumed = False
         run.done = run.epoch >= cfg.train.epochs
         run.save(model, optimizer, scheduler, scaler, None)
     bar.close()
@@ -380,6 +381,32 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
         dist.destroy_process_group()
     return {"steps": run.step, "metrics_path": str(metrics_path) if metrics_path else None,
             "rank": rank, "out": str(out_dir)}
+
+
+def resume_epoch(run: Run, loader: ShardLoader, cfg: JobConfig, world: int) -> int:
+    """Batches of the coming epoch to skip (replay), or 0 after loading the loader's state.
+
+    Replay needs the epoch order of the interrupted run: the same world size and worker
+    count, and no earlier resume of this epoch from the loader's state. Otherwise the
+    loader's state is used (each remaining sample once; weights then differ from an
+    uninterrupted run's), with a warning when replay was asked for.
+    """
+    if not run.batches_done:
+        return 0
+    state = run.loader_state
+    if state is None:
+        raise UserError(f"{run.out / CHECKPOINT} is mid-epoch but has no loader state; "
+                        "delete it to start over")
+    same_layout = (state["world_size"], state["num_workers"]) == (world, max(1, cfg.data.num_workers))
+    if cfg.train.resume == "replay" and same_layout and not run.state_resumed:
+        return run.batches_done
+    if cfg.train.resume == "replay" and run.rank == 0:
+        warnings.warn("resuming from the loader's state (world size, workers or the resume mode "
+                      "changed within this epoch): each remaining sample comes once, but the "
+                      "weights will not equal an uninterrupted run's", stacklevel=2)
+    loader.load_state_dict(state)
+    run.state_resumed = True
+    return 0
 
 
 def _schedule(cfg: JobConfig, total_steps: int) -> Any:
