@@ -104,23 +104,6 @@ def test_config_errors_are_one_line(ecg_config, tmp_path, capsys):
     assert "train.epoch" in err[1] and "no encoder" in err[2]
 
 
-def test_multitask_ecg_and_cxr_with_mixing_weights(demo_build, tmp_path):
-    cfg = tmp_path / "mt.toml"
-    cfg.write_text(ECG_CONFIG.format(build=demo_build).replace(
-        'sources = ["ptb-xl"]', 'weights = { ptb-xl = 1.0, chexpert = 2.0 }\n'
-                                'size = { chest-xray = { image = [64, 64] } }'
-    ).replace("[model]\n", '[model]\nencoders = { ecg = { signal = "resnet1d" }, '
-                           'chest-xray = { image = "resnet2d" } }\n') +
-        "[model.options.resnet2d]\nwidth = 4\ndepth = [1, 1]\n")
-    out = tmp_path / "run"
-    assert main(["train", str(cfg), "--out", str(out), "--set", "train.epochs=1"]) == 0
-    report = json.loads((out / "metrics.json").read_text())
-    assert report["sources"] == ["chexpert", "ptb-xl"]
-    test = report["splits"]["test"]
-    assert set(test["by_source"]) == {"chexpert", "ptb-xl"}
-    assert set(test["by_modality"]) == {"chest-xray", "ecg"}
-
-
 @pytest.mark.parametrize("kind", ["late", "mlp", "attention"])
 def test_fusion_of_multi_role_samples_with_a_missing_role(kind):
     torch.manual_seed(0)
@@ -216,3 +199,90 @@ def test_external_encoders_need_their_library():
             build_encoder("timm:resnet18", 3, 8, {}, (64, 64))
     with pytest.raises(UserError, match="unknown encoder"):
         build_encoder("resnet9000", 3, 8, {}, (64, 64))
+
+
+def _multi_role_build(root: Path) -> Path:
+    """A MIMIC-IV-shaped build: each sample carries a signal and (mostly) an image.
+
+    Random payloads: this checks fusion's plumbing, not any clinical signal.
+    """
+    import hashlib
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from medshard.schemas.models import Manifest, ShardInfo, SourceSummary, SplitCounts
+    from medshard.sharding.members import json_bytes, npy_bytes
+    from medshard.sharding.wds import TarShardWriter
+
+    rng = np.random.default_rng(0)
+    shards, counts = [], {}
+    for split, n in (("train", 8), ("test", 4)):
+        path = f"mimic-iv/{split}/mimic-iv-{split}-000000.tar"
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
+        with open(root / path, "wb") as fh:
+            writer = TarShardWriter(fh)
+            for i in range(n):
+                members = [("signal.npy", npy_bytes(rng.normal(size=(12, 256)).astype(np.float32)))]
+                meta = {"key": f"mimiciv_{split}_{i}", "source": "mimic-iv", "modality": "ehr",
+                        "split": split, "subject": f"{split}{i}", "task": "classification",
+                        "labels": [["ehr.in-hospital-death-48h", "ehr.no-in-hospital-death-48h"][i % 2]],
+                        "source_labels": {}, "meta": {}, "provenance": {},
+                        "signal": {"sampling_rate_hz": 500.0, "n_samples": 256}}
+                if i % 4 != 1:  # some stays have no radiograph
+                    buf = io.BytesIO()
+                    Image.fromarray(rng.integers(0, 255, (40, 48), dtype=np.uint8)).save(buf, "PNG")
+                    members.append(("image.png", buf.getvalue()))
+                    meta["image"] = {"height": 40, "width": 48, "bit_depth": 8}
+                meta["members"] = [m for m, _ in members]
+                writer.write(meta["key"], [("json", json_bytes(meta)), *members])
+            writer.close()
+        blob = (root / path).read_bytes()
+        shards.append(ShardInfo(path=path, format="webdataset", source="mimic-iv", split=split,
+                                samples=n, bytes=len(blob), sha256=hashlib.sha256(blob).hexdigest()))
+        counts[split] = SplitCounts(written=n, samples=n)
+    manifest = Manifest(medshard_version="0", config={}, config_hash="0", vocabulary_version="0",
+                        pseudonym_key_id="t", shards=shards,
+                        sources={"mimic-iv": SourceSummary(version="t", license="t", access="open",
+                                                           modality="ehr", counts=counts)})
+    (root / "manifest.json").write_text(manifest.model_dump_json())
+    return root
+
+
+def test_fusion_over_pretrained_frozen_encoders_end_to_end(demo_build, tmp_path):
+    options = ('[model.options.resnet1d]\nwidth = 4\ndepth = [1, 1, 1]\n'
+               '[model.options.resnet2d]\nwidth = 4\ndepth = [1, 1]\n')
+    pre = tmp_path / "pre.toml"
+    pre.write_text(
+        f'seed = 0\n[data]\nbuild = "{demo_build}"\nbatch_size = 4\n'
+        'weights = { ptb-xl = 1.0, chexpert = 1.0 }\nsize = { chest-xray = { image = [64, 64] } }\n'
+        '[model]\ndim = 16\nencoders = { ecg = { signal = "resnet1d" }, '
+        'chest-xray = { image = "resnet2d" } }\n' + options +
+        '[train]\neval_bootstrap = 0\n')
+    assert main(["train", str(pre), "--out", str(tmp_path / "pre"), "--set",
+                 'data.eval_splits=["test"]']) == 0
+    multitask = json.loads((tmp_path / "pre" / "metrics.json").read_text())  # ECG + CXR, weighted
+    assert multitask["sources"] == ["chexpert", "ptb-xl"]
+    assert set(multitask["splits"]["test"]["by_source"]) == {"chexpert", "ptb-xl"}
+    assert set(multitask["splits"]["test"]["by_modality"]) == {"chest-xray", "ecg"}
+    build = _multi_role_build(tmp_path / "mimic")
+    fuse = tmp_path / "fuse.toml"
+    fuse.write_text(
+        f'seed = 0\n[data]\nbuild = "{build}"\nbatch_size = 4\neval_splits = ["test"]\n'
+        'size = { ehr = { image = [64, 64] } }\n'
+        '[model]\ndim = 16\nfusion = "attention"\nfreeze_encoders = true\n'
+        f'init = "{tmp_path / "pre" / "checkpoint.pt"}"\n'
+        'init_from = { "ehr.signal" = "ecg.signal", "ehr.image" = "chest-xray.image" }\n'
+        'encoders = { ehr = { signal = "resnet1d", image = "resnet2d" } }\n' + options +
+        '[train]\neval_bootstrap = 0\nlr = 0.01\n')
+    assert main(["train", str(fuse), "--out", str(tmp_path / "fuse")]) == 0
+    before, after = _weights(tmp_path / "pre"), _weights(tmp_path / "fuse")
+    for (src, dst) in (("encoders.ecg.signal.", "encoders.ehr.signal."),
+                       ("encoders.chest_xray.image.", "encoders.ehr.image.")):
+        keys = [k for k in before if k.startswith(src)]
+        assert keys and all(torch.equal(before[k], after[dst + k[len(src):]]) for k in keys)
+    assert any(k.startswith("fusions.ehr.") for k in after)
+    report = json.loads((tmp_path / "fuse" / "metrics.json").read_text())
+    assert report["splits"]["test"]["by_source"]["mimic-iv"]["n_samples"] == 4
+    assert report["splits"]["test"]["by_modality"]["ehr"]["sources"] == ["mimic-iv"]

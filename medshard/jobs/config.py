@@ -76,7 +76,10 @@ class ModelConfig(_Strict):
     dim: int = 256
     fusion: Literal["late", "mlp", "attention"] = "late"
     image_channels: int = 1
-    init: str | None = Field(None, description="checkpoint whose weights start the model")
+    init: str | None = Field(None, description="checkpoint whose encoder weights start the model")
+    init_from: dict[str, str] = Field(
+        default_factory=dict,
+        description='"modality.role" here -> "modality.role" in `init` (default: same names)')
     freeze_encoders: bool = False
 
 

@@ -50,6 +50,9 @@ def read_index(build: str) -> tuple[list[dict[str, Any]], str]:
             table = pq.read_table(fh, columns=["key", "source", "split", "subject", "labels"])
     except (FileNotFoundError, OSError) as e:
         raise UserError(f"{build} is not a medshard build (no manifest.json/index.parquet): {e}") from e
+    except ValueError as e:  # pyarrow: a column is missing
+        raise UserError(f"{build}/index.parquet lacks a key, source, split, subject or labels "
+                        f"column ({e}); rebuild with this medshard") from e
     return table.to_pylist(), str(manifest.get("config_hash", ""))
 
 

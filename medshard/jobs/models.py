@@ -245,6 +245,46 @@ class MultitaskModel(nn.Module):
     def forward(self, batch: Mapping[str, Any]) -> torch.Tensor:
         return self.head(self.features(batch))
 
+    def load_encoders(self, state: Mapping[str, torch.Tensor], mapping: Mapping[str, str],
+                      origin: str) -> list[str]:
+        """Copy pretrained encoder weights from another model's `state`; returns the
+        encoders loaded ("modality.role").
+
+        `mapping`: this model's "modality.role" -> the pretrained model's "modality.role"
+        (e.g. "ehr.signal" -> "ecg.signal"); empty: every encoder both models have.
+        """
+        own = self.state_dict()
+        pairs = dict(mapping) or {f"{m}.{r}": f"{m}.{r}" for m, roles in self.roles.items()
+                                  for r in roles}
+        loaded: dict[str, torch.Tensor] = {}
+        names = []
+        for target, source in pairs.items():
+            t_prefix, s_prefix = _encoder_prefix(target), _encoder_prefix(source)
+            part = {t_prefix + k[len(s_prefix):]: v for k, v in state.items()
+                    if k.startswith(s_prefix)}
+            if not part:
+                if mapping:
+                    raise UserError(f"{origin} has no encoder {source!r}")
+                continue
+            for k, v in part.items():
+                if k not in own or own[k].shape != v.shape:
+                    raise UserError(f"{origin}: encoder {source!r} does not fit {target!r} ({k}); "
+                                    "use the same encoder and options")
+            loaded.update(part)
+            names.append(target)
+        if not loaded:
+            raise UserError(f"{origin} has none of this model's encoders; map them with "
+                            "model.init_from")
+        self.load_state_dict(loaded, strict=False)
+        return names
+
+
+def _encoder_prefix(modality_role: str) -> str:
+    modality, _, role = modality_role.rpartition(".")
+    if not modality:
+        raise UserError(f"{modality_role!r} is not MODALITY.ROLE (e.g. ecg.signal)")
+    return f"encoders.{_key(modality)}.{role}."
+
 
 def _stack_padded(values: list[torch.Tensor]) -> torch.Tensor:
     """Stack, zero-padding (centered) to the largest shape when sizes differ (the encoders

@@ -191,13 +191,12 @@ def build_model(cfg: JobConfig, sources: list[str], modality: Mapping[str, str],
                                               cfg.model.options.get(spec, {}), shape[1:])
     model = MultitaskModel(encoders, cfg.model.fusion, cfg.model.dim, len(load_vocabulary()))
     if cfg.model.init:
-        state = torch.load(cfg.model.init, map_location="cpu", weights_only=True)["model"]
-        wanted = {k: v for k, v in state.items() if k.startswith("encoders.")}
-        missing = set(wanted) - set(model.state_dict())
-        if missing:
-            raise UserError(f"{cfg.model.init} has encoder weights this model lacks "
-                            f"(e.g. {sorted(missing)[0]}); use the same encoders")
-        model.load_state_dict(wanted, strict=False)
+        try:
+            state = torch.load(cfg.model.init, map_location="cpu", weights_only=True)["model"]
+        except (OSError, KeyError, RuntimeError) as e:
+            raise UserError(f"model.init: {cfg.model.init} is not a medshard checkpoint ({e})"
+                            ) from None
+        model.load_encoders(state, cfg.model.init_from, cfg.model.init)
     if cfg.model.freeze_encoders:
         for p in model.encoders.parameters():
             p.requires_grad_(False)
@@ -347,6 +346,8 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
         loader.set_epoch(run.epoch)
         skip = resume_epoch(run, loader, cfg, world)
         model.train()
+        if cfg.model.freeze_encoders:
+            _unwrap(model).encoders.eval()  # frozen: batch-norm statistics stay too
         for batch in loader:
             if skip:
                 skip -= 1  # replay: already trained on before the interruption
