@@ -152,3 +152,13 @@ def test_auc_is_nan_for_one_class_and_rejects_nan_scores():
     assert np.isnan(metrics.roc_auc([1, 1, 1], [0.1, 0.2, 0.3]))
     with pytest.raises(ValueError, match="NaN"):
         metrics.roc_auc([0, 1], [0.1, float("nan")])
+
+
+def test_metrics_import_needs_numpy_only():
+    import subprocess
+    import sys
+
+    code = ("import sys, medshard.metrics; "
+            "print(sorted(m for m in ('torch', 'sklearn', 'scipy', 'pandas') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
