@@ -231,7 +231,7 @@ class MultitaskModel(nn.Module):
             have = [j for j, i in enumerate(rows) if _item(batch.get(role), i) is not None]
             if not have:
                 continue
-            x = _stack_padded([_item(batch[role], rows[j]) for j in have]).to(device, non_blocking=True)
+            x = _gather(batch[role], [rows[j] for j in have], device)
             feats[have, r] = self.encoders[_key(modality)][role](x).to(feats.dtype)
             present[have, r] = True
         if not present.any(dim=1).all():
@@ -284,6 +284,17 @@ def _encoder_prefix(modality_role: str) -> str:
     if not modality:
         raise UserError(f"{modality_role!r} is not MODALITY.ROLE (e.g. ecg.signal)")
     return f"encoders.{_key(modality)}.{role}."
+
+
+def _gather(field: torch.Tensor | list[Any], rows: list[int], device: torch.device) -> torch.Tensor:
+    """The rows of one payload field as one tensor on `device` (a stacked field is indexed
+    in one operation; a list is stacked, padded if sizes differ)."""
+    if isinstance(field, torch.Tensor):
+        if len(rows) == len(field) and rows == list(range(len(field))):
+            return field.to(device, non_blocking=True)
+        index = torch.tensor(rows, device=field.device)
+        return field.index_select(0, index).to(device, non_blocking=True)
+    return _stack_padded([field[i] for i in rows]).to(device, non_blocking=True)
 
 
 def _stack_padded(values: list[torch.Tensor]) -> torch.Tensor:
