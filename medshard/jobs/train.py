@@ -306,54 +306,102 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
     """
     cfg = load_config(config, overrides, out)
     rank, world, device = setup_distributed()
-    out_dir = Path(cfg.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if cfg.train.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True)
-    torch.manual_seed(cfg.seed)
-    np.random.seed(cfg.seed)
-    random.seed(cfg.seed)
-    sources, modality = selected_sources(cfg)
-    roles = {m: list(r) for m, r in cfg.model.encoders.items()}
-    prepare = PreparePayload(roles, cfg.data.size, cfg.model.image_channels)
-    model = build_model(cfg, sources, modality, prepare).to(device)
-    torch.manual_seed(cfg.seed + rank)  # dropout differs per rank; weights come from rank 0
-    dataset = make_dataset(cfg, cfg.data.train_split, sources, prepare, train=True)
-    loader = make_loader(cfg, dataset)
-    steps_per_epoch = len(loader)
-    if steps_per_epoch == 0:
-        raise UserError(f"the {cfg.data.train_split!r} split gives this rank no batch; "
-                        "lower data.batch_size or use fewer ranks")
-    total_steps = cfg.train.epochs * steps_per_epoch
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _schedule(cfg, total_steps))
-    amp_dtype, use_scaler = autocast_settings(cfg, device)
-    scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-    run = Run(cfg, out_dir, rank)
-    run.restore(model, optimizer, scheduler, scaler)
-    if world > 1:
-        if device.type == "cuda":
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        model = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=len(roles) > 1 or any(len(r) > 1 for r in roles.values()))
-    autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype else nullcontext
-    bar = tqdm(total=total_steps, initial=run.step, desc="train", unit="step",
-               disable=rank != 0 or None)
-    while not run.done and run.epoch < cfg.train.epochs:
-        loader.set_epoch(run.epoch)
-        skip = resume_epoch(run, loader, cfg, world)
-        model.train()
+    try:
+        job = Job(cfg, rank, world, device)
+        finished = job.train(max_steps)
+        metrics_path = None
+        if finished and rank == 0:
+            metrics_path = evaluate_run(cfg, _unwrap(job.model), job.sources, job.modality,
+                                        job.prepare, device, job.autocast, job.run)
+        _barrier()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    return {"steps": job.run.step, "metrics_path": str(metrics_path) if metrics_path else None,
+            "rank": rank, "out": cfg.out}
+
+
+class Job:
+    """Everything one training process holds: data, model, optimizer, the run's state."""
+
+    def __init__(self, cfg: JobConfig, rank: int, world: int, device: torch.device) -> None:
+        self.cfg, self.rank, self.world, self.device = cfg, rank, world, device
+        out_dir = Path(cfg.out)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if cfg.train.deterministic:
+            os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+            torch.use_deterministic_algorithms(True)
+        torch.manual_seed(cfg.seed)
+        np.random.seed(cfg.seed)
+        random.seed(cfg.seed)
+        self.sources, self.modality = selected_sources(cfg)
+        roles = {m: list(r) for m, r in cfg.model.encoders.items()}
+        self.prepare = PreparePayload(roles, cfg.data.size, cfg.model.image_channels)
+        model: nn.Module = build_model(cfg, self.sources, self.modality, self.prepare).to(device)
+        torch.manual_seed(cfg.seed + rank)  # dropout differs per rank; weights come from rank 0
+        self.loader = make_loader(cfg, make_dataset(cfg, cfg.data.train_split, self.sources,
+                                                    self.prepare, train=True))
+        steps_per_epoch = len(self.loader)
+        if steps_per_epoch == 0:
+            raise UserError(f"the {cfg.data.train_split!r} split gives this rank no batch; "
+                            "lower data.batch_size or use fewer ranks")
+        self.total_steps = cfg.train.epochs * steps_per_epoch
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.params, lr=cfg.train.lr,
+                                           weight_decay=cfg.train.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           _schedule(cfg, self.total_steps))
+        amp_dtype, use_scaler = autocast_settings(cfg, device)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+        self.autocast = (lambda: torch.autocast(device.type, dtype=amp_dtype)) if amp_dtype \
+            else nullcontext
+        self.run = Run(cfg, out_dir, rank)
+        self.run.restore(model, self.optimizer, self.scheduler, self.scaler)
+        if world > 1:
+            if device.type == "cuda":
+                model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            several = len(roles) > 1 or any(len(r) > 1 for r in roles.values())
+            model = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None,
+                find_unused_parameters=several)  # a batch may lack a modality or role
+        self.model = model
+
+    def save(self, mid_epoch: bool) -> None:
+        self.run.save(self.model, self.optimizer, self.scheduler, self.scaler,
+                      self.loader if mid_epoch else None)
+
+    def train(self, max_steps: int | None) -> bool:
+        """Train the remaining epochs; False when stopped by `max_steps` (checkpointed)."""
+        cfg, run = self.cfg, self.run
+        bar = tqdm(total=self.total_steps, initial=run.step, desc="train", unit="step",
+                   disable=self.rank != 0 or None)
+        with bar:
+            while not run.done and run.epoch < cfg.train.epochs:
+                if not self.train_epoch(bar, max_steps):
+                    return False
+                run.epoch += 1
+                run.batches_done = 0
+                run.loader_state = None
+                run.state_resumed = False
+                run.done = run.epoch >= cfg.train.epochs
+                self.save(mid_epoch=False)
+        return True
+
+    def train_epoch(self, bar: Any, max_steps: int | None) -> bool:
+        """The rest of the current epoch; False when stopped by `max_steps`."""
+        cfg, run = self.cfg, self.run
+        self.loader.set_epoch(run.epoch)
+        skip = resume_epoch(run, self.loader, cfg, self.world)
+        self.model.train()
         if cfg.model.freeze_encoders:
-            _unwrap(model).encoders.eval()  # frozen: batch-norm statistics stay too
-        for batch in loader:
+            _unwrap(self.model).encoders.eval()  # frozen: batch-norm statistics stay too
+        for batch in self.loader:
             if skip:
                 skip -= 1  # replay: already trained on before the interruption
                 continue
-            loss = train_step(model, to_device(batch, device), optimizer, scheduler, scaler,
-                               autocast, cfg.train.grad_clip, params)
+            loss = train_step(self.model, to_device(batch, self.device), self.optimizer,
+                              self.scheduler, self.scaler, self.autocast, cfg.train.grad_clip,
+                              self.params)
             run.losses.append(loss)
             run.step += 1
             run.batches_done += 1
@@ -361,27 +409,11 @@ def run_training(config: Path, overrides: Sequence[str] = (), out: str | None = 
             if run.step % cfg.train.log_every == 0:
                 bar.set_postfix(loss=f"{loss:.4f}")
             if max_steps is not None and run.step >= max_steps:
-                run.save(model, optimizer, scheduler, scaler, loader)
-                bar.close()
-                return {"steps": run.step, "metrics_path": None, "rank": rank, "out": str(out_dir)}
+                self.save(mid_epoch=True)
+                return False
             if run.step % cfg.train.checkpoint_every == 0:
-                run.save(model, optimizer, scheduler, scaler, loader)
-        run.epoch += 1
-        run.batches_done = 0
-        run.loader_state = None
-        run.state_resumed = False
-        run.done = run.epoch >= cfg.train.epochs
-        run.save(model, optimizer, scheduler, scaler, None)
-    bar.close()
-    metrics_path = None
-    if rank == 0:
-        metrics_path = evaluate_run(cfg, _unwrap(model), sources, modality, prepare, device,
-                                    autocast, run)
-    _barrier()
-    if dist.is_initialized():
-        dist.destroy_process_group()
-    return {"steps": run.step, "metrics_path": str(metrics_path) if metrics_path else None,
-            "rank": rank, "out": str(out_dir)}
+                self.save(mid_epoch=True)
+        return True
 
 
 def resume_epoch(run: Run, loader: ShardLoader, cfg: JobConfig, world: int) -> int:
