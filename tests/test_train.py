@@ -7,7 +7,9 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
+import numpy as np
 import pytest
 import torch
 
@@ -63,9 +65,12 @@ def test_one_ecg_epoch_writes_per_source_metrics_and_a_plot(ecg_config, demo_bui
         assert r["by_modality"]["ecg"]["sources"] == ["ptb-xl"]
         if src["labels_evaluated"]:
             assert 0.0 <= src["auc"] <= 1.0 and "ci" in src
-    preds = dict(**__import__("numpy").load(out / "predictions-test.npz"))
+    preds = dict(np.load(out / "predictions-test.npz"))
     assert preds["score"].shape == preds["labels"].shape == preds["mask"].shape
-    assert (out / "run.svg").read_text().startswith("<svg")
+    svg = ElementTree.fromstring((out / "run.svg").read_text())
+    ns = "{http://www.w3.org/2000/svg}"
+    assert len(svg.find(f"{ns}polyline").get("points").split()) == report["steps"]  # loss curve
+    assert any(el.text == "ptb-xl" for el in svg.iter(f"{ns}text"))  # AUC bar label
 
 
 def test_mid_epoch_resume_in_a_new_process_gives_the_same_weights(ecg_config, tmp_path):
@@ -209,7 +214,6 @@ def _multi_role_build(root: Path) -> Path:
     import hashlib
     import io
 
-    import numpy as np
     from PIL import Image
 
     from medshard.schemas.models import Manifest, ShardInfo, SourceSummary, SplitCounts
