@@ -105,7 +105,8 @@ def sample_meta(src: str, i: int, member: str, descriptor: dict) -> dict:
                        "medshard_version": "0.1.0"},
         "members": [member],
     }
-    meta["signal" if member == "signal.npy" else "image"] = descriptor
+    role = member.split(".")[0]
+    meta["payloads"] = {role: {"kind": role, "member": member, **descriptor}}
     return meta
 
 

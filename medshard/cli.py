@@ -310,6 +310,64 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- jobs: fewshot / train ---------------------------------------------------------------
+
+
+def cmd_fewshot(args: argparse.Namespace) -> int:
+    from medshard.jobs.fewshot import write_fewshot
+
+    listing = write_fewshot(args.build, args.shots, args.seeds, Path(args.out), args.sources,
+                            args.pool_split, args.test_split)
+    for m in listing:
+        short = ", ".join(f"{c}: {n} short" for c, n in m["shortfall"].items())
+        print(f"{m['source']:<16} {m['shots']:>4}-shot seed {m['seed']:<3} {m['samples']:>6} samples"
+              f"  {m['path']}{'  (' + short + ')' if short else ''}")
+    print(f"{len(listing)} manifests in {args.out} (listed in fewshot.json)")
+    return 0
+
+
+def add_fewshot_command(sub: Any) -> None:
+    p = sub.add_parser("fewshot", help="k-shot training subsets per class and seed (sample keys)")
+    p.add_argument("build", help="build directory or URL")
+    p.add_argument("--shots", type=int, nargs="+", required=True, metavar="K")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0], metavar="SEED")
+    p.add_argument("--out", required=True, help="directory for the manifests")
+    p.add_argument("--sources", nargs="+", metavar="SOURCE", help="default: every source")
+    p.add_argument("--pool-split", default="train", help="split the shots are drawn from")
+    p.add_argument("--test-split", default="test",
+                   help="split whose subjects are kept out of every subset")
+    p.set_defaults(func=cmd_fewshot)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    try:
+        from medshard.jobs.train import run_training
+    except ImportError as exc:
+        raise UserError(f"training needs medshard[torch] ({exc}); pip install 'medshard[torch]'") from None
+
+    result = run_training(Path(args.config), overrides=args.set, out=args.out,
+                          max_steps=args.max_steps)
+    if result["rank"] != 0:
+        return 0
+    if result["metrics_path"] is None:
+        print(f"stopped after {result['steps']} steps with a checkpoint in {result['out']}; "
+              "run the same command again to resume")
+    else:
+        print(f"run finished: {result['steps']} steps; metrics in {result['metrics_path']}")
+    return 0
+
+
+def add_train_command(sub: Any) -> None:
+    p = sub.add_parser("train", help="reference multitask training + CLIMB evaluation on a build",
+                       epilog="Several GPUs: torchrun --nproc-per-node N -m medshard.jobs.train CONFIG")
+    p.add_argument("config", help="TOML file (see README, Training and evaluation)")
+    p.add_argument("--out", help="run directory (overrides the config's out)")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.epochs=2")
+    p.add_argument("--max-steps", type=int, help="stop (with a checkpoint) after this many steps")
+    p.set_defaults(func=cmd_train)
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -384,6 +442,8 @@ def make_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_demo)
 
     add_acquire_commands(sub)
+    add_fewshot_command(sub)
+    add_train_command(sub)
     from medshard.sharding.release.commands import add_commands as add_release_commands
 
     add_release_commands(sub)

@@ -36,3 +36,14 @@ def raw_copy(demo_raw, tmp_path) -> Path:
     dst = tmp_path / "raw"
     shutil.copytree(demo_raw, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def demo_build(demo_raw, tmp_path_factory) -> Path:
+    """The PTB-XL and CheXpert miniatures built once by the real pipeline (WebDataset)."""
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    out = tmp_path_factory.mktemp("demo-build")
+    run_build(BuildConfig(sources=["ptb-xl", "chexpert"], data_root=demo_raw, out=out,
+                          formats=("webdataset",), progress=False))
+    return out

@@ -52,7 +52,13 @@ from medshard.loaders.assign import (
     weighted_interleave,
 )
 from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_groups
-from medshard.loaders.manifest import Selection, apply_sample_filters, read_manifest, select_shards
+from medshard.loaders.manifest import (
+    Selection,
+    apply_sample_filters,
+    read_key_list,
+    read_manifest,
+    select_shards,
+)
 from medshard.loaders.remote import Buffer, ShardError, ShardStore, is_local
 from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS
 from medshard.schemas.vocabulary import load_vocabulary
@@ -72,8 +78,9 @@ class ShardDataset(IterableDataset):
 
     `source` is a build directory, its manifest.json, or an fsspec URL of either.
     Filters: `split`, `sources`, `modalities` select shards; `labels` (any of these
-    concept ids) and `filter` (a predicate over index.parquet rows) select samples,
-    counted from the build's index so that ranks stay equal. `decode_threads` > 0
+    concept ids), `filter` (a predicate over index.parquet rows) and `keys` (sample
+    keys, or the path/URL of a few-shot manifest from `medshard fewshot`) select
+    samples, counted from the build's index so that ranks stay equal. `decode_threads` > 0
     decodes that many samples at once on threads (worth it for JPEG/PNG when a process
     has spare cores; order is kept). `verify`: sha256 of shards fetched over the
     network ("remote", the default: local files were checked when downloaded), of
@@ -93,6 +100,7 @@ class ShardDataset(IterableDataset):
         modalities: str | Iterable[str] | None = None,
         labels: str | Iterable[str] | None = None,
         filter: Callable[[Mapping[str, Any]], bool] | None = None,
+        keys: str | Iterable[str] | None = None,
         shuffle: bool = True,
         seed: int = 0,
         buffer_size: int = 256,
@@ -132,7 +140,9 @@ class ShardDataset(IterableDataset):
         if weights is not None and sources is None:
             sources = [s for s, w in weights.items() if w > 0]
         refs = select_shards(manifest, base, split, sources, modalities, format)
-        self.selection: Selection = apply_sample_filters(refs, base, labels, filter)
+        self.selection: Selection = apply_sample_filters(
+            refs, base, labels, filter, None if keys is None else read_key_list(keys)
+        )
         if not self.selection.shards:
             raise UserError(
                 f"no shards in {source} match split={split!r} sources={sources!r} "

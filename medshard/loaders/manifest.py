@@ -127,19 +127,35 @@ def _read_index(base: str) -> Any:
         ) from e
 
 
+def read_key_list(source: str | Iterable[str]) -> frozenset[str]:
+    """Sample keys to keep: given as keys, or the path/URL of a JSON file whose `keys`
+    lists them (a few-shot manifest written by `medshard fewshot`)."""
+    if not isinstance(source, str):
+        return frozenset(source)
+    try:
+        data = json.loads(read_url(source))
+    except (FileNotFoundError, OSError, ValueError) as e:
+        raise UserError(f"cannot read the key list {source} ({e}); give a few-shot manifest") from e
+    if not isinstance(data, dict) or not isinstance(data.get("keys"), list):
+        raise UserError(f"{source} has no `keys` list; give a manifest written by medshard fewshot")
+    return frozenset(data["keys"])
+
+
 def apply_sample_filters(
     refs: list[ShardRef],
     base: str,
     labels: str | Iterable[str] | None,
     row_filter: Callable[[Mapping[str, Any]], bool] | None,
+    keys: frozenset[str] | None = None,
 ) -> Selection:
-    """Per-shard counts and kept keys for label / row filters, computed from index.parquet.
+    """Per-shard counts and kept keys for label / row / key filters, computed from index.parquet.
 
     Knowing the counts before reading keeps every rank's sample count equal.
     Without such filters the manifest's counts are used and no index is read.
+    Every one of `keys` must be in the selected shards (UserError otherwise).
     """
     wanted = _as_set(labels)
-    if wanted is None and row_filter is None:
+    if wanted is None and row_filter is None and keys is None:
         return Selection(refs, [r.samples for r in refs], [None] * len(refs))
     table = _read_index(base)
     names = table.column_names
@@ -154,6 +170,8 @@ def apply_sample_filters(
         )
         if i is None:
             continue
+        if keys is not None and row["key"] not in keys:
+            continue
         if wanted is not None and not wanted.intersection(row["labels"] or []):
             continue
         if row_filter is not None:
@@ -162,4 +180,11 @@ def apply_sample_filters(
             if not row_filter(row):
                 continue
         kept[i].add(row["key"])
+    if keys is not None:
+        missing = keys.difference(*kept)
+        if missing:
+            raise UserError(
+                f"{len(missing)} of {len(keys)} listed keys are not in the selected shards "
+                f"(e.g. {sorted(missing)[0]}); select their split and sources"
+            )
     return Selection(refs, [len(k) for k in kept], [frozenset(k) for k in kept])
