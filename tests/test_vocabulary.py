@@ -267,8 +267,22 @@ def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
     resources.files("medshard.schemas").joinpath("vocabulary.json").read_bytes().decode("ascii")
 
 
+# MultiMed sources outside CLIMB's table: slug -> (classes, mask size)
+MULTIMED: dict[str, tuple[list[str], int]] = {
+    "moabb-mi": (["left hand", "right hand", "feet", "tongue"], 4),
+}
+
+
 def test_every_climb_slug_has_a_map_and_nothing_else(vocab: Vocabulary) -> None:
-    assert set(vocab.data.sources) == set(TABLE7)
+    assert set(vocab.data.sources) == set(TABLE7) | set(MULTIMED)
+
+
+@pytest.mark.parametrize("slug", sorted(MULTIMED))
+def test_multimed_source_classes_and_mask(vocab: Vocabulary, slug: str) -> None:
+    classes, mask = MULTIMED[slug]
+    assert set(vocab.data.sources[slug]) == set(classes)
+    assert int(vocab.mask(slug).sum()) == mask
+    assert vocab.data.notes[slug]
 
 
 @pytest.mark.parametrize("slug", sorted(TABLE7))

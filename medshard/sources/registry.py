@@ -26,6 +26,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "cpsc": "medshard.sources.ecg.challenge:CPSC2018",
     "georgia": "medshard.sources.ecg.challenge:Georgia",
     "chapman-shaoxing": "medshard.sources.ecg.challenge:ChapmanShaoxing",
+    "moabb-mi": "medshard.sources.eeg.moabb_mi:BCICompetitionIV2a",
 }
 
 
