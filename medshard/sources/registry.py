@@ -27,6 +27,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "georgia": "medshard.sources.ecg.challenge:Georgia",
     "chapman-shaoxing": "medshard.sources.ecg.challenge:ChapmanShaoxing",
     "moabb-mi": "medshard.sources.eeg.moabb_mi:BCICompetitionIV2a",
+    "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
 }
 
 
