@@ -28,6 +28,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "chapman-shaoxing": "medshard.sources.ecg.challenge:ChapmanShaoxing",
     "moabb-mi": "medshard.sources.eeg.moabb_mi:BCICompetitionIV2a",
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
+    "iiic": "medshard.sources.eeg.iiic:IIIC",
 }
 
 

@@ -26,6 +26,8 @@ PUBLISHED: dict[str, tuple[int | None, int | None, str]] = {
              "counts 10-s windows)"),
     "chexpert": (212243, 225, "CLIMB A.2, images; the paper's total 212,498 does not add up"),
     "vindr-cxr": (15000, 3000, "CLIMB A.2, images"),
+    "iiic": (None, None, "CLIMB gives no counts: 60/20/20 % by patient of 134,450 segments"),
+    "hugadb": (291, 73, "CLIMB A.2, session files; medshard counts 2-s windows"),
     "tuab": (2717, 276, "CLIMB Table 8, recordings (files), not 10-s windows"),
     "tuev": (None, None, "CLIMB gives no counts: 518 sessions, 290 train / 78 eval patients"),
     "kits23": (361, 117, "CLIMB A.2, cases"),
