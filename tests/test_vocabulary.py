@@ -7,6 +7,7 @@ vocabulary.json, so a change to the data file has to agree with them.
 
 from __future__ import annotations
 
+import csv
 import json
 from importlib import resources
 
@@ -142,9 +143,8 @@ VINDR_CXR_28 = [
     "COPD", "Lung tumor", "Pneumonia", "Tuberculosis", "Other diseases", "No finding",
 ]
 
-# PhysioNet/CinC Challenge 2020/2021 scored SNOMED CT codes (dx_mapping_scored.csv) and
-# the concepts docs/vocabulary.md decides for each: the classes of Chapman-Shaoxing,
-# Georgia and CPSC. [] = a rhythm or an axis, no concept.
+# PhysioNet/CinC Challenge 2021 scored SNOMED CT codes (dx_mapping_scored.csv, all 30) and
+# the concepts docs/vocabulary.md decides for each. [] = a rhythm or an axis, no concept.
 CD, STTC, OTHER = "ecg.conduction-disturbance", "ecg.st-t-change", "ecg.other"
 CHALLENGE_SNOMED: dict[str, list[str]] = {
     "164889003": ["ecg.afib"], "164890007": ["ecg.aflutter"],
@@ -153,11 +153,23 @@ CHALLENGE_SNOMED: dict[str, list[str]] = {
     "164947007": [CD],
     "111975006": [STTC], "164934002": [STTC], "59931005": [STTC],
     "251146004": [OTHER], "10370003": [OTHER], "284470004": [OTHER], "63593006": [OTHER],
-    "427172004": [OTHER], "17338001": [OTHER], "164917005": [OTHER],
+    "427172004": [OTHER], "17338001": [OTHER], "164917005": [OTHER], "365413008": [OTHER],
     "426783006": [], "427393009": [], "426177001": [], "427084000": [], "426627000": [],
     "39732003": [], "47665007": [],
 }
 CHALLENGE_SETS = ("chapman-shaoxing", "georgia", "cpsc")
+# each set's column in the Challenge's mapping files (records per code in that set)
+CHALLENGE_COLUMN = {"chapman-shaoxing": "chapman_shaoxing", "georgia": "georgia", "cpsc": "cpsc"}
+
+
+def challenge_table() -> list[dict[str, str]]:
+    text = resources.files("medshard.schemas").joinpath("ecg_challenge_snomed.csv").read_text()
+    return list(csv.DictReader(text.splitlines()))
+
+
+def challenge_codes(slug: str) -> set[str]:
+    """The codes the Challenge counts in a set: the set's classes."""
+    return {r["snomed_ct_code"] for r in challenge_table() if int(r[CHALLENGE_COLUMN[slug]]) > 0}
 
 # The classes each source's map must have, exactly (what its adapter emits).
 EXTRA_SOURCE_CLASSES: dict[str, list[str]] = {
@@ -171,7 +183,7 @@ EXTRA_SOURCE_CLASSES: dict[str, list[str]] = {
 
 def expected_source_classes(slug: str) -> set[str]:
     if slug in CHALLENGE_SETS:  # SNOMED CT codes, not CLIMB's coarse classes
-        return set(CHALLENGE_SNOMED)
+        return challenge_codes(slug)
     table7 = TABLE7[slug] or []
     renames = TABLE7_TO_SOURCE.get(slug, {})
     out: set[str] = set()
@@ -183,7 +195,7 @@ def expected_source_classes(slug: str) -> set[str]:
 
 # Concepts each source can express (its mask size).
 EXPECTED_MASK_SIZE: dict[str, int] = {
-    "ptb-xl": 8, "chapman-shaoxing": 5, "georgia": 5, "cpsc": 5,
+    "ptb-xl": 8, "chapman-shaoxing": 7, "georgia": 7, "cpsc": 4,
     "iiic": 6, "tuab": 2, "tuev": 6,
     "mimic-cxr": 14, "chexpert": 14, "vindr-cxr": 31, "covid-19": 5, "coronahack": 4,
     "vindr-mammo": 5, "cbis-ddsm": 6, "cmmd": 2,
@@ -226,6 +238,8 @@ MULTI_CONCEPT_CLASSES: dict[tuple[str, str], set[str]] = {
     ("brain-tumor", "glioma_tumor"): {"mri.glioma", "mri.brain-tumor"},
     ("brain-tumor", "meningioma_tumor"): {"mri.meningioma", "mri.brain-tumor"},
     ("brain-tumor", "pituitary_tumor"): {"mri.pituitary-tumor", "mri.brain-tumor"},
+    # SNOMED CT 195080001 "atrial fibrillation and flutter": both rhythms coded at once
+    ("georgia", "195080001"): {"ecg.afib", "ecg.aflutter"},
 }
 
 
@@ -247,14 +261,28 @@ def test_table_is_the_45_climb_datasets() -> None:
 
 def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
     data = VocabularyFile.model_validate(raw)
-    assert data.version == "2.0.0"
-    assert vocab.version == "2.0.0"
+    assert data.version == "2.1.0"
+    assert vocab.version == "2.1.0"
     # ASCII-only JSON: readable whatever the locale's default encoding
     resources.files("medshard.schemas").joinpath("vocabulary.json").read_bytes().decode("ascii")
 
 
+# MultiMed sources outside CLIMB's table: slug -> (classes, mask size)
+MULTIMED: dict[str, tuple[list[str], int]] = {
+    "moabb-mi": (["left hand", "right hand", "feet", "tongue"], 4),
+}
+
+
 def test_every_climb_slug_has_a_map_and_nothing_else(vocab: Vocabulary) -> None:
-    assert set(vocab.data.sources) == set(TABLE7)
+    assert set(vocab.data.sources) == set(TABLE7) | set(MULTIMED)
+
+
+@pytest.mark.parametrize("slug", sorted(MULTIMED))
+def test_multimed_source_classes_and_mask(vocab: Vocabulary, slug: str) -> None:
+    classes, mask = MULTIMED[slug]
+    assert set(vocab.data.sources[slug]) == set(classes)
+    assert int(vocab.mask(slug).sum()) == mask
+    assert vocab.data.notes[slug]
 
 
 @pytest.mark.parametrize("slug", sorted(TABLE7))
@@ -295,8 +323,9 @@ def test_only_abcd_has_unmapped_classes(vocab: Vocabulary) -> None:
         for cls, targets in mapping.items()
         if not targets
     }
+    no_concept = {r["snomed_ct_code"] for r in challenge_table() if not r["concepts"]}
     rhythms_and_axes = {
-        (slug, code) for slug in CHALLENGE_SETS for code, ts in CHALLENGE_SNOMED.items() if not ts
+        (slug, code) for slug in CHALLENGE_SETS for code in challenge_codes(slug) & no_concept
     }
     assert unmapped == {("abcd", "Normal"), ("abcd", "Abnormal")} | rhythms_and_axes
 
@@ -373,9 +402,13 @@ def test_every_class_is_named_by_one_of_its_concepts(vocab: Vocabulary) -> None:
     ("left", "right"),
     [
         (("ptb-xl", "AFIB"), ("georgia", "164889003")),
-        (("ptb-xl", "AFLT"), ("cpsc", "164890007")),
+        (("ptb-xl", "AFLT"), ("georgia", "164890007")),
         (("ptb-xl", "STTC"), ("chapman-shaoxing", "59931005")),
-        (("ptb-xl", "CD"), ("cpsc", "713427006")),
+        (("ptb-xl", "CD"), ("cpsc", "59118001")),
+        (("ptb-xl", "MI"), ("georgia", "164865005")),
+        (("ptb-xl", "HYP"), ("chapman-shaoxing", "55827005")),
+        (("ptb-xl", "STTC"), ("cpsc", "429622005")),
+        (("ptb-xl", "OTHER"), ("cpsc", "164884008")),
         (("tuev", "PLED"), ("iiic", "LPD")),
         (("tuev", "GPED"), ("iiic", "GPD")),
         (("vindr-cxr", "No finding"), ("chexpert", "No Finding")),
@@ -400,7 +433,7 @@ def test_same_meaning_is_one_concept(vocab: Vocabulary, left: tuple, right: tupl
     [
         (("ptb-xl", "NORM"), ("tuab", "normal")),
         (("ptb-xl", "AFIB"), ("ptb-xl", "AFLT")),  # two rhythms (CLIMB merged them)
-        (("cpsc", "164889003"), ("cpsc", "6374002")),  # AF is not a conduction disturbance
+        (("cpsc", "164889003"), ("cpsc", "164909002")),  # AF is not a conduction disturbance
         (("busi", "normal"), ("covid-us", "normal")),
         (("covid-blues", "No COVID"), ("covid-us", "normal")),
         (("ham10000", "akiec"), ("pad-ufes-20", "ACK")),
@@ -441,14 +474,56 @@ def test_chexpert_label_vector_is_masked_to_its_own_concepts(vocab: Vocabulary) 
 
 @pytest.mark.parametrize("code", sorted(CHALLENGE_SNOMED))
 def test_each_scored_snomed_code_maps_as_decided(vocab: Vocabulary, code: str) -> None:
+    row = {r["snomed_ct_code"]: r for r in challenge_table()}[code]
+    assert row["scored"] == "1"
+    assert [c for c in row["concepts"].split(";") if c] == CHALLENGE_SNOMED[code]
     for slug in CHALLENGE_SETS:
-        assert vocab.map_classes(slug, [code]) == CHALLENGE_SNOMED[code]
+        if code in challenge_codes(slug):
+            assert vocab.map_classes(slug, [code]) == CHALLENGE_SNOMED[code]
+
+
+def test_challenge_table_names_every_code_once_with_a_reason() -> None:
+    rows = challenge_table()
+    codes = [r["snomed_ct_code"] for r in rows]
+    assert len(codes) == len(set(codes)) == 133  # 30 scored + 103 unscored (evaluation-2021)
+    assert {r["snomed_ct_code"] for r in rows if r["scored"] == "1"} == set(CHALLENGE_SNOMED)
+    assert all(r["note"].strip() for r in rows)
+
+
+@pytest.mark.parametrize("slug", CHALLENGE_SETS)
+def test_challenge_maps_are_the_table(vocab: Vocabulary, slug: str) -> None:
+    table = {r["snomed_ct_code"]: [c for c in r["concepts"].split(";") if c]
+             for r in challenge_table()}
+    assert vocab.data.sources[slug] == {c: table[c] for c in challenge_codes(slug)}
+
+
+# Unscored codes decided by their PTB-XL statement of the same meaning (docs/vocabulary.md).
+UNSCORED_DECISIONS = {
+    "164865005": ["ecg.myocardial-infarction"],  # myocardial infarction
+    "164867002": ["ecg.myocardial-infarction"],  # old myocardial infarction
+    "164873001": ["ecg.hypertrophy"],  # LVH
+    "55827005": ["ecg.hypertrophy"],  # LV high voltage = PTB-XL VCLVH
+    "429622005": [STTC], "164931005": [STTC],  # ST depression / elevation
+    "428750005": [STTC], "164861001": [STTC],  # nonspecific ST-T, ischemia
+    "164884008": [OTHER],  # ventricular ectopics = PTB-XL PVC
+    "27885002": [CD], "445211001": [CD],  # complete heart block, LPFB
+    "195080001": ["ecg.afib", "ecg.aflutter"],
+    "713422000": [], "164896001": [], "53741008": [],  # AT, VF, coronary heart disease
+}
+
+
+@pytest.mark.parametrize("code", sorted(UNSCORED_DECISIONS))
+def test_unscored_codes_map_as_decided(code: str) -> None:
+    row = {r["snomed_ct_code"]: r for r in challenge_table()}[code]
+    assert row["scored"] == "0"
+    assert [c for c in row["concepts"].split(";") if c] == UNSCORED_DECISIONS[code]
 
 
 def test_sinus_rhythm_codes_are_never_normal(vocab: Vocabulary) -> None:
     # CLIMB's table calls these 'Normal'; a rhythm alone is not a normal ECG
+    rhythms = {"426783006", "427084000", "426177001", "427393009"}
     for slug in CHALLENGE_SETS:
-        assert vocab.map_classes(slug, ["426783006", "427084000", "426177001"]) == []
+        assert vocab.map_classes(slug, sorted(rhythms & challenge_codes(slug))) == []
         assert vocab.mask(slug)[vocab.index["ecg.normal"]] == 0
 
 

@@ -60,13 +60,37 @@ class SignalSpec:
 ECG_SPEC = SignalSpec(500.0, 5000, tuple(ECG_LEADS), "record-range", 15)
 EEG_SPEC = SignalSpec(200.0, None, None, "p95", 0)
 
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """How a source cuts a continuous recording into fixed windows (seconds of raw time).
+
+    A source that windows reads its modality's entry as the default of its own window
+    options; the signal standard's `n_samples` is `length_s` at the standard's rate.
+    """
+
+    length_s: float
+    hop_s: float
+
+    def __post_init__(self) -> None:
+        if self.length_s <= 0 or self.hop_s <= 0:
+            raise ValueError(f"window length and hop must be positive, not {self.length_s}, "
+                             f"{self.hop_s}")
+
+
+# IMU (HuGaDB): 2-s windows every 1 s (50 % overlap, the usual activity-recognition cut),
+# at 100 Hz: 200 samples per window.
+IMU_WINDOW = WindowSpec(length_s=2.0, hop_s=1.0)
+WINDOW_STANDARDS: dict[str, WindowSpec] = {"imu": IMU_WINDOW}
+
 # The signal standard of each modality: what every signal of that modality is made into.
 # `--standard MODALITY.FIELD=VALUE` changes one field for a build (it enters the config hash).
 SIGNAL_STANDARDS: dict[str, SignalSpec] = {
     "ecg": ECG_SPEC,
     "eeg": EEG_SPEC,
-    # IMU (accelerometer/gyroscope) and bedside vitals: a common rate, physical units kept
-    "imu": SignalSpec(100.0, None, None, "none", 0),
+    # IMU (accelerometer/gyroscope): 100 Hz, one window (IMU_WINDOW: 2 s = 200 samples),
+    # units kept; bedside vitals: a common rate, physical units kept
+    "imu": SignalSpec(100.0, 200, None, "none", 0),
     "vitals": SignalSpec(1.0, None, None, "none", 0),
 }
 STANDARD_FIELDS = {"rate": "sampling_rate_hz", "length": "n_samples",

@@ -23,6 +23,12 @@ BUILTIN_SOURCES: dict[str, str] = {
     "vindr-cxr": "medshard.sources.cxr.vindr_cxr:VinDrCXR",
     "tuab": "medshard.sources.eeg.tuab:TUAB",
     "tuev": "medshard.sources.eeg.tuev:TUEV",
+    "cpsc": "medshard.sources.ecg.challenge:CPSC2018",
+    "georgia": "medshard.sources.ecg.challenge:Georgia",
+    "chapman-shaoxing": "medshard.sources.ecg.challenge:ChapmanShaoxing",
+    "moabb-mi": "medshard.sources.eeg.moabb_mi:BCICompetitionIV2a",
+    "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
+    "iiic": "medshard.sources.eeg.iiic:IIIC",
 }
 
 

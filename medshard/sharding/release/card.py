@@ -18,8 +18,16 @@ from medshard.schemas import Manifest, SourceInfo
 # CLIMB's published counts (Table 6 / App. A.2 as SOURCES.md reproduces them): train, test
 PUBLISHED: dict[str, tuple[int | None, int | None, str]] = {
     "ptb-xl": (17476, 4361, "CLIMB A.2, records"),
+    "chapman-shaoxing": (38207, 2051, "CLIMB A.2, records (the Challenge 2021 copy has 10,247; "
+                         "medshard counts 10-s windows)"),
+    "georgia": (18622, 2067, "CLIMB A.2, records (the Challenge copy has 10,344; medshard "
+                "counts 10-s windows)"),
+    "cpsc": (4815, 1377, "CLIMB A.2, records of CPSC 2018 (6,877 records of 6-60 s; medshard "
+             "counts 10-s windows)"),
     "chexpert": (212243, 225, "CLIMB A.2, images; the paper's total 212,498 does not add up"),
     "vindr-cxr": (15000, 3000, "CLIMB A.2, images"),
+    "iiic": (None, None, "CLIMB gives no counts: 60/20/20 % by patient of 134,450 segments"),
+    "hugadb": (291, 73, "CLIMB A.2, session files; medshard counts 2-s windows"),
     "tuab": (2717, 276, "CLIMB Table 8, recordings (files), not 10-s windows"),
     "tuev": (None, None, "CLIMB gives no counts: 518 sessions, 290 train / 78 eval patients"),
     "kits23": (361, 117, "CLIMB A.2, cases"),

@@ -1,0 +1,1 @@
+"""IMU (inertial measurement unit) sources."""
