@@ -58,6 +58,24 @@ from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS
 from medshard.schemas.vocabulary import load_vocabulary
 
 STATE_FORMAT = "medshard.loader/1"
+SHARD_FIELD = "__shard__"  # set on raw samples while they travel to decoding; never yielded
+
+
+class SampleError(RuntimeError):
+    """A sample failed to decode or transform; the message names its shard and key."""
+
+
+def detach(sample: Any) -> Any:
+    """`sample` with every memoryview (of a mapped shard) turned into bytes, so it pickles."""
+    if isinstance(sample, memoryview):
+        return sample.tobytes()
+    if isinstance(sample, dict):
+        return {k: detach(v) for k, v in sample.items()}
+    if isinstance(sample, list):
+        return [detach(v) for v in sample]
+    if isinstance(sample, tuple):
+        return tuple(detach(v) for v in sample)
+    return sample
 
 
 def world_from_env() -> tuple[int, int]:
@@ -315,6 +333,7 @@ class ShardDataset(IterableDataset):
                         return
                     s, _, base = wanted[w]
                     if ordinal >= s:
+                        raw[SHARD_FIELD] = ref.path
                         yield base + ordinal - s, raw
                     ordinal += 1
             else:
@@ -327,7 +346,7 @@ class ShardDataset(IterableDataset):
                         return
                     s, _, base = wanted[w]
                     if ordinal >= s:
-                        raw = {"__key__": key}
+                        raw = {"__key__": key, SHARD_FIELD: ref.path}
                         for ext, view in members:
                             if ext == "json":
                                 raw[ext] = bytes(view)
@@ -416,8 +435,18 @@ class ShardDataset(IterableDataset):
             self._iterated_here = True
 
         def prepare(raw: RawSample) -> Any:
-            sample: Any = decoder(raw) if decoder is not None else raw
-            return transform(sample) if transform is not None else sample
+            shard = raw.pop(SHARD_FIELD, "?")
+            try:
+                sample: Any = decoder(raw) if decoder is not None else raw
+                sample = transform(sample) if transform is not None else sample
+            except Exception as exc:
+                # in a worker process this is the only text that reaches the main process
+                raise SampleError(
+                    f"shard {shard}, sample {raw.get('__key__', '?')}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            # a worker's samples are pickled into the main process: no views of a map
+            return detach(sample) if not in_process else sample
 
         samples = (
             _ordered_map(prepare, raws, self.decode_threads)

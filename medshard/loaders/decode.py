@@ -19,7 +19,8 @@ memory-mapped local shard (tensors then share that memory, no copy). Decoded sam
   - events: a dict per column, numbers as float64 tensors (NaN where null), strings as
     lists of str (`time` float64, `code` list);
   - text: a str;
-  - video: the stored bytes;
+  - video: the stored bytes (`bytes`, a copy: a memoryview of a mapped shard cannot
+    cross into the DataLoader's main process);
 - `labels`: float32 multi-hot over the unified vocabulary;
 - `label_mask`: float32, 1 where the sample's source can express the concept;
 - `meta`: the sample's SampleMeta as a dict (`payloads`: the descriptors by role,
@@ -294,7 +295,7 @@ PAYLOAD_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "graph": lambda data, desc: graph_tensors(data),
     "events": events_columns,
     "text": lambda data, desc: bytes(data).decode("utf-8"),
-    "video": lambda data, desc: data,
+    "video": lambda data, desc: bytes(data),
 }
 
 
