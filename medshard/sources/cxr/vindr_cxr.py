@@ -53,7 +53,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from medshard.formats.dicom import read_image, read_patient_id
-from medshard.schemas import Filtered, License, Payload, RawRecord, Sample, SourceInfo
+from medshard.schemas import Filtered, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
@@ -230,8 +230,9 @@ class VinDrCXR(Source):
         """
         self.check_root(root)
         for split_dir in SPLIT_DIRS:
-            labels = read_image_labels(root / "annotations" / f"image_labels_{split_dir}.csv")
-            boxes = read_boxes(root / "annotations" / f"annotations_{split_dir}.csv")
+            labels = read_image_labels(
+                self.path(root, f"annotations/image_labels_{split_dir}.csv"))
+            boxes = read_boxes(self.path(root, f"annotations/annotations_{split_dir}.csv"))
             on_disk = {p.stem for p in (root / split_dir).glob("*.dicom")}
             for image_id in sorted(set(labels) | on_disk):
                 if not _IMAGE_ID.match(image_id):
@@ -242,7 +243,11 @@ class VinDrCXR(Source):
                 rel = f"{split_dir}/{image_id}.dicom"
                 path = root / rel
                 readers = labels.get(image_id, [])
-                subject = (read_patient_id(path) if path.is_file() else None) or image_id
+                try:
+                    subject = (read_patient_id(self.path(root, rel))
+                               if path.is_file() else None) or image_id
+                except RecordError:  # a link out of the root: load() quarantines it
+                    subject = image_id
                 yield RawRecord(
                     record_id=image_id,
                     subject_id=subject,
@@ -264,7 +269,8 @@ class VinDrCXR(Source):
         if not record.source_labels:
             raise Filtered("image has no rows in image_labels csv")
         rule = self._options["reader_aggregation"]
-        image = read_image(root / record.files[0], monochrome1=self._options["monochrome1"])
+        image = read_image(self.path(root, record.files[0]),
+                           monochrome1=self._options["monochrome1"])
         readers = record.meta.get("readers", [])
         meta: dict[str, Any] = {
             **image.meta,
