@@ -51,7 +51,13 @@ from medshard.loaders.assign import (
     shuffled_pieces,
     weighted_interleave,
 )
-from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_groups
+from medshard.loaders.decode import (
+    RawSample,
+    SampleDecoder,
+    iter_parquet_raw,
+    iter_tar_groups,
+    parquet_rows,
+)
 from medshard.loaders.manifest import Selection, apply_sample_filters, read_manifest, select_shards
 from medshard.loaders.remote import Buffer, ShardError, ShardStore, is_local
 from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS
@@ -95,7 +101,9 @@ class ShardDataset(IterableDataset):
     decodes that many samples at once on threads (worth it for JPEG/PNG when a process
     has spare cores; order is kept). `verify`: sha256 of shards fetched over the
     network ("remote", the default: local files were checked when downloaded), of
-    every shard read (True), or none (False); sizes are always checked.
+    every shard read (True), of each shard the first time this process reads it
+    ("once": catches bit rot in a local build at the cost of one full read per shard
+    and process), or none (False); sizes and sample counts are always checked.
     Views (`medshard.loaders.views`): `ecg_view` ("full", "climb-paper", "ecg-jepa"),
     `label_view` ("source", or "climb" for CLIMB's merged classes), and
     `apply_rescale` (images stored without a fractional modality rescale come back as
@@ -322,6 +330,10 @@ class ShardDataset(IterableDataset):
         mapped = isinstance(buf, mmap.mmap)  # local or cached file: members can be views
         try:
             if ref.format == "parquet":
+                rows = parquet_rows(buf)
+                if rows != ref.samples:
+                    raise ShardError(f"shard {ref.path} holds {rows} samples, the manifest says "
+                                     f"{ref.samples}; re-download or rebuild it")
                 raws: Iterator[RawSample] = iter_parquet_raw(buf, first if keep is None else 0)
                 ordinal = first if keep is None else 0
                 for raw in raws:
@@ -337,12 +349,18 @@ class ShardDataset(IterableDataset):
                         yield base + ordinal - s, raw
                     ordinal += 1
             else:
+                # a run that reads to the shard's end also checks that nothing follows it
+                to_end = keep is None and last == ref.samples
                 for key, members in iter_tar_groups(buf):
                     if keep is not None and key not in keep:
                         continue
                     while w < len(wanted) and ordinal >= wanted[w][1]:
                         w += 1
                     if w == len(wanted):
+                        if to_end:
+                            raise ShardError(
+                                f"shard {ref.path} holds more samples than the manifest's "
+                                f"{ref.samples}: the manifest was changed; re-download it")
                         return
                     s, _, base = wanted[w]
                     if ordinal >= s:

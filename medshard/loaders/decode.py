@@ -134,6 +134,11 @@ def iter_tar_groups(buf: Buffer) -> Iterator[tuple[str, list[tuple[str, memoryvi
         yield key, members
 
 
+def parquet_rows(buf: Buffer) -> int:
+    """Rows of a Parquet shard held in memory, from its footer (nothing else is read)."""
+    return pq.ParquetFile(pa.BufferReader(pa.py_buffer(buf))).metadata.num_rows
+
+
 def iter_parquet_raw(buf: Buffer, skip: int = 0) -> Iterator[RawSample]:
     """Raw samples of a Parquet shard held in memory, from row `skip` on.
 

@@ -19,3 +19,17 @@ BUILTINS = sorted(registry.BUILTIN_SOURCES)
 @pytest.mark.parametrize("slug", BUILTINS)
 def test_mutated_fixture_builds_and_keeps_to_its_root(slug, tmp_path):
     check_adversarial(slug, tmp_path)
+
+
+def test_the_kit_catches_a_source_that_follows_a_symlink_out_of_its_root(tmp_path, monkeypatch):
+    from medshard.testing import ConformanceError
+
+    monkeypatch.setattr(registry, "BUILTIN_SOURCES", {
+        **registry.BUILTIN_SOURCES,
+        "toy-follows-symlinks": "tests.conformance_toy:FollowsSymlinks"})
+    registry._registry.cache_clear()
+    try:
+        with pytest.raises(ConformanceError, match=r"^toy-follows-symlinks: adversarial: r01"):
+            check_adversarial("toy-follows-symlinks", tmp_path)
+    finally:
+        registry._registry.cache_clear()
