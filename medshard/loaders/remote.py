@@ -55,12 +55,35 @@ def local_path(url: str) -> str:
     return url[len("file://") :] if url.startswith("file://") else url
 
 
+def stall_timeout_s() -> float:
+    """Seconds an HTTP read may wait for the next bytes (MEDSHARD_HTTP_STALL_S, default 60)."""
+    try:
+        return float(os.environ.get("MEDSHARD_HTTP_STALL_S") or 60.0)
+    except ValueError:
+        return 60.0
+
+
+def _http_timeout() -> object | None:
+    """An aiohttp timeout for fsspec's HTTP client (which waits forever without one)."""
+    try:
+        import aiohttp
+    except ImportError:  # fsspec then says itself that HTTP needs aiohttp
+        return None
+    stall = stall_timeout_s()
+    return aiohttp.ClientTimeout(total=None, sock_connect=stall, sock_read=stall)
+
+
 def read_url(url: str) -> bytes:
-    """All bytes at a local path or fsspec URL."""
+    """All bytes at a local path or fsspec URL; TimeoutError when HTTP stalls."""
     if is_local(url):
         with open(local_path(url), "rb") as f:
             return f.read()
-    with fsspec.open(url, "rb") as f:
+    kwargs: dict = {}
+    if url.startswith(("http://", "https://")):
+        timeout = _http_timeout()
+        if timeout is not None:
+            kwargs["client_kwargs"] = {"timeout": timeout}
+    with fsspec.open(url, "rb", **kwargs) as f:
         return f.read()
 
 
@@ -140,8 +163,14 @@ class ShardStore:
             raise ShardError(
                 f"shard {ref.path} is missing ({ref.url}); check the release URL or rebuild"
             ) from e
+        except TimeoutError as e:
+            raise ShardError(
+                f"shard {ref.path}: no data from {ref.url} for {stall_timeout_s():g} s (stalled); "
+                "check the server or network and retry (MEDSHARD_HTTP_STALL_S sets the wait)"
+            ) from e
         except OSError as e:
-            raise ShardError(f"shard {ref.path} could not be read from {ref.url}: {e}") from e
+            raise ShardError(f"shard {ref.path} could not be read from {ref.url}: "
+                             f"{str(e) or type(e).__name__}") from e
         self._check(ref, data, fetched=not local)
         if cached is not None:
             self._store(cached, data)

@@ -324,111 +324,117 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 payload_compression=job.parquet_payload_compression,
             )
 
-    quarantine: list[dict] = []
-    index_rows: list[dict] = []
-    filtered_reasons: Counter[str] = Counter()
-    original_rates: Counter[str] = Counter()
-    written = samples = 0
-    provenance_base = {
-        "source_version": job.source_version,
-        "transform_config_hash": job.config_hash,
-        "medshard_version": __version__,
-    }
+    try:
+        quarantine: list[dict] = []
+        index_rows: list[dict] = []
+        filtered_reasons: Counter[str] = Counter()
+        original_rates: Counter[str] = Counter()
+        written = samples = 0
+        provenance_base = {
+            "source_version": job.source_version,
+            "transform_config_hash": job.config_hash,
+            "medshard_version": __version__,
+        }
 
-    records = read_plan(job)
-    raw_files = {f: raw_fingerprint(root, f) for rec in records for f in rec.files}
-    raw_sha256: dict[str, str | None] = {}
-    if len(records) != job.n_records:
-        raise RuntimeError(f"plan {job.plan_path()} has {len(records)} records, expected "
-                           f"{job.n_records}; run the build again")
-    for rec in records:
-        for f in rec.files:  # recorded for `--verify-raw`; one read, shared with provenance
-            if f not in raw_sha256:
-                raw_sha256[f] = _confined_sha256(source, root, f)
-        spool = _RecordSpool()
-        key = sample_key(job.source, rec.record_id)
-        stage = "load"
-        file_hashes: dict[str, str] | None = None
-        try:
-            for sample in source.load(rec, root):
-                stage = "transform"
-                key = sample_key(job.source, rec.record_id, sample.key_suffix)
-                full_key = full_sample_key(job.source, rec.record_id, sample.key_suffix)
-                sample_meta = sample.meta if key == full_key else {**sample.meta,
-                                                                    "full_key": full_key}
-                members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
-                stage = "labels"
-                labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
-                stage = "provenance"
-                if file_hashes is None:
-                    file_hashes = {f: raw_sha256[f] or sha256_file(source.path(root, f))
-                                   for f in rec.files}
-                stage = "validate"
-                meta_obj = SampleMeta(
-                    key=key,
-                    source=job.source,
-                    modality=job.modality,  # type: ignore[arg-type]
-                    split=job.split,  # type: ignore[arg-type]
-                    subject=rec.subject_id,
-                    task=sample.task,
-                    labels=labels,
-                    source_labels=sample.source_labels,
-                    meta=sample_meta,
-                    provenance={"files": file_hashes, "label_files": job.label_files or None,
-                                **provenance_base},
-                    payloads=descriptors,
-                    members=list(members),
-                )
-                stage = "encode"
-                check_member_names(key, {JSON_MEMBER: b"", **members})
-                meta = meta_obj.model_dump(mode="json", exclude_none=True)
-                meta_json = json_bytes(meta)
-                spool.add(meta, meta_json, members)
-                del sample, members, descriptors, meta, meta_json  # spilled copies only
-        except Filtered as exc:
-            spool.discard()
-            filtered_reasons[str(exc)] += 1
-            continue
-        except Exception as exc:  # any failure of one record is quarantined, never fatal
-            spool.discard()
-            quarantine.append(_quarantine_line(job, rec, key, stage, exc))
-            log.debug("quarantined %s at %s: %s", key, stage, traceback.format_exc())
-            continue
-        if spool.count == 0:
-            filtered_reasons["no samples"] += 1
-            continue
-        for meta, meta_json, members in spool.drain():
-            if "webdataset" in writers:
-                writers["webdataset"].write(
-                    meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
-                )
-            if "parquet" in writers:
-                writers["parquet"].write(meta, meta_json, members)
-            index_rows.append(_index_row(meta, job))
-            for desc in meta["payloads"].values():
-                if desc["kind"] == "signal":
-                    original_rates[_rate_key(desc["original_sampling_rate_hz"])] += 1
-            samples += 1
-        written += 1
+        records = read_plan(job)
+        raw_files = {f: raw_fingerprint(root, f) for rec in records for f in rec.files}
+        raw_sha256: dict[str, str | None] = {}
+        if len(records) != job.n_records:
+            raise RuntimeError(f"plan {job.plan_path()} has {len(records)} records, expected "
+                               f"{job.n_records}; run the build again")
+        for rec in records:
+            for f in rec.files:  # recorded for `--verify-raw`; one read, shared with provenance
+                if f not in raw_sha256:
+                    raw_sha256[f] = _confined_sha256(source, root, f)
+            spool = _RecordSpool()
+            key = sample_key(job.source, rec.record_id)
+            stage = "load"
+            file_hashes: dict[str, str] | None = None
+            try:
+                for sample in source.load(rec, root):
+                    stage = "transform"
+                    key = sample_key(job.source, rec.record_id, sample.key_suffix)
+                    full_key = full_sample_key(job.source, rec.record_id, sample.key_suffix)
+                    sample_meta = sample.meta if key == full_key else {**sample.meta,
+                                                                        "full_key": full_key}
+                    members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
+                    stage = "labels"
+                    labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
+                    stage = "provenance"
+                    if file_hashes is None:
+                        file_hashes = {f: raw_sha256[f] or sha256_file(source.path(root, f))
+                                       for f in rec.files}
+                    stage = "validate"
+                    meta_obj = SampleMeta(
+                        key=key,
+                        source=job.source,
+                        modality=job.modality,  # type: ignore[arg-type]
+                        split=job.split,  # type: ignore[arg-type]
+                        subject=rec.subject_id,
+                        task=sample.task,
+                        labels=labels,
+                        source_labels=sample.source_labels,
+                        meta=sample_meta,
+                        provenance={"files": file_hashes, "label_files": job.label_files or None,
+                                    **provenance_base},
+                        payloads=descriptors,
+                        members=list(members),
+                    )
+                    stage = "encode"
+                    check_member_names(key, {JSON_MEMBER: b"", **members})
+                    meta = meta_obj.model_dump(mode="json", exclude_none=True)
+                    meta_json = json_bytes(meta)
+                    spool.add(meta, meta_json, members)
+                    del sample, members, descriptors, meta, meta_json  # spilled copies only
+            except Filtered as exc:
+                spool.discard()
+                filtered_reasons[str(exc)] += 1
+                continue
+            except Exception as exc:  # any failure of one record is quarantined, never fatal
+                spool.discard()
+                quarantine.append(_quarantine_line(job, rec, key, stage, exc))
+                log.debug("quarantined %s at %s: %s", key, stage, traceback.format_exc())
+                continue
+            if spool.count == 0:
+                filtered_reasons["no samples"] += 1
+                continue
+            for meta, meta_json, members in spool.drain():
+                if "webdataset" in writers:
+                    writers["webdataset"].write(
+                        meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
+                    )
+                if "parquet" in writers:
+                    writers["parquet"].write(meta, meta_json, members)
+                index_rows.append(_index_row(meta, job))
+                for desc in meta["payloads"].values():
+                    if desc["kind"] == "signal":
+                        original_rates[_rate_key(desc["original_sampling_rate_hz"])] += 1
+                samples += 1
+            written += 1
 
-    shard_infos = []
-    for fmt, (final, tmp, fh, hw) in files.items():
-        writers[fmt].close()
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        os.replace(tmp, final)
-        shard_infos.append(
-            {
-                "path": final.relative_to(out).as_posix(),
-                "format": fmt,
-                "source": job.source,
-                "split": job.split,
-                "samples": samples,
-                "bytes": hw.size,
-                "sha256": hw.sha.hexdigest(),
-            }
-        )
+        shard_infos = []
+        for fmt, (final, tmp, fh, hw) in files.items():
+            writers[fmt].close()
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+            os.replace(tmp, final)
+            shard_infos.append(
+                {
+                    "path": final.relative_to(out).as_posix(),
+                    "format": fmt,
+                    "source": job.source,
+                    "split": job.split,
+                    "samples": samples,
+                    "bytes": hw.size,
+                    "sha256": hw.sha.hexdigest(),
+                }
+            )
+
+    except BaseException:
+        # a failed shard (full disk, a bug) leaves no temporary file and no open stream
+        _abort(files, writers)
+        raise
 
     part = {
         "stem": job.stem,
@@ -457,6 +463,17 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     tmp_part.write_bytes(json_bytes(part))
     os.replace(tmp_part, part_path)
     return part
+
+
+def _abort(files: dict[str, tuple[Path, Path, Any, Any]], writers: dict[str, Any]) -> None:
+    """Close and delete a shard's temporary files without finishing them."""
+    for fmt, (_final, tmp, fh, _hw) in files.items():
+        abort = getattr(writers.get(fmt), "abort", None)
+        if abort is not None:
+            abort()
+        if not fh.closed:
+            fh.close()
+        tmp.unlink(missing_ok=True)
 
 
 def load_done_part(job: ShardJob) -> dict[str, Any] | None:
