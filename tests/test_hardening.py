@@ -403,3 +403,75 @@ def test_verify_once_catches_bit_rot_and_counts_are_always_checked(tmp_path):
         with pytest.raises(ShardError, match="samples"):
             list(ShardDataset(str(low), split=victim["split"], sources=victim["source"],
                               format=fmt, shuffle=False, decode=False))
+
+
+# --- 8: images and volumes ----------------------------------------------------------------
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((height, width), 90, np.uint8)).save(buf, "JPEG", quality=50)
+    return buf.getvalue()
+
+
+def _patch_sof(data: bytes, width: int, height: int) -> bytes:
+    at = data.index(b"\xff\xc0") + 5  # SOF0: length, precision, then height and width
+    return data[:at] + height.to_bytes(2, "big") + width.to_bytes(2, "big") + data[at + 4:]
+
+
+def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(monkeypatch):
+    from medshard.pipeline.transforms.image import check_encoded_image
+
+    small = _jpeg(64, 64)
+    bomb = _patch_sof(small, 12000, 12000)  # a few hundred bytes declaring 144 Mpx
+    with pytest.raises(RecordError, match=r"12000 x 12000 = 144000000 pixels, more than the "
+                                          r"cap of 64000000"):
+        check_encoded_image(bomb)
+    monkeypatch.setenv("MEDSHARD_MAX_IMAGE_PIXELS", str(200_000_000))
+    with pytest.raises(RecordError, match=r"in \d+ bytes, more than JPEG can encode"):
+        check_encoded_image(bomb)
+    assert check_encoded_image(small)["height"] == 64
+
+
+def test_non_finite_voxels_are_quarantined():
+    from medshard.pipeline.encoders import EncodeContext, encode_volume
+    from medshard.schemas.sample import Payload
+
+    vol = np.zeros((4, 4, 4), np.float32)
+    vol[1, 2, 3] = np.nan
+    vol[0, 0, 0] = np.inf
+    desc = {"spacing_mm": [1.0] * 3, "affine": np.eye(4).tolist(), "orientation": "RAS"}
+    ctx = EncodeContext(key="k", role="volume", modality="ct", signal_specs={})
+    with pytest.raises(RecordError, match="2 NaN or infinite voxels of 64"):
+        encode_volume(Payload("volume", vol, desc), ctx)
+
+
+# --- 9: DICOM code strings and burned-in annotations --------------------------------------
+
+
+def test_dicom_code_strings_must_be_codes_and_burned_in_images_are_quarantined(tmp_path):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    from medshard.formats.dicom import read_image
+
+    ds = pydicom.dcmread(get_testdata_file("RG1_UNCR.dcm"))
+    ds.BodyPartExamined = "LEFT ARM JONES"  # valid CS characters, not a body part
+    ds.ViewPosition = "PA"
+    ds.BurnedInAnnotation = "YES"
+    path = tmp_path / "x.dcm"
+    ds.save_as(path)
+    with pytest.raises(RecordError, match="BurnedInAnnotation is YES"):
+        read_image(path)
+    image = read_image(path, burned_in="keep")
+    assert image.meta["burned_in_annotation"] is True
+    assert image.meta["dicom"]["ViewPosition"] == "PA"
+    assert "BodyPartExamined" not in image.meta["dicom"]
+    assert "JONES" not in json.dumps([image.meta, image.descriptor])
+    kept = read_image(path, burned_in="keep",
+                      codes={"BodyPartExamined": frozenset({"LEFT ARM JONES"})})
+    assert kept.meta["dicom"]["BodyPartExamined"] == "LEFT ARM JONES"  # a source's own term

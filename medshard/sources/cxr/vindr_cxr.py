@@ -171,6 +171,10 @@ class VinDrCXROptions(CarveValOptions):
     monochrome1: Literal["invert", "keep"] = Field(
         "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
     )
+    burned_in: Literal["quarantine", "keep"] = Field(
+        "quarantine", description="images flagged BurnedInAnnotation=YES (text in the pixels): "
+        "quarantined, or kept with meta.burned_in_annotation = true",
+    )
 
 
 class VinDrCXR(Source):
@@ -270,7 +274,8 @@ class VinDrCXR(Source):
             raise Filtered("image has no rows in image_labels csv")
         rule = self._options["reader_aggregation"]
         image = read_image(self.path(root, record.files[0]),
-                           monochrome1=self._options["monochrome1"])
+                           monochrome1=self._options["monochrome1"],
+                           burned_in=self._options["burned_in"])
         readers = record.meta.get("readers", [])
         meta: dict[str, Any] = {
             **image.meta,

@@ -130,7 +130,7 @@ def _identify(ds: Dataset, image: DemoImage) -> None:
     ds.PatientID = PATIENT_IDS[image.patient]
     ds.PatientSex = "F"
     ds.PatientAge = image.age
-    ds.BurnedInAnnotation = "YES"
+    ds.BurnedInAnnotation = "NO"  # read (YES is quarantined by default), never copied
     item = Dataset()
     item.RequestedProcedureDescription = REQUESTED_PROCEDURE_TEXT
     item.RequestedProcedureID = "RPID99124"
