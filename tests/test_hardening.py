@@ -29,11 +29,11 @@ from medshard.loaders import ShardDataset, ShardError
 from medshard.pipeline.build import BuildConfig, run_build
 from medshard.pipeline.shard_task import (
     MAX_KEY_CHARS,
-    RecordError,
     check_member_names,
     sample_key,
     temp_name,
 )
+from medshard.schemas import RecordError
 from medshard.testing.kit import fixture_of
 from tests.http_fixtures import FakeServer, Reply
 from tests.loader_fixtures import make_build
