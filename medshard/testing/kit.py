@@ -11,6 +11,10 @@ one build (both formats), then again into a second folder for the byte-identity 
 with the logs captured. Each check reads that build, or calls the source directly with
 file reads traced. A failure is a `ConformanceError` whose message starts with
 "<source>: <check>:" and says what was found.
+
+`check_adversarial(slug, workdir)` builds a mutated copy of the fixture of its own
+(`medshard.testing.adversarial`): a payload symlinked out of the root, and the cases the
+fixture declares (`..` paths, malformed index rows, long file names).
 """
 
 from __future__ import annotations
@@ -656,7 +660,8 @@ def run_check(kit: KitBuild, slug: str, check: str) -> None:
 
 
 def check_sources(slugs: list[str], workdir: Path) -> None:
-    """Build the sources' fixtures and run every check on each (for third-party packages)."""
+    """Build the sources' fixtures and run every check on each, then the adversarial build
+    of each (for third-party packages)."""
     kit = build_fixtures(slugs, workdir)
     for slug in slugs:
         for check in CHECKS:
