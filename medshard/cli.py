@@ -212,6 +212,8 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         progress=not args.no_progress,
         license_allow=args.license_allow,
         access_allow=args.access,
+        follow_symlinks=getattr(args, "follow_symlinks", False),
+        verify_raw=getattr(args, "verify_raw", False),
     )
 
 
@@ -228,6 +230,11 @@ def print_build_summary(result) -> None:
     size = sum(sh.bytes for sh in m.shards)
     print(f"{len(m.shards)} shards, {size / 1e6:.1f} MB in {result.out} "
           f"({result.shards_written} written, {result.shards_skipped} already built)")
+    changed = getattr(result, "raw_changed", {})
+    if changed:
+        files = sorted({f for fs in changed.values() for f in fs})
+        print(f"{len(changed)} shards rebuilt because {len(files)} raw files changed since the "
+              f"last build (e.g. {files[0]})")
     if total_q:
         print(f"{total_q} records quarantined: reasons in {result.out / 'quarantine.jsonl'}")
 
@@ -423,6 +430,13 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--access", type=_csv, metavar="KINDS",
                    help="build only sources of these access kinds: open, registration, "
                         "credentialed, manual (comma-separated)")
+    p.add_argument("--follow-symlinks", action="store_true",
+                   help="read symlinks in a raw tree whose targets stay inside the source's "
+                        "root (default: such records are quarantined; links out of the root "
+                        "always are)")
+    p.add_argument("--verify-raw", action="store_true",
+                   help="re-hash the raw files of finished shards and rebuild those whose "
+                        "content changed (by default size, mtime and inode are compared)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_build)
 

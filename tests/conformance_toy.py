@@ -100,7 +100,7 @@ class ToyEEG(Source):
         return [record.source_labels["label"]]
 
     def read_signal(self, record: RawRecord, root: Path) -> np.ndarray:
-        path = root / record.files[0]
+        path = self.path(root, record.files[0])  # confined to the root, symlinks checked
         if not path.is_file():
             raise RecordError(f"missing file {record.files[0]}")
         with open(path, newline="") as f:
@@ -167,6 +167,17 @@ class LabelOutsideSpace(ToyEEG):
 
     def classes_of(self, record: RawRecord) -> list[str]:
         return [*super().classes_of(record), "seizure"]
+
+
+class FollowsSymlinks(ToyEEG):
+    """Opens `root / file` as given: a symlink out of the root is followed."""
+
+    info = _named("toy-follows-symlinks")
+
+    def read_signal(self, record: RawRecord, root: Path) -> np.ndarray:
+        with open(root / record.files[0], newline="") as f:
+            rows = list(csv.reader(f))
+        return np.asarray(rows[1:], dtype=np.float64).T
 
 
 class Misnamed(ToyEEG):

@@ -230,7 +230,8 @@ def test_identifying_tags_are_never_parsed(tmp_path):
     ds = read_dataset(_identified_file(tmp_path, name="examples_overlay.dcm"))
     parsed = {elem.keyword for elem in ds}
     # pydicom always reads SpecificCharacterSet: it says how to decode text
-    assert parsed <= set(ALLOWED_TAGS) | {"PixelData", "PlanarConfiguration", "SpecificCharacterSet"}
+    assert parsed <= set(ALLOWED_TAGS) | {"PixelData", "PlanarConfiguration", "SpecificCharacterSet",
+                                          "BurnedInAnnotation"}  # read, never copied
     assert not any(elem.tag.is_private for elem in ds)
     assert not any(0x6000 <= elem.tag.group <= 0x60FF for elem in ds)  # overlays
     assert "PatientName" not in ds and "RequestAttributesSequence" not in ds

@@ -15,6 +15,7 @@ header's first line are parsed by nobody.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -97,16 +98,22 @@ def parse_header(text: str, name: str = "header") -> ChallengeHeader:
                            leads, parse_comments(text))
 
 
-def read_record(hea: Path) -> tuple[np.ndarray, ChallengeHeader]:
+def read_record(
+    hea: Path, resolve: Callable[[Path], Path] | None = None
+) -> tuple[np.ndarray, ChallengeHeader]:
     """(n_signals x n_samples float64 in physical units, header) of the record at `hea`.
 
-    Raises FileNotFoundError when the `.mat` is missing and ChallengeFormatError when it
-    is unreadable, lacks `val`, or disagrees with the header's shape.
+    `resolve` maps the signal file the header names to the path to open (the caller
+    confines it to its root; a header may name any path). Raises FileNotFoundError when
+    the `.mat` is missing and ChallengeFormatError when it is unreadable, lacks `val`, or
+    disagrees with the header's shape.
     """
     from scipy.io import loadmat
 
     header = parse_header(hea.read_text(errors="replace"), hea.name)
     mat = hea.parent / header.signal_file
+    if resolve is not None:
+        mat = resolve(mat)
     if not mat.is_file():
         raise FileNotFoundError(2, "missing signal file", str(mat))
     try:

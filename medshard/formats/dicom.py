@@ -88,7 +88,35 @@ _DECODE_TAGS: tuple[str, ...] = (
     "ExtendedOffsetTable",
     "ExtendedOffsetTableLengths",
     "ModalityLUTSequence",
+    "BurnedInAnnotation",  # YES: quarantined (or kept and flagged); the value is not copied
 )
+
+# The values each allow-listed code string may take (DICOM PS3.3 defined terms, PS3.16
+# Annex L for body parts); a code outside its vocabulary is dropped like free text.
+# A source extends them with `read_image(..., codes=...)`.
+CODE_VOCABULARY: dict[str, frozenset[str]] = {
+    "Modality": frozenset({
+        "CR", "DX", "MG", "CT", "MR", "US", "XA", "RF", "PT", "NM", "OT", "SC", "IO", "PX",
+        "ES", "XC", "OP", "SM", "RG", "DG",
+    }),
+    "ViewPosition": frozenset({
+        "AP", "PA", "LL", "RL", "RLD", "LLD", "RLO", "LLO", "LAO", "RAO", "LPO", "RPO", "CC",
+        "MLO", "ML", "LM", "LMO", "SIO", "XCC", "XCCL", "XCCM", "FB", "AT", "LATERAL",
+    }),
+    "BodyPartExamined": frozenset({
+        "ABDOMEN", "ABDOMENPELVIS", "ANKLE", "ARM", "BREAST", "CHEST", "CHESTABDOMEN",
+        "CHESTABDPELVIS", "CLAVICLE", "COCCYX", "CSPINE", "ELBOW", "EXTREMITY", "FOOT",
+        "HAND", "HEAD", "HEADNECK", "HEART", "HIP", "JAW", "KIDNEY", "KNEE", "LEG", "LSPINE",
+        "LUNG", "NECK", "PELVIS", "RIBS", "SHOULDER", "SKULL", "SPINE", "SSPINE", "THORAX",
+        "TSPINE", "WHOLEBODY", "WRIST",
+    }),
+    "PhotometricInterpretation": frozenset({
+        "MONOCHROME1", "MONOCHROME2", "RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT",
+        "PALETTE COLOR",
+    }),
+    "VOILUTFunction": frozenset({"LINEAR", "LINEAR_EXACT", "SIGMOID"}),
+}
+BURNED_IN_POLICIES = ("quarantine", "keep")
 
 # Tags copied to `meta["dicom"]`; demographics are reported separately, normalized.
 _META_TAGS = tuple(t for t in ALLOWED_TAGS if t not in ("PatientSex", "PatientAge"))
@@ -167,12 +195,17 @@ def _json_value(value: Any) -> Any:
     return str(value)
 
 
-def _clean(keyword: str, value: Any) -> Any:
-    """Allow-listed value as JSON, or None when it is not the kind of value the tag holds."""
+def _clean(keyword: str, value: Any,
+           codes: dict[str, frozenset[str]] | None = None) -> Any:
+    """Allow-listed value as JSON, or None when it is not the kind of value the tag holds:
+    a code string must match the CS value representation and its vocabulary."""
     vr = pydicom.datadict.dictionary_VR(keyword)
     if vr == "CS":
         text = str(value).strip().upper()
-        return text if _CODE_STRING.match(text) else None
+        if not _CODE_STRING.match(text):
+            return None
+        allowed = (codes or {}).get(keyword, frozenset()) | CODE_VOCABULARY.get(keyword, frozenset())
+        return text if keyword not in CODE_VOCABULARY or text in allowed else None
     out = _json_value(value)
     if vr in ("DS", "IS", "US", "SS", "FL", "FD"):
         flat = out if isinstance(out, list) else [out]
@@ -181,14 +214,16 @@ def _clean(keyword: str, value: Any) -> Any:
     return out
 
 
-def dicom_metadata(ds: Dataset) -> dict[str, Any]:
-    """The allow-listed acquisition and geometry attributes of `ds`, JSON-ready, keyed by keyword."""
+def dicom_metadata(ds: Dataset,
+                   codes: dict[str, frozenset[str]] | None = None) -> dict[str, Any]:
+    """The allow-listed acquisition and geometry attributes of `ds`, JSON-ready, keyed by
+    keyword; code strings outside their vocabulary (`CODE_VOCABULARY` + `codes`) dropped."""
     out: dict[str, Any] = {}
     for keyword in _META_TAGS:
         elem = ds.get(keyword)
         if elem is None or elem == "":
             continue
-        value = _clean(keyword, elem)
+        value = _clean(keyword, elem, codes)
         if value is not None and value != []:
             out[keyword] = value
     return out
@@ -293,7 +328,8 @@ def modality_lut_pixels(ds: Dataset, stored: np.ndarray) -> tuple[np.ndarray, bo
     return _exact_cast(work, _narrowest_int(out_lo, out_hi, bits_allocated)), True, (out_lo, out_hi)
 
 
-def decode_image(ds: Dataset, *, monochrome1: str = "invert") -> DicomImage:
+def decode_image(ds: Dataset, *, monochrome1: str = "invert", burned_in: str = "quarantine",
+                 codes: dict[str, frozenset[str]] | None = None) -> DicomImage:
     """Pixels of a single-frame image at native resolution, modality LUT applied losslessly.
 
     Returns the array (H x W, or H x W x 3 for colour), the ImageDescriptor fields a
@@ -301,9 +337,18 @@ def decode_image(ds: Dataset, *, monochrome1: str = "invert") -> DicomImage:
     pixel_spacing_mm, view, window_center, window_width, rescale_applied) and the
     sample meta (`dicom`: allow-listed attributes; `sex`, `age` where present).
     Raises RecordError with a value-free message for what it cannot store losslessly.
+    An image whose BurnedInAnnotation is YES (text such as a name may be in the pixels)
+    raises RecordError with `burned_in="quarantine"` (default); with "keep" it is
+    returned with `meta["burned_in_annotation"] = True`.
     """
     if monochrome1 not in MONOCHROME1_POLICIES:
         raise ValueError(f"monochrome1 must be one of {MONOCHROME1_POLICIES}, not {monochrome1!r}")
+    if burned_in not in BURNED_IN_POLICIES:
+        raise ValueError(f"burned_in must be one of {BURNED_IN_POLICIES}, not {burned_in!r}")
+    burned = str(ds.get("BurnedInAnnotation") or "").strip().upper() == "YES"
+    if burned and burned_in == "quarantine":
+        raise RecordError("BurnedInAnnotation is YES: the pixels may show identifying text; "
+                          "the image is left out (set the source's burned_in option to keep it)")
     if "PixelData" not in ds:
         raise RecordError("DICOM file has no pixel data")
     frames = int(ds.get("NumberOfFrames") or 1)
@@ -319,7 +364,9 @@ def decode_image(ds: Dataset, *, monochrome1: str = "invert") -> DicomImage:
             "Lossless / JPEG-LS install pylibjpeg with pylibjpeg-libjpeg, or python-gdcm"
         ) from None
 
-    meta: dict[str, Any] = {"dicom": dicom_metadata(ds), **demographics(ds)}
+    meta: dict[str, Any] = {"dicom": dicom_metadata(ds, codes), **demographics(ds)}
+    if burned:
+        meta["burned_in_annotation"] = True
     window_center = _floats(ds.get("WindowCenter"))
     window_width = _floats(ds.get("WindowWidth"))
     inverted_from: int | None = None
@@ -385,6 +432,8 @@ def _source_encoding(ds: Dataset) -> str:
     return f"dicom:{uid}" if uid else "dicom"
 
 
-def read_image(path: Path, *, monochrome1: str = "invert") -> DicomImage:
+def read_image(path: Path, *, monochrome1: str = "invert", burned_in: str = "quarantine",
+               codes: dict[str, frozenset[str]] | None = None) -> DicomImage:
     """`decode_image` of the file at `path`, parsing allow-listed and decoding tags only."""
-    return decode_image(read_dataset(path, pixels=True), monochrome1=monochrome1)
+    return decode_image(read_dataset(path, pixels=True), monochrome1=monochrome1,
+                        burned_in=burned_in, codes=codes)

@@ -10,6 +10,7 @@ WFDB spec: (digital - baseline) / gain, with the format's invalid-sample value a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,15 +85,24 @@ def parse_header(path: Path) -> WFDBHeader:
                       names, simple)
 
 
-def read_record(base: Path) -> tuple[np.ndarray, dict]:
-    """(samples x channels float64 in physical units, fields like wfdb.rdsamp's)."""
+def read_record(
+    base: Path, resolve: Callable[[Path], Path] | None = None
+) -> tuple[np.ndarray, dict]:
+    """(samples x channels float64 in physical units, fields like wfdb.rdsamp's).
+
+    `resolve` maps each signal file the header names to the path to open (the caller
+    confines it to its root: `medshard.formats.confine`), and raises for one it refuses.
+    """
     header = parse_header(base.with_suffix(".hea"))
+    for name in dict.fromkeys(header.files):
+        if resolve is not None:  # wfdb's fallback opens these itself: check them all first
+            resolve(base.parent / name)
     if not header.simple:
         import wfdb
 
         signal, fields = wfdb.rdsamp(str(base))
         return signal, fields
-    dat = base.parent / header.files[0]
+    dat = resolve(base.parent / header.files[0]) if resolve else base.parent / header.files[0]
     expected = header.n_samples * header.n_signals * 2
     size = dat.stat().st_size
     if size < expected:

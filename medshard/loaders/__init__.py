@@ -5,8 +5,8 @@ mne, SimpleITK, nibabel, wfdb); Pillow is imported only when an image is decoded
 """
 
 from medshard.loaders.collate import Collate, collate
-from medshard.loaders.dataset import ShardDataset, load
+from medshard.loaders.dataset import SampleError, ShardDataset, load
 from medshard.loaders.loader import ShardLoader
 from medshard.loaders.remote import ShardError
 
-__all__ = ["Collate", "ShardDataset", "ShardError", "ShardLoader", "collate", "load"]
+__all__ = ["Collate", "SampleError", "ShardDataset", "ShardError", "ShardLoader", "collate", "load"]

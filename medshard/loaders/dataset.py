@@ -51,7 +51,13 @@ from medshard.loaders.assign import (
     shuffled_pieces,
     weighted_interleave,
 )
-from medshard.loaders.decode import RawSample, SampleDecoder, iter_parquet_raw, iter_tar_groups
+from medshard.loaders.decode import (
+    RawSample,
+    SampleDecoder,
+    iter_parquet_raw,
+    iter_tar_groups,
+    parquet_rows,
+)
 from medshard.loaders.manifest import (
     Selection,
     apply_sample_filters,
@@ -64,6 +70,24 @@ from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS
 from medshard.schemas.vocabulary import load_vocabulary
 
 STATE_FORMAT = "medshard.loader/1"
+SHARD_FIELD = "__shard__"  # set on raw samples while they travel to decoding; never yielded
+
+
+class SampleError(RuntimeError):
+    """A sample failed to decode or transform; the message names its shard and key."""
+
+
+def detach(sample: Any) -> Any:
+    """`sample` with every memoryview (of a mapped shard) turned into bytes, so it pickles."""
+    if isinstance(sample, memoryview):
+        return sample.tobytes()
+    if isinstance(sample, dict):
+        return {k: detach(v) for k, v in sample.items()}
+    if isinstance(sample, list):
+        return [detach(v) for v in sample]
+    if isinstance(sample, tuple):
+        return tuple(detach(v) for v in sample)
+    return sample
 
 
 def world_from_env() -> tuple[int, int]:
@@ -84,7 +108,9 @@ class ShardDataset(IterableDataset):
     decodes that many samples at once on threads (worth it for JPEG/PNG when a process
     has spare cores; order is kept). `verify`: sha256 of shards fetched over the
     network ("remote", the default: local files were checked when downloaded), of
-    every shard read (True), or none (False); sizes are always checked.
+    every shard read (True), of each shard the first time this process reads it
+    ("once": catches bit rot in a local build at the cost of one full read per shard
+    and process), or none (False); sizes and sample counts are always checked.
     Views (`medshard.loaders.views`): `ecg_view` ("full", "climb-paper", "ecg-jepa"),
     `label_view` ("source", or "climb" for CLIMB's merged classes), and
     `apply_rescale` (images stored without a fractional modality rescale come back as
@@ -314,6 +340,10 @@ class ShardDataset(IterableDataset):
         mapped = isinstance(buf, mmap.mmap)  # local or cached file: members can be views
         try:
             if ref.format == "parquet":
+                rows = parquet_rows(buf)
+                if rows != ref.samples:
+                    raise ShardError(f"shard {ref.path} holds {rows} samples, the manifest says "
+                                     f"{ref.samples}; re-download or rebuild it")
                 raws: Iterator[RawSample] = iter_parquet_raw(buf, first if keep is None else 0)
                 ordinal = first if keep is None else 0
                 for raw in raws:
@@ -325,19 +355,26 @@ class ShardDataset(IterableDataset):
                         return
                     s, _, base = wanted[w]
                     if ordinal >= s:
+                        raw[SHARD_FIELD] = ref.path
                         yield base + ordinal - s, raw
                     ordinal += 1
             else:
+                # a run that reads to the shard's end also checks that nothing follows it
+                to_end = keep is None and last == ref.samples
                 for key, members in iter_tar_groups(buf):
                     if keep is not None and key not in keep:
                         continue
                     while w < len(wanted) and ordinal >= wanted[w][1]:
                         w += 1
                     if w == len(wanted):
+                        if to_end:
+                            raise ShardError(
+                                f"shard {ref.path} holds more samples than the manifest's "
+                                f"{ref.samples}: the manifest was changed; re-download it")
                         return
                     s, _, base = wanted[w]
                     if ordinal >= s:
-                        raw = {"__key__": key}
+                        raw = {"__key__": key, SHARD_FIELD: ref.path}
                         for ext, view in members:
                             if ext == "json":
                                 raw[ext] = bytes(view)
@@ -426,8 +463,18 @@ class ShardDataset(IterableDataset):
             self._iterated_here = True
 
         def prepare(raw: RawSample) -> Any:
-            sample: Any = decoder(raw) if decoder is not None else raw
-            return transform(sample) if transform is not None else sample
+            shard = raw.pop(SHARD_FIELD, "?")
+            try:
+                sample: Any = decoder(raw) if decoder is not None else raw
+                sample = transform(sample) if transform is not None else sample
+            except Exception as exc:
+                # in a worker process this is the only text that reaches the main process
+                raise SampleError(
+                    f"shard {shard}, sample {raw.get('__key__', '?')}: "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            # a worker's samples are pickled into the main process: no views of a map
+            return detach(sample) if not in_process else sample
 
         samples = (
             _ordered_map(prepare, raws, self.decode_threads)

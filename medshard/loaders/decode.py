@@ -19,7 +19,8 @@ memory-mapped local shard (tensors then share that memory, no copy). Decoded sam
   - events: a dict per column, numbers as float64 tensors (NaN where null), strings as
     lists of str (`time` float64, `code` list);
   - text: a str;
-  - video: the stored bytes;
+  - video: the stored bytes (`bytes`, a copy: a memoryview of a mapped shard cannot
+    cross into the DataLoader's main process);
 - `labels`: float32 multi-hot over the unified vocabulary;
 - `label_mask`: float32, 1 where the sample's source can express the concept;
 - `meta`: the sample's SampleMeta as a dict (`payloads`: the descriptors by role,
@@ -131,6 +132,11 @@ def iter_tar_groups(buf: Buffer) -> Iterator[tuple[str, list[tuple[str, memoryvi
         members.append((ext, view))
     if key is not None:
         yield key, members
+
+
+def parquet_rows(buf: Buffer) -> int:
+    """Rows of a Parquet shard held in memory, from its footer (nothing else is read)."""
+    return pq.ParquetFile(pa.BufferReader(pa.py_buffer(buf))).metadata.num_rows
 
 
 def iter_parquet_raw(buf: Buffer, skip: int = 0) -> Iterator[RawSample]:
@@ -294,7 +300,7 @@ PAYLOAD_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "graph": lambda data, desc: graph_tensors(data),
     "events": events_columns,
     "text": lambda data, desc: bytes(data).decode("utf-8"),
-    "video": lambda data, desc: data,
+    "video": lambda data, desc: bytes(data),
 }
 
 

@@ -34,7 +34,15 @@ def read_manifest(source: str) -> tuple[Manifest, str]:
         raise UserError(
             f"no medshard manifest at {url}: pass a build directory, its manifest.json, or a URL"
         ) from e
-    manifest = Manifest.model_validate_json(text)
+    try:
+        manifest = Manifest.model_validate_json(text)
+    except ValueError as e:  # pydantic's ValidationError: not JSON, or not a manifest
+        first = e.errors()[0] if hasattr(e, "errors") else {"loc": (), "msg": str(e)}
+        where = ".".join(str(x) for x in first["loc"])
+        raise UserError(
+            f"{url} is not a medshard manifest ({where + ': ' if where else ''}{first['msg']}); "
+            "pass the manifest.json a medshard build wrote, or rebuild"
+        ) from None
     if manifest.schema_version.split(".")[0] != SCHEMA_VERSION.split(".")[0]:
         raise UserError(
             f"the build at {base} has sample schema {manifest.schema_version}; this medshard "

@@ -24,6 +24,11 @@ import fsspec
 Buffer = bytes | mmap.mmap  # shard bytes: fetched, or mapped from a local file
 
 
+# (url, sha256) of the shards hashed in this process (verify="once"); a DataLoader worker
+# is a process of its own, so each worker hashes a shard the first time it reads it
+VERIFIED_ONCE: set[tuple[str, str]] = set()
+
+
 class ShardError(Exception):
     """A shard is missing, truncated or does not match its manifest checksum."""
 
@@ -50,12 +55,35 @@ def local_path(url: str) -> str:
     return url[len("file://") :] if url.startswith("file://") else url
 
 
+def stall_timeout_s() -> float:
+    """Seconds an HTTP read may wait for the next bytes (MEDSHARD_HTTP_STALL_S, default 60)."""
+    try:
+        return float(os.environ.get("MEDSHARD_HTTP_STALL_S") or 60.0)
+    except ValueError:
+        return 60.0
+
+
+def _http_timeout() -> object | None:
+    """An aiohttp timeout for fsspec's HTTP client (which waits forever without one)."""
+    try:
+        import aiohttp
+    except ImportError:  # fsspec then says itself that HTTP needs aiohttp
+        return None
+    stall = stall_timeout_s()
+    return aiohttp.ClientTimeout(total=None, sock_connect=stall, sock_read=stall)
+
+
 def read_url(url: str) -> bytes:
-    """All bytes at a local path or fsspec URL."""
+    """All bytes at a local path or fsspec URL; TimeoutError when HTTP stalls."""
     if is_local(url):
         with open(local_path(url), "rb") as f:
             return f.read()
-    with fsspec.open(url, "rb") as f:
+    kwargs: dict = {}
+    if url.startswith(("http://", "https://")):
+        timeout = _http_timeout()
+        if timeout is not None:
+            kwargs["client_kwargs"] = {"timeout": timeout}
+    with fsspec.open(url, "rb", **kwargs) as f:
         return f.read()
 
 
@@ -96,7 +124,8 @@ class ShardStore:
     never copied into the cache. Every shard's size is checked against the manifest;
     its sha256 is checked for every shard fetched over the network (so every cache
     fill) with `verify="remote"` (the default), for every read with `verify=True`,
-    never with `verify=False`.
+    never with `verify=False`; `verify="once"` also hashes each local shard the first
+    time this process opens it (a full read of the file: see benchmarks/README.md).
     """
 
     def __init__(
@@ -105,8 +134,8 @@ class ShardStore:
         cache_bytes: int = 20 << 30,
         verify: bool | str = "remote",
     ) -> None:
-        if verify not in (True, False, "remote"):
-            raise ValueError(f"verify={verify!r} is not True, False or 'remote'")
+        if verify not in (True, False, "remote", "once"):
+            raise ValueError(f"verify={verify!r} is not True, False, 'remote' or 'once'")
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.cache_bytes = cache_bytes
         self.verify = verify
@@ -134,8 +163,14 @@ class ShardStore:
             raise ShardError(
                 f"shard {ref.path} is missing ({ref.url}); check the release URL or rebuild"
             ) from e
+        except TimeoutError as e:
+            raise ShardError(
+                f"shard {ref.path}: no data from {ref.url} for {stall_timeout_s():g} s (stalled); "
+                "check the server or network and retry (MEDSHARD_HTTP_STALL_S sets the wait)"
+            ) from e
         except OSError as e:
-            raise ShardError(f"shard {ref.path} could not be read from {ref.url}: {e}") from e
+            raise ShardError(f"shard {ref.path} could not be read from {ref.url}: "
+                             f"{str(e) or type(e).__name__}") from e
         self._check(ref, data, fetched=not local)
         if cached is not None:
             self._store(cached, data)
@@ -147,12 +182,16 @@ class ShardStore:
                 f"shard {ref.path} has {len(data)} bytes, manifest says {ref.bytes}: "
                 "truncated or replaced; re-download or rebuild it"
             )
-        hash_it = self.verify is True or (self.verify == "remote" and fetched)
+        once = (ref.url, ref.sha256)
+        hash_it = (self.verify is True or (self.verify in ("remote", "once") and fetched)
+                   or (self.verify == "once" and once not in VERIFIED_ONCE))
         if hash_it and hashlib.sha256(data).hexdigest() != ref.sha256:
             raise ShardError(
                 f"shard {ref.path} fails its sha256 check (manifest {ref.sha256[:12]}...): "
                 "corrupt or replaced; re-download or rebuild it"
             )
+        if hash_it:
+            VERIFIED_ONCE.add(once)
 
     def _cache_file(self, ref: ShardRef) -> Path | None:
         if self.cache_dir is None or is_local(ref.url):

@@ -9,9 +9,12 @@ are skipped on a re-run, so an interrupted build resumes and ends byte-identical
 
 from __future__ import annotations
 
+import errno
 import hashlib
+import itertools
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -22,19 +25,21 @@ from typing import Any
 
 from medshard import __version__
 from medshard.errors import UserError
+from medshard.pipeline.lock import BuildLock
 from medshard.pipeline.pseudonym import installation_secret, key_id, pseudonymize
 from medshard.pipeline.runner import beam_options
 from medshard.pipeline.shard_task import (
     PARTS_DIR,
     ShardJob,
     load_done_part,
+    raw_fingerprint,
     records_digest,
     run_shard_job,
     sha256_file,
     write_plan,
 )
 from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
-from medshard.schemas import SPLITS, Manifest, SourceSummary, SplitCounts
+from medshard.schemas import SPLITS, BadRow, Manifest, SourceSummary, SplitCounts
 from medshard.schemas.standards import SIGNAL_STANDARDS, SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.manifest import (
@@ -51,6 +56,8 @@ from medshard.sources.registry import UnknownSource, get_source
 log = logging.getLogger("medshard.build")
 
 FORMATS = ("webdataset", "parquet")
+# counts and quarantine lines of index rows that made no record (no split could be given)
+LIST_PSEUDO_SPLIT = "unlisted"
 
 
 @dataclass
@@ -72,6 +79,10 @@ class BuildConfig:
     # source filter by declared terms (medshard.sources.terms); None: no filter
     license_allow: list[str] | None = None
     access_allow: list[str] | None = None
+    # read symlinks in a raw tree whose targets stay inside the source root (default: refuse)
+    follow_symlinks: bool = False
+    # re-hash every raw file of finished shards and rebuild those whose content changed
+    verify_raw: bool = False
 
 
 @dataclass
@@ -80,6 +91,8 @@ class BuildResult:
     manifest: Manifest
     shards_written: int
     shards_skipped: int
+    # shards rebuilt because raw files changed since the last run, with those files
+    raw_changed: dict[str, list[str]] = field(default_factory=dict)
 
 
 def source_root(config: BuildConfig, slug: str) -> Path:
@@ -99,6 +112,8 @@ def config_record(config: BuildConfig, sources: dict[str, Source],
         "split_fractions": dict(sorted(config.split_fractions.items())),
         "vocabulary_version": load_vocabulary().version,
     }
+    if config.follow_symlinks:
+        record["follow_symlinks_within_root"] = True
     if config.license_allow is not None or config.access_allow is not None:
         record["source_filter"] = {
             "license_allow": config.license_allow,
@@ -199,20 +214,45 @@ class _Listed:
     blob: bytes
 
 
-def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) -> list[ShardJob]:
+def bad_row_line(slug: str, bad: BadRow) -> dict[str, Any]:
+    """The quarantine line of an index row that made no record (stage `list`)."""
+    return {
+        "key": None,
+        "source": slug,
+        "split": LIST_PSEUDO_SPLIT,
+        "record_id": None,
+        "files": [bad.file],
+        "line": bad.line,
+        "stage": "list",
+        "error_type": bad.error_type,
+        "message": f"{bad.file} line {bad.line}: {bad.reason}"[:500],
+    }
+
+
+def plan_jobs(
+    config: BuildConfig, sources: dict[str, Source], cfg_hash: str
+) -> tuple[list[ShardJob], list[dict[str, Any]]]:
     """List, pseudonymize, split and plan every source. Deterministic in its inputs.
 
     Each shard's records are written to its plan file; the returned jobs are small.
+    Also returns the quarantine lines of the index rows that made no record (BadRow).
     """
     secret = installation_secret()
     jobs: list[ShardJob] = []
+    bad_rows: list[dict[str, Any]] = []
     for slug in sorted(sources):
         src = sources[slug]
+        src.follow_symlinks_within_root = config.follow_symlinks
         root = source_root(config, slug)
         by_split: dict[str, list[_Listed]] = defaultdict(list)
         seen: set[str] = set()
         try:
             for rec in src.list_records(root):
+                if isinstance(rec, BadRow):
+                    bad_rows.append(bad_row_line(slug, rec))
+                    log.warning("%s: %s line %d quarantined: %s", slug, rec.file, rec.line,
+                                rec.reason)
+                    continue
                 if rec.record_id in seen:
                     raise RuntimeError(f"source {slug} listed record id {rec.record_id} twice")
                 seen.add(rec.record_id)
@@ -230,7 +270,11 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
             listed = sorted(by_split.pop(split, []), key=lambda r: r.record_id)
             for plan in plan_shards(slug, split, listed, config.shard_size, lambda r: r.estimate):
                 blobs = [r.blob for r in plan.records]
-                digest = records_digest(blobs + ([label_blob] if label_blob else []))
+                # a raw file changed in place (same name) changes its fingerprint: rebuild
+                fingerprints = json_bytes({f: raw_fingerprint(root, f) for r in plan.records
+                                           for f in json.loads(r.blob)["files"]})
+                digest = records_digest(blobs + ([label_blob] if label_blob else [])
+                                        + [fingerprints])
                 jobs.append(
                     ShardJob(
                         source=slug,
@@ -249,10 +293,11 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
                         parquet_payload_compression=config.parquet_payload_compression,
                         records_digest=digest,
                         label_files=labels,
+                        follow_symlinks_within_root=config.follow_symlinks,
                     )
                 )
                 write_plan(jobs[-1], blobs)
-    return jobs
+    return jobs, bad_rows
 
 
 def label_file_hashes(src: Source, root: Path) -> dict[str, str]:
@@ -339,7 +384,8 @@ def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) ->
     """
     keep = {f"{j.stem}.{'tar' if f == 'webdataset' else 'parquet'}" for j in jobs for f in j.formats}
     pattern = re.compile(r"^[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)$")
-    temp = re.compile(r"^\.[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)\.\d+\.tmp$")
+    temp = re.compile(
+        r"^\.[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)\.\d+(-[0-9a-f]+)?\.tmp$")
     for slug in sources:
         for path in (out / slug).glob("*/*"):
             rel = path.relative_to(out).as_posix()
@@ -347,17 +393,107 @@ def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) ->
                 path.unlink()  # a shard no longer planned, or a killed run's partial file
 
 
+def _os_error(exc: BaseException) -> OSError | None:
+    """The OSError behind `exc` (Beam wraps a worker's exception), if any."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError) and e.errno is not None:
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    text = str(exc)
+    for code in (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT):
+        if f"[Errno {code}]" in text:
+            return OSError(code, os.strerror(code))
+    return None
+
+
+def _storage_error(exc: BaseException, out: Path) -> UserError | None:
+    """One actionable line for a full disk or an unwritable output; None for anything else."""
+    err = _os_error(exc)
+    if err is None:
+        return None
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return UserError(f"no space left on the device of {out}: free space (or give another "
+                         "--out) and run the same command again; finished shards are kept")
+    if err.errno in (errno.EACCES, errno.EROFS, errno.EPERM):
+        return UserError(f"cannot write to {out} ({os.strerror(err.errno).lower()}): give a "
+                         "writable --out or fix its permissions")
+    return None
+
+
+def _raw_changes(job: ShardJob, verify_raw: bool) -> list[str] | None:
+    """Raw files of a finished shard that changed since it was built; None: not finished."""
+    path = job.part_path()
+    if not path.exists():
+        return None
+    try:
+        part = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if part.get("config_hash") != job.config_hash:
+        return None
+    root = Path(job.source_root)
+    old = part.get("raw_files", {})
+    changed = [f for f, fp in old.items() if raw_fingerprint(root, f) != fp]
+    if verify_raw and not changed:
+        sha = part.get("raw_sha256", {})
+        changed = [f for f, h in sha.items() if h is not None
+                   and (not (root / f).is_file() or sha256_file(root / f) != h)]
+    return sorted(changed)
+
+
 def run_build(config: BuildConfig) -> BuildResult:
-    """Build (or resume) the release in `config.out`. User errors raise UserError."""
+    """Build (or resume) the release in `config.out`. User errors raise UserError.
+
+    One build at a time per output folder (`medshard.pipeline.lock`); a full disk or an
+    unwritable output is a UserError, and what was finished stays for the next run.
+    """
     excluded = apply_source_filter(config)
     sources = _check_config(config)
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with BuildLock(out):
+            return _locked_build(config, sources, excluded, out)
+    except OSError as exc:
+        problem = _storage_error(exc, out)
+        if problem is None:
+            raise
+        raise problem from None
+    except Exception as exc:  # Beam re-raises a worker's OSError wrapped in its own type
+        problem = _storage_error(exc, out) if not isinstance(exc, UserError) else None
+        if problem is None:
+            raise
+        raise problem from None
+
+
+def _locked_build(config: BuildConfig, sources: dict[str, Source], excluded: dict[str, str],
+                  out: Path) -> BuildResult:
     cfg = config_record(config, sources, excluded)
     cfg_hash = hashlib.sha256(json_bytes(cfg)).hexdigest()
-    jobs = plan_jobs(config, sources, cfg_hash)
+    jobs, bad_rows = plan_jobs(config, sources, cfg_hash)
 
-    todo = [job for job in jobs if load_done_part(job) is None]
+    todo: list[ShardJob] = []
+    raw_changed: dict[str, list[str]] = {}
+    for job in jobs:
+        done = load_done_part(job)
+        if done is not None and config.verify_raw:
+            changed = _raw_changes(job, verify_raw=True)
+            if changed:
+                done = None
+                job.part_path().unlink()
+        else:
+            changed = _raw_changes(job, verify_raw=False) if done is None else None
+        if done is None:
+            todo.append(job)
+            if changed:
+                raw_changed[job.stem] = changed
+    if raw_changed:
+        files = sorted({f for fs in raw_changed.values() for f in fs})
+        log.warning("raw files changed since the last build (%d, e.g. %s): rebuilding %d shards",
+                    len(files), files[0], len(raw_changed))
     log.info("%d shards planned, %d already built", len(jobs), len(jobs) - len(todo))
 
     if todo:
@@ -373,9 +509,9 @@ def run_build(config: BuildConfig) -> BuildResult:
 
     _remove_stale_shards(out, jobs, list(sources))
     receipts = {s: d for s in sorted(sources) if (d := receipt_digest(source_root(config, s)))}
-    _finish(out, part_paths, sources, cfg, cfg_hash, receipts)
+    _finish(out, part_paths, sources, cfg, cfg_hash, receipts, bad_rows)
     return BuildResult(
-        out, read_manifest(out / "manifest.json"), len(todo), len(jobs) - len(todo)
+        out, read_manifest(out / "manifest.json"), len(todo), len(jobs) - len(todo), raw_changed
     )
 
 
@@ -392,11 +528,20 @@ def _finish(
     cfg: dict[str, Any],
     cfg_hash: str,
     receipts: dict[str, str],
+    bad_rows: list[dict[str, Any]] | None = None,
 ) -> None:
-    """Counts, manifest, index and quarantine from the parts, streaming them from disk."""
+    """Counts, manifest, index and quarantine from the parts, streaming them from disk.
+
+    Index rows that made no record are counted under the pseudo-split LIST_PSEUDO_SPLIT
+    (listed = quarantined there) and lead quarantine.jsonl.
+    """
     counts: dict[str, dict[str, SplitCounts]] = {
-        s: {sp: SplitCounts() for sp in SPLITS} for s in sources
+        s: {sp: SplitCounts() for sp in (*SPLITS, LIST_PSEUDO_SPLIT)} for s in sources
     }
+    for line in bad_rows or []:
+        c = counts[line["source"]][LIST_PSEUDO_SPLIT]
+        c.listed += 1
+        c.quarantined += 1
     shards = []
     label_files: dict[str, dict[str, str]] = {}
     for part in _read_parts(part_paths):
@@ -446,8 +591,8 @@ def _finish(
     )
     write_index(out / "index.parquet", lambda: (r for p in _read_parts(part_paths)
                                                 for r in p["index_rows"]))
-    write_quarantine(out / "quarantine.jsonl",
-                     (q for p in _read_parts(part_paths) for q in p["quarantine"]))
+    write_quarantine(out / "quarantine.jsonl", itertools.chain(
+        bad_rows or [], (q for p in _read_parts(part_paths) for q in p["quarantine"])))
     write_manifest(out / "manifest.json", manifest)
 
 

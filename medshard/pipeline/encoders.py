@@ -156,8 +156,17 @@ def encode_mask(p: Payload, ctx: EncodeContext) -> Encoded:
 
 @register_encoder("volume")
 def encode_volume(p: Payload, ctx: EncodeContext) -> Encoded:
-    """The array as `.npy` in its own dtype; the descriptor gives its grid (spacing, affine)."""
+    """The array as `.npy` in its own dtype; the descriptor gives its grid (spacing, affine).
+
+    A volume with NaN or infinite voxels is a RecordError (quarantined): CT and MR values
+    are physical quantities (HU, intensities) where a non-finite voxel means a broken
+    file or conversion, never a measurement.
+    """
     arr = np.asarray(p.data)
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        raise RecordError(f"volume {ctx.role!r} has {bad} NaN or infinite voxels of {arr.size}; "
+                          "the file or its conversion is broken")
     desc = {**p.descriptor, "shape": list(arr.shape), "dtype": str(arr.dtype)}
     return _out(ctx, "volume", "npy", NpyMember(arr), desc)
 

@@ -18,6 +18,7 @@ import logging
 import os
 import pickle
 import re
+import secrets
 import tempfile
 import traceback
 from collections import Counter
@@ -29,7 +30,7 @@ from pydantic import ValidationError
 
 from medshard import __version__
 from medshard.pipeline.encoders import encode_payloads
-from medshard.schemas import Filtered, RawRecord, SampleMeta
+from medshard.schemas import Filtered, RawRecord, RecordError, SampleMeta
 from medshard.schemas.standards import SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.members import JSON_MEMBER, json_bytes
@@ -71,6 +72,7 @@ class ShardJob:
     parquet_payload_compression: str = "none"
     records_digest: str = ""
     label_files: dict[str, str] | None = None  # relative path -> sha256, hashed by the driver
+    follow_symlinks_within_root: bool = False
 
     @property
     def stem(self) -> str:
@@ -90,9 +92,27 @@ def write_plan(job: ShardJob, records: list[bytes]) -> None:
     data = b"".join(r + b"\n" for r in records)
     if path.exists() and path.read_bytes() == data:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = temp_name(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+def temp_name(path: Path) -> Path:
+    """A temporary name beside `path`, unique to this process and call: `.<name>.<pid>-<hex>.tmp`."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
+def raw_fingerprint(root: Path, rel: str) -> list[int] | None:
+    """[size, mtime_ns, inode] of a raw file (symlinks followed); None when it is absent.
+
+    Recorded per shard: a file changed in place (same size) changes its mtime, so a
+    re-run rebuilds the shards that read it (`--verify-raw` compares content hashes).
+    """
+    try:
+        st = (root / rel).stat()
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
 def read_plan(job: ShardJob) -> list[RawRecord]:
@@ -181,8 +201,25 @@ class _RecordSpool:
             self._file = None
 
 
+def _confined_sha256(source: Any, root: Path, rel: str) -> str | None:
+    """sha256 of a raw file inside the source root; None when absent, unreadable or outside."""
+    try:
+        return sha256_file(source.path(root, rel))
+    except (OSError, RecordError):
+        return None
+
+
+def relative_message(message: str, root: Path) -> str:
+    """`message` with the source root's absolute path removed (quarantine lines are shared)."""
+    for base in sorted({str(root), str(root.resolve()), os.path.abspath(root)}, key=len,
+                       reverse=True):
+        message = message.replace(base + os.sep, "").replace(base, ".")
+    return message
+
+
 def _quarantine_line(job: ShardJob, rec: RawRecord, key: str, stage: str, exc: BaseException):
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    message = relative_message(message, Path(job.source_root))
     if isinstance(exc, ValidationError):
         message = "; ".join(
             f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
@@ -222,11 +259,37 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
 _KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
-def sample_key(source: str, record_id: str, suffix: str | None = None) -> str:
-    """`<source>_<record_id>[_<suffix>]`: the sample's key, the same in every format."""
+# A tar member name is `<key>.<role>.<ext>` and ustar holds 100 bytes: keys are bounded so
+# that every role of up to 30 characters fits (longer member names are quarantined).
+MAX_KEY_CHARS = 64
+TAR_NAME_BYTES = 100
+
+
+def full_sample_key(source: str, record_id: str, suffix: str | None = None) -> str:
+    """`<source>_<record_id>[_<suffix>]`, unbounded: what `sample_key` shortens."""
     if suffix is not None and not _KEY_PART.match(suffix):
         raise ValueError(f"key suffix {suffix!r} must be letters, digits, _ or -")
     return f"{source}_{record_id}" + (f"_{suffix}" if suffix is not None else "")
+
+
+def sample_key(source: str, record_id: str, suffix: str | None = None) -> str:
+    """The sample's key, the same in every format: `<source>_<record_id>[_<suffix>]` when
+    that has at most MAX_KEY_CHARS characters, else its first 47 characters, `-` and 16
+    hex digits of its sha256 (the full name is then kept in `meta["full_key"]`)."""
+    key = full_sample_key(source, record_id, suffix)
+    if len(key) <= MAX_KEY_CHARS:
+        return key
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return f"{key[:MAX_KEY_CHARS - 17]}-{digest}"
+
+
+def check_member_names(key: str, members: dict[str, Any]) -> None:
+    """RecordError when a `<key>.<member>` name does not fit a ustar header."""
+    for name in members:
+        full = f"{key}.{name}"
+        if len(full.encode()) > TAR_NAME_BYTES:
+            raise RecordError(f"member name {full[:40]}... is {len(full.encode())} bytes; a tar "
+                              f"member name holds {TAR_NAME_BYTES}: use a shorter payload role")
 
 
 def _rate_key(hz: float) -> str:
@@ -238,6 +301,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     """Process one shard end to end; returns the part dict (also written to disk)."""
     out = Path(job.out)
     source = get_source(job.source, **job.source_options)
+    source.follow_symlinks_within_root = job.follow_symlinks_within_root
     root = Path(job.source_root)
     vocab = load_vocabulary()
 
@@ -247,7 +311,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         ext = "tar" if fmt == "webdataset" else "parquet"
         final = out / f"{job.stem}.{ext}"
         final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        tmp = temp_name(final)
         fh = open(tmp, "wb")
         hw = _HashingWriter(fh)
         files[fmt] = (final, tmp, fh, hw)
@@ -260,101 +324,117 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 payload_compression=job.parquet_payload_compression,
             )
 
-    quarantine: list[dict] = []
-    index_rows: list[dict] = []
-    filtered_reasons: Counter[str] = Counter()
-    original_rates: Counter[str] = Counter()
-    written = samples = 0
-    provenance_base = {
-        "source_version": job.source_version,
-        "transform_config_hash": job.config_hash,
-        "medshard_version": __version__,
-    }
+    try:
+        quarantine: list[dict] = []
+        index_rows: list[dict] = []
+        filtered_reasons: Counter[str] = Counter()
+        original_rates: Counter[str] = Counter()
+        written = samples = 0
+        provenance_base = {
+            "source_version": job.source_version,
+            "transform_config_hash": job.config_hash,
+            "medshard_version": __version__,
+        }
 
-    records = read_plan(job)
-    if len(records) != job.n_records:
-        raise RuntimeError(f"plan {job.plan_path()} has {len(records)} records, expected "
-                           f"{job.n_records}; run the build again")
-    for rec in records:
-        spool = _RecordSpool()
-        key = f"{job.source}_{rec.record_id}"
-        stage = "load"
-        file_hashes: dict[str, str] | None = None
-        try:
-            for sample in source.load(rec, root):
-                stage = "transform"
-                key = sample_key(job.source, rec.record_id, sample.key_suffix)
-                members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
-                stage = "labels"
-                labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
-                stage = "provenance"
-                if file_hashes is None:
-                    file_hashes = {f: sha256_file(root / f) for f in rec.files}
-                stage = "validate"
-                meta_obj = SampleMeta(
-                    key=key,
-                    source=job.source,
-                    modality=job.modality,  # type: ignore[arg-type]
-                    split=job.split,  # type: ignore[arg-type]
-                    subject=rec.subject_id,
-                    task=sample.task,
-                    labels=labels,
-                    source_labels=sample.source_labels,
-                    meta=sample.meta,
-                    provenance={"files": file_hashes, "label_files": job.label_files or None,
-                                **provenance_base},
-                    payloads=descriptors,
-                    members=list(members),
-                )
-                stage = "encode"
-                meta = meta_obj.model_dump(mode="json", exclude_none=True)
-                meta_json = json_bytes(meta)
-                spool.add(meta, meta_json, members)
-                del sample, members, descriptors, meta, meta_json  # spilled copies only
-        except Filtered as exc:
-            spool.discard()
-            filtered_reasons[str(exc)] += 1
-            continue
-        except Exception as exc:  # any failure of one record is quarantined, never fatal
-            spool.discard()
-            quarantine.append(_quarantine_line(job, rec, key, stage, exc))
-            log.debug("quarantined %s at %s: %s", key, stage, traceback.format_exc())
-            continue
-        if spool.count == 0:
-            filtered_reasons["no samples"] += 1
-            continue
-        for meta, meta_json, members in spool.drain():
-            if "webdataset" in writers:
-                writers["webdataset"].write(
-                    meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
-                )
-            if "parquet" in writers:
-                writers["parquet"].write(meta, meta_json, members)
-            index_rows.append(_index_row(meta, job))
-            for desc in meta["payloads"].values():
-                if desc["kind"] == "signal":
-                    original_rates[_rate_key(desc["original_sampling_rate_hz"])] += 1
-            samples += 1
-        written += 1
+        records = read_plan(job)
+        raw_files = {f: raw_fingerprint(root, f) for rec in records for f in rec.files}
+        raw_sha256: dict[str, str | None] = {}
+        if len(records) != job.n_records:
+            raise RuntimeError(f"plan {job.plan_path()} has {len(records)} records, expected "
+                               f"{job.n_records}; run the build again")
+        for rec in records:
+            for f in rec.files:  # recorded for `--verify-raw`; one read, shared with provenance
+                if f not in raw_sha256:
+                    raw_sha256[f] = _confined_sha256(source, root, f)
+            spool = _RecordSpool()
+            key = sample_key(job.source, rec.record_id)
+            stage = "load"
+            file_hashes: dict[str, str] | None = None
+            try:
+                for sample in source.load(rec, root):
+                    stage = "transform"
+                    key = sample_key(job.source, rec.record_id, sample.key_suffix)
+                    full_key = full_sample_key(job.source, rec.record_id, sample.key_suffix)
+                    sample_meta = sample.meta if key == full_key else {**sample.meta,
+                                                                        "full_key": full_key}
+                    members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
+                    stage = "labels"
+                    labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
+                    stage = "provenance"
+                    if file_hashes is None:
+                        file_hashes = {f: raw_sha256[f] or sha256_file(source.path(root, f))
+                                       for f in rec.files}
+                    stage = "validate"
+                    meta_obj = SampleMeta(
+                        key=key,
+                        source=job.source,
+                        modality=job.modality,  # type: ignore[arg-type]
+                        split=job.split,  # type: ignore[arg-type]
+                        subject=rec.subject_id,
+                        task=sample.task,
+                        labels=labels,
+                        source_labels=sample.source_labels,
+                        meta=sample_meta,
+                        provenance={"files": file_hashes, "label_files": job.label_files or None,
+                                    **provenance_base},
+                        payloads=descriptors,
+                        members=list(members),
+                    )
+                    stage = "encode"
+                    check_member_names(key, {JSON_MEMBER: b"", **members})
+                    meta = meta_obj.model_dump(mode="json", exclude_none=True)
+                    meta_json = json_bytes(meta)
+                    spool.add(meta, meta_json, members)
+                    del sample, members, descriptors, meta, meta_json  # spilled copies only
+            except Filtered as exc:
+                spool.discard()
+                filtered_reasons[str(exc)] += 1
+                continue
+            except Exception as exc:  # any failure of one record is quarantined, never fatal
+                spool.discard()
+                quarantine.append(_quarantine_line(job, rec, key, stage, exc))
+                log.debug("quarantined %s at %s: %s", key, stage, traceback.format_exc())
+                continue
+            if spool.count == 0:
+                filtered_reasons["no samples"] += 1
+                continue
+            for meta, meta_json, members in spool.drain():
+                if "webdataset" in writers:
+                    writers["webdataset"].write(
+                        meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
+                    )
+                if "parquet" in writers:
+                    writers["parquet"].write(meta, meta_json, members)
+                index_rows.append(_index_row(meta, job))
+                for desc in meta["payloads"].values():
+                    if desc["kind"] == "signal":
+                        original_rates[_rate_key(desc["original_sampling_rate_hz"])] += 1
+                samples += 1
+            written += 1
 
-    shard_infos = []
-    for fmt, (final, tmp, fh, hw) in files.items():
-        writers[fmt].close()
-        fh.flush()
-        os.fsync(fh.fileno())
-        fh.close()
-        os.replace(tmp, final)
-        shard_infos.append(
-            {
-                "path": final.relative_to(out).as_posix(),
-                "format": fmt,
-                "source": job.source,
-                "split": job.split,
-                "samples": samples,
-                "bytes": hw.size,
-                "sha256": hw.sha.hexdigest(),
-            }
-        )
+        shard_infos = []
+        for fmt, (final, tmp, fh, hw) in files.items():
+            writers[fmt].close()
+            fh.flush()
+            os.fsync(fh.fileno())
+            fh.close()
+            os.replace(tmp, final)
+            shard_infos.append(
+                {
+                    "path": final.relative_to(out).as_posix(),
+                    "format": fmt,
+                    "source": job.source,
+                    "split": job.split,
+                    "samples": samples,
+                    "bytes": hw.size,
+                    "sha256": hw.sha.hexdigest(),
+                }
+            )
+
+    except BaseException:
+        # a failed shard (full disk, a bug) leaves no temporary file and no open stream
+        _abort(files, writers)
+        raise
 
     part = {
         "stem": job.stem,
@@ -370,6 +450,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         "filtered_reasons": dict(sorted(filtered_reasons.items())),
         "original_rates": dict(sorted(original_rates.items())),
         "label_files": job.label_files or {},
+        "raw_files": raw_files,
+        "raw_sha256": raw_sha256,
         "samples": samples,
         "shards": shard_infos,
         "quarantine": quarantine,
@@ -377,10 +459,21 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     }
     part_path = job.part_path()
     part_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_part = part_path.with_name(f".{part_path.name}.{os.getpid()}.tmp")
+    tmp_part = temp_name(part_path)
     tmp_part.write_bytes(json_bytes(part))
     os.replace(tmp_part, part_path)
     return part
+
+
+def _abort(files: dict[str, tuple[Path, Path, Any, Any]], writers: dict[str, Any]) -> None:
+    """Close and delete a shard's temporary files without finishing them."""
+    for fmt, (_final, tmp, fh, _hw) in files.items():
+        abort = getattr(writers.get(fmt), "abort", None)
+        if abort is not None:
+            abort()
+        if not fh.closed:
+            fh.close()
+        tmp.unlink(missing_ok=True)
 
 
 def load_done_part(job: ShardJob) -> dict[str, Any] | None:

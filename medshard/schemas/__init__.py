@@ -27,10 +27,10 @@ from medshard.schemas.models import (
     VideoDescriptor,
     VolumeDescriptor,
 )
-from medshard.schemas.sample import Filtered, Payload, RecordError, Sample
+from medshard.schemas.sample import BadRow, Filtered, Payload, RecordError, Sample
 
 __all__ = [
-    "PAYLOAD_KINDS", "SCHEMA_VERSION", "SPLITS", "ArrayDescriptor", "EventsDescriptor",
+    "PAYLOAD_KINDS", "SCHEMA_VERSION", "SPLITS", "ArrayDescriptor", "BadRow", "EventsDescriptor",
     "Filtered", "GraphDescriptor", "ImageDescriptor", "License", "Manifest", "MaskDescriptor",
     "Payload", "PayloadDescriptor", "Provenance", "RawRecord", "RecordError", "ReleaseInfo", "ReleaseSplit", "Sample",
     "SampleMeta", "ShardInfo", "SignalDescriptor", "SourceInfo", "SourceSummary", "SplitCounts",

@@ -88,3 +88,17 @@ class Filtered(Exception):
 
 class RecordError(Exception):
     """A record that cannot be read or is invalid; it goes to quarantine with this message."""
+
+
+@dataclass(frozen=True)
+class BadRow:
+    """What `list_records` yields for a row of an index file it cannot make a record of.
+
+    The build quarantines it at stage `list` with the file (relative to the source root)
+    and line, counts it, and goes on (`Source.csv_records` yields these).
+    """
+
+    file: str
+    line: int
+    reason: str
+    error_type: str = "ValueError"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,13 @@ INDEX_BASE = [
 ]
 
 
+def _temp_name(path: Path) -> Path:
+    """A temporary name beside `path` that no concurrent writer shares."""
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
+
+
 def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _temp_name(path)
     tmp.write_bytes(data)
     os.replace(tmp, path)
 
@@ -72,7 +78,7 @@ def write_index(path: Path, rows: Callable[[], Iterable[dict[str, Any]]],
             columns[c] = vals
         return pa.Table.from_pydict(columns, schema=schema)
 
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = _temp_name(path)
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         batch: list[dict[str, Any]] = []
         for r in rows():

@@ -61,6 +61,13 @@ class TarShardWriter:
     def close(self) -> None:
         self._tar.close()
 
+    def abort(self) -> None:
+        """Give up the shard: nothing more is written (not even the end-of-archive blocks)."""
+        stream = self._tar.fileobj
+        self._tar.closed = True
+        if stream is not None and hasattr(stream, "closed"):
+            stream.closed = True  # tarfile's stream would flush into a closed file on __del__
+
 
 def iter_tar_members(fileobj: BinaryIO) -> Iterator[tuple[str, bytes]]:
     """(member name, bytes) for each regular file, streaming."""

@@ -5,15 +5,17 @@ A source never writes files and knows nothing about shards, Beam or PyTorch.
 
 from __future__ import annotations
 
+import csv
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from medshard.schemas import RawRecord, Sample, SourceInfo
+from medshard.formats.confine import resolve_in_root
+from medshard.schemas import BadRow, RawRecord, Sample, SourceInfo
 from medshard.sources.splits import hash_split
 
 
@@ -30,6 +32,22 @@ class CarveValOptions(SourceOptions):
         0.1, ge=0.0, lt=1.0,
         description="share of the official train subjects moved to val, by keyed subject hash",
     )
+
+
+# What parsing one malformed index row raises: a bad row, never a crashed build.
+# (pydantic's ValidationError is a ValueError; UnicodeError too.)
+ROW_ERRORS: tuple[type[BaseException], ...] = (
+    ValueError, KeyError, IndexError, SyntaxError, TypeError, ArithmeticError,
+)
+
+
+def row_error_reason(exc: BaseException) -> str:
+    """One line saying why a row was refused."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if hasattr(exc, "errors") and callable(exc.errors):  # pydantic ValidationError
+        first = exc.errors()[0]
+        text = f"{'.'.join(str(x) for x in first['loc'])}: {first['msg']}"
+    return f"{type(exc).__name__}: {text}"[:300] if text else type(exc).__name__
 
 
 class MissingRawData(Exception):
@@ -69,6 +87,9 @@ class Source:
     fixture: ClassVar[str | None] = None
     # class -> concept ids, for a source that vocabulary.json does not know (third-party)
     vocabulary_map: ClassVar[dict[str, list[str]] | None] = None
+
+    # Set by the build (--follow-symlinks): read symlinks whose target stays in the root.
+    follow_symlinks_within_root: bool = False
 
     def __init__(self, **options: Any) -> None:
         try:
@@ -127,6 +148,42 @@ class Source:
             return official
         return hash_split(self.info.name, subject_id, {"train": 1.0 - frac, "val": frac})
 
+    def path(self, root: Path, rel: str | Path) -> Path:
+        """The resolved path of `rel` (relative to `root`) to open; every read goes through
+        here. Raises OutsideRoot (a RecordError) for `..`, absolute paths and symlinks
+        leaving the root, and for any symlink unless `follow_symlinks_within_root`."""
+        return resolve_in_root(root, rel,
+                               follow_symlinks_within_root=self.follow_symlinks_within_root)
+
+    def csv_records(
+        self,
+        root: Path,
+        rel: str,
+        parse: Callable[[dict[str, str]], RawRecord | None],
+        *,
+        encoding: str = "utf-8",
+    ) -> Iterator[RawRecord | BadRow]:
+        """`parse(row)` for each row of the CSV `rel`; a row it cannot parse (ROW_ERRORS)
+        becomes a BadRow with the file and line, and the listing goes on. None: skip."""
+        with open(self.path(root, rel), newline="", encoding=encoding, errors="strict") as f:
+            reader = csv.DictReader(f)
+            while True:
+                try:
+                    row = next(reader)
+                except StopIteration:
+                    return
+                except (csv.Error, UnicodeError) as exc:
+                    yield BadRow(rel, reader.line_num + 1, row_error_reason(exc),
+                                 type(exc).__name__)
+                    return  # the reader cannot resync after a decoding error
+                try:
+                    record = parse(row)
+                except ROW_ERRORS as exc:
+                    yield BadRow(rel, reader.line_num, row_error_reason(exc), type(exc).__name__)
+                    continue
+                if record is not None:
+                    yield record
+
     def check_root(self, root: Path) -> None:
         """Raise MissingRawData with what to do when `root` lacks the source's layout."""
         if not root.is_dir():
@@ -146,7 +203,8 @@ class Source:
         """
         return []
 
-    def list_records(self, root: Path) -> Iterator[RawRecord]:
+    def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
+        """Raw records, and a BadRow for each index row that cannot make one."""
         raise NotImplementedError
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:

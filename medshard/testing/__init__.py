@@ -13,12 +13,14 @@ from medshard.testing.kit import (
     ConformanceError,
     KitBuild,
     build_fixtures,
+    check_adversarial,
     check_sources,
     run_check,
     write_fixtures,
 )
 
 __all__ = [
-    "CHECKS", "ConformanceError", "Fixture", "KitBuild", "build_fixtures", "check_sources",
+    "CHECKS", "ConformanceError", "Fixture", "KitBuild", "build_fixtures", "check_adversarial",
+    "check_sources",
     "load_fixture", "run_check", "write_fixtures",
 ]

@@ -30,6 +30,9 @@ class Fixture:
     filtered: Mapping[str, int] = field(default_factory=dict)  # reason -> records
     phi_markers: tuple[str, ...] = ()  # strings planted in the raw files; never in any output
     options: Mapping[str, Any] = field(default_factory=dict)  # source options for the build
+    # case name -> mutation of a fresh copy (medshard.testing.adversarial), for the cases
+    # only this source's index format can express: outside_path, malformed_row, long_name
+    adversarial: Mapping[str, Callable[[Path, Path], Any]] = field(default_factory=dict)
     real: str = ""
     illustrative: str = ""
 

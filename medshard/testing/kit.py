@@ -11,6 +11,10 @@ one build (both formats), then again into a second folder for the byte-identity 
 with the logs captured. Each check reads that build, or calls the source directly with
 file reads traced. A failure is a `ConformanceError` whose message starts with
 "<source>: <check>:" and says what was found.
+
+`check_adversarial(slug, workdir)` builds a mutated copy of the fixture of its own
+(`medshard.testing.adversarial`): a payload symlinked out of the root, and the cases the
+fixture declares (`..` paths, malformed index rows, long file names).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ import pyarrow.parquet as pq
 
 from medshard.schemas.models import SampleMeta
 from medshard.schemas.vocabulary import load_vocabulary
-from medshard.sources.base import MissingRawData
+from medshard.sources.base import MissingRawData, Source
 from medshard.sources.registry import available_sources, source_class
 from medshard.testing.fixture import Fixture, load_fixture
 
@@ -575,14 +579,126 @@ CHECKS: dict[str, Callable[[KitBuild, str], None]] = {
 }
 
 
+def _pick_readable_record(src: Source, root: Path, skip: set[str]) -> Any:
+    """The first listed record (not in `skip`) that loads to at least one sample."""
+    from medshard.schemas import BadRow
+
+    for rec in src.list_records(root):
+        if isinstance(rec, BadRow) or rec.record_id in skip:
+            continue
+        if not all((root / f).is_file() and not (root / f).is_symlink() for f in rec.files):
+            continue
+        try:
+            if next(iter(src.load(rec, root)), None) is not None:
+                return rec
+        except Exception:  # noqa: BLE001 - a broken record is not a candidate
+            continue
+    return None
+
+
+def _quarantine_id(q: dict[str, Any]) -> str:
+    if q.get("record_id"):
+        return str(q["record_id"])
+    return f"{q['files'][0]}:{q.get('line')}"
+
+
+def _outputs_hold(out: Path, marker: bytes) -> str | None:
+    """The first output (file, or Parquet file:column) holding `marker`, if any."""
+    for path in sorted(out.rglob("*")):
+        if not path.is_file() or path.name.endswith(".lock"):
+            continue
+        if marker in path.read_bytes():
+            return str(path.relative_to(out))
+        if path.suffix == ".parquet":
+            table = pq.read_table(path)
+            for name, col in zip(table.column_names, table.columns, strict=True):
+                for v in col.to_pylist():
+                    if isinstance(v, bytes) and marker in v or isinstance(v, str) and \
+                            marker.decode() in v:
+                        return f"{path.relative_to(out)}:{name}"
+    return None
+
+
+def check_adversarial(slug: str, workdir: Path) -> None:
+    """Apply every adversarial mutation that applies to `slug`'s fixture, build, and check.
+
+    Generic: the last file of a readable record is replaced by a symlink to a marked copy
+    outside the root; it must be quarantined naming the symlink. Source-specific: the
+    fixture's `adversarial` cases and their `Expect`. Always: the build finishes, no
+    output holds the outside marker, no quarantine line carries the root's absolute path,
+    every sample key fits a tar header.
+    """
+    from medshard.pipeline.build import BuildConfig, run_build
+    from medshard.pipeline.shard_task import MAX_KEY_CHARS
+    from medshard.testing.adversarial import OUTSIDE_MARKER, Expect, symlink_out
+
+    fixture = fixture_of(slug)
+    data_root = workdir / "raw"
+    root = data_root / slug
+    outside = data_root / f"outside-{slug}"
+    fixture.write(root)
+    expect = Expect()
+    for mutate in fixture.adversarial.values():
+        expect = expect.merged(mutate(root, outside))
+    src = source_class(slug)(**fixture.options)
+    skip = set(expect.quarantined) | set(expect.long_keys) | set(fixture.quarantined)
+    victim = _pick_readable_record(src, root, skip)
+    if victim is not None:
+        symlink_out(root, victim.files[-1], outside)
+        expect = expect.merged(Expect({victim.record_id: "*"}, {victim.record_id: "symlink"}))
+    out = workdir / "build"
+    try:
+        result = run_build(BuildConfig(
+            sources=[slug], data_root=data_root, out=out, formats=("webdataset", "parquet"),
+            shard_size=4 << 20, source_options={slug: dict(fixture.options)}, progress=False))
+    except Exception as exc:  # noqa: BLE001 - the point: nothing may stop the build
+        _fail(slug, "adversarial", f"the build of the mutated fixture failed: "
+              f"{type(exc).__name__}: {str(exc)[:300]}")
+    text = (out / "quarantine.jsonl").read_text()
+    quarantine = {_quarantine_id(q): q for q in map(json.loads, text.splitlines()) if q}
+    for rid, stage in expect.quarantined.items():
+        q = quarantine.get(rid)
+        if q is None:
+            _fail(slug, "adversarial", f"{rid} was not quarantined (quarantined: "
+                  f"{sorted(quarantine)})")
+        if stage != "*" and q["stage"] != stage:
+            _fail(slug, "adversarial", f"{rid} quarantined at {q['stage']}, expected {stage}: "
+                  f"{q['message']}")
+        fragment = expect.message_has.get(rid)
+        if fragment and fragment not in q["message"]:
+            _fail(slug, "adversarial", f"{rid}: quarantine message {q['message']!r} does not "
+                  f"say {fragment!r}")
+    for base in {str(root.resolve()), str(root.absolute())}:
+        if base in text:
+            _fail(slug, "adversarial", "a quarantine line carries the absolute raw path")
+    where = _outputs_hold(out, OUTSIDE_MARKER)
+    if where:
+        _fail(slug, "adversarial", f"bytes of a file outside the root reached {where}")
+    rows = pq.read_table(out / "index.parquet").to_pylist()
+    too_long = [r["key"] for r in rows if len(r["key"]) > MAX_KEY_CHARS]
+    if too_long:
+        _fail(slug, "adversarial", f"key {too_long[0]!r} is longer than {MAX_KEY_CHARS}")
+    full_keys = {json.loads(r["meta_json"]).get("full_key", "") for r in rows}
+    for rid in expect.long_keys:
+        if not any(f"_{rid}" in k for k in full_keys):
+            _fail(slug, "adversarial", f"record {rid[:30]}... with a long name was not written "
+                  "with its full name in meta.full_key")
+    if sum(c.quarantined for c in result.manifest.sources[slug].counts.values()) < len(
+            expect.quarantined):
+        _fail(slug, "adversarial", "the manifest counts fewer quarantined records than the "
+              "quarantine holds")
+
+
 def run_check(kit: KitBuild, slug: str, check: str) -> None:
     """Run one named check; raises ConformanceError naming the source and the check."""
     CHECKS[check](kit, slug)
 
 
 def check_sources(slugs: list[str], workdir: Path) -> None:
-    """Build the sources' fixtures and run every check on each (for third-party packages)."""
+    """Build the sources' fixtures and run every check on each, then the adversarial build
+    of each (for third-party packages)."""
     kit = build_fixtures(slugs, workdir)
     for slug in slugs:
         for check in CHECKS:
             run_check(kit, slug, check)
+        check_adversarial(slug, workdir / "adversarial" / slug)

@@ -6,13 +6,25 @@ device or FIFO members are refused, and the whole archive with them. Regular
 files are streamed to a temporary name, hashed on the way, and renamed when
 complete, so an interrupted extraction never leaves a truncated file under its
 final name.
+
+Size limits (zip bombs): before anything is written, the members' declared sizes must
+fit the free space of the target, and the archive's total expansion (declared
+uncompressed bytes / archive bytes) must not pass MAX_TOTAL_RATIO (200); a zip member's
+own ratio must not pass MAX_MEMBER_RATIO (1000). While writing, the bytes actually
+written are counted and may not pass what each member declared. Real medical archives
+(DICOM, NIfTI, EDF, CSV, JPEG) expand 1-50x; raise the limits with the environment
+variables MEDSHARD_MAX_EXTRACT_RATIO and MEDSHARD_MAX_MEMBER_RATIO (or the arguments of
+`extract_archive`) for an archive that legitimately expands more. On any failure the
+files this extraction wrote (and its `.part` file) are removed.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import re
+import shutil
 import stat
 import tarfile
 import zipfile
@@ -23,10 +35,24 @@ from pathlib import Path
 from typing import IO
 
 CHUNK = 1 << 20
+MAX_TOTAL_RATIO = 200.0
+MAX_MEMBER_RATIO = 1000.0
+_SMALL_MEMBER = 1 << 20  # members this small are never refused for their ratio
 
 
 class UnsafeArchive(Exception):
     """An archive holds a member that would escape the target or is not a plain file/folder."""
+
+
+class ArchiveTooLarge(UnsafeArchive):
+    """An archive would expand past the free space or the documented ratio limits."""
+
+
+def _limit(env: str, default: float) -> float:
+    try:
+        return float(os.environ.get(env) or default)
+    except ValueError:
+        return default
 
 
 @dataclass(frozen=True)
@@ -67,17 +93,55 @@ def _target(root: Path, rel: str) -> Path:
     return dest
 
 
-def _stream_to(src: IO[bytes], dest: Path) -> tuple[int, str]:
+def _stream_to(src: IO[bytes], dest: Path, limit: int, name: str) -> tuple[int, str]:
+    """Copy `src` to `dest` via `dest.part`; ArchiveTooLarge past `limit` bytes."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".part")
     h, size = hashlib.sha256(), 0
-    with open(tmp, "wb") as out:
-        while chunk := src.read(CHUNK):
-            out.write(chunk)
-            h.update(chunk)
-            size += len(chunk)
-    os.replace(tmp, dest)
+    try:
+        with open(tmp, "wb") as out:
+            while chunk := src.read(CHUNK):
+                size += len(chunk)
+                if size > limit:
+                    raise ArchiveTooLarge(f"member {name!r} expands past the {limit} bytes it "
+                                          "declares")
+                out.write(chunk)
+                h.update(chunk)
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
     return size, h.hexdigest()
+
+
+def _declared(member: object) -> tuple[int, int | None]:
+    """(declared uncompressed size, compressed size or None) of a zip or tar member."""
+    if isinstance(member, zipfile.ZipInfo):
+        return member.file_size, member.compress_size
+    return int(getattr(member, "size", 0)), None
+
+
+def check_expansion(archive: Path, target: Path, members: list[tuple[object, str | None, object]],
+                    max_ratio: float, max_member_ratio: float) -> None:
+    """ArchiveTooLarge when the declared sizes pass the free space or the ratio limits."""
+    total = 0
+    for member, rel, opener in members:
+        if opener is None or rel is None:
+            continue
+        size, packed = _declared(member)
+        total += size
+        if packed is not None and size > _SMALL_MEMBER and size > max_member_ratio * max(packed, 1):
+            raise ArchiveTooLarge(
+                f"member {rel!r} expands {size / max(packed, 1):.0f}x ({packed} -> {size} bytes), "
+                f"past the limit of {max_member_ratio:g}x (MEDSHARD_MAX_MEMBER_RATIO)")
+    packed_total = max(archive.stat().st_size, 1)
+    if total > _SMALL_MEMBER and total > max_ratio * packed_total:
+        raise ArchiveTooLarge(
+            f"{archive.name} expands {total / packed_total:.0f}x ({packed_total} -> {total} "
+            f"bytes), past the limit of {max_ratio:g}x (MEDSHARD_MAX_EXTRACT_RATIO)")
+    free = shutil.disk_usage(target).free
+    if total > free:
+        raise ArchiveTooLarge(f"{archive.name} needs {total} bytes unpacked, {free} are free in "
+                              f"{target}; free space and run again")
 
 
 def _zip_members(zf: zipfile.ZipFile, strip: int) -> Iterator[tuple[zipfile.ZipInfo, str | None]]:
@@ -116,24 +180,40 @@ def _open_checked(archive: Path, strip: int) -> Iterator[list[tuple[object, str 
         raise UnsafeArchive(f"{archive.name} is neither a zip nor a tar archive")
 
 
-def extract_archive(archive: Path, target: Path, strip_components: int = 0) -> list[ExtractedFile]:
+def extract_archive(
+    archive: Path, target: Path, strip_components: int = 0, *,
+    max_ratio: float | None = None, max_member_ratio: float | None = None,
+) -> list[ExtractedFile]:
     """Unpack `archive` (zip or tar, any compression tarfile reads) into `target`.
 
-    Checks every member first and refuses the whole archive (writing nothing) if
-    one is unsafe. Returns every regular file written with its size and sha256.
+    Checks every member and the declared sizes first (see the module docstring for the
+    limits) and refuses the whole archive, writing nothing, if one check fails; a
+    failure while writing removes what this extraction wrote. Returns every regular
+    file written with its size and sha256.
     """
+    max_ratio = max_ratio or _limit("MEDSHARD_MAX_EXTRACT_RATIO", MAX_TOTAL_RATIO)
+    max_member_ratio = max_member_ratio or _limit("MEDSHARD_MAX_MEMBER_RATIO", MAX_MEMBER_RATIO)
     target.mkdir(parents=True, exist_ok=True)
     written: dict[str, ExtractedFile] = {}
-    with _open_checked(archive, strip_components) as members:
-        for member, rel, opener in members:
-            if rel is None:
-                continue
-            dest = _target(target, rel)
-            name = getattr(member, "filename", None) or getattr(member, "name", "")
-            if opener is None:
-                dest.mkdir(parents=True, exist_ok=True)
-                continue
-            with opener() as src:
-                size, digest = _stream_to(src, dest)
-            written[rel] = ExtractedFile(rel, size, digest, name)  # a repeated name: last one wins
+    try:
+        with _open_checked(archive, strip_components) as members:
+            check_expansion(archive, target, members, max_ratio, max_member_ratio)
+            for member, rel, opener in members:
+                if rel is None:
+                    continue
+                dest = _target(target, rel)
+                name = getattr(member, "filename", None) or getattr(member, "name", "")
+                if opener is None:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                with opener() as src:
+                    size, digest = _stream_to(src, dest, _declared(member)[0], name)
+                written[rel] = ExtractedFile(rel, size, digest, name)  # repeated name: last wins
+    except BaseException as exc:
+        for f in written.values():
+            target.joinpath(*f.path.split("/")).unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ArchiveTooLarge(f"unpacking {archive.name} failed ({exc.strerror or exc}); "
+                                  "free space and run again") from exc
+        raise
     return list(written.values())

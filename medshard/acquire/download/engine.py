@@ -25,8 +25,10 @@ from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
+import requests.auth
 import urllib3
 
 from medshard.acquire.download.credentials import strip_userinfo
@@ -129,9 +131,45 @@ class Progress:
         self.bar.close()
 
 
+def url_origin(url: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of a URL, the port made explicit for http and https."""
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port
+
+
+class _NoAuth(requests.auth.AuthBase):
+    """Explicitly no credentials: stops requests from taking them from ~/.netrc by host."""
+
+    def __call__(self, r: requests.PreparedRequest) -> requests.PreparedRequest:
+        return r
+
+
+class OriginBoundSession(requests.Session):
+    """A session that sends credentials only to the exact origin they were given for.
+
+    requests would look up ~/.netrc by host name for every request without `auth`, and
+    again on every redirect, so a login for a host reached the same host on any port.
+    Here credentials come only from medshard's providers (which resolve netrc for the
+    provider's origin), and a redirect to another (scheme, host, port) drops them.
+    """
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        if request.auth is None and self.auth is None:
+            request.auth = _NoAuth()
+        return super().prepare_request(request)
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest,
+                     response: requests.Response) -> None:
+        old = url_origin(response.request.url or "")
+        if "Authorization" in prepared_request.headers and old != url_origin(
+                prepared_request.url or ""):
+            del prepared_request.headers["Authorization"]
+
+
 def new_session(jobs: int = 4) -> requests.Session:
-    """A requests session with a connection pool as large as the parallelism."""
-    s = requests.Session()
+    """A session (credentials bound to their origin) with a pool as large as the parallelism."""
+    s = OriginBoundSession()
     adapter = requests.adapters.HTTPAdapter(pool_connections=jobs, pool_maxsize=max(jobs, 4))
     s.mount("https://", adapter)
     s.mount("http://", adapter)

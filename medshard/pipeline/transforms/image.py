@@ -2,11 +2,19 @@
 
 A source's own JPEG/PNG bytes are kept byte for byte (after a full decode proves
 them readable); arrays are stored as PNG (16-bit grayscale when deeper than 8 bits).
+
+Decompression bombs: an encoded image may declare at most MAX_IMAGE_PIXELS pixels
+(64 million, checked from the header before anything is decoded; raise it with the
+environment variable MEDSHARD_MAX_IMAGE_PIXELS for larger images), and no more pixels
+per byte of file than its encoding can represent (`MAX_PIXELS_PER_BYTE`: a baseline
+JPEG spends at least 2 bits on each 8 x 8 block, deflate compresses at most ~1032:1),
+so a 20 KB file that declares 12000 x 12000 pixels is refused as broken.
 """
 
 from __future__ import annotations
 
 import io
+import os
 from typing import Any
 
 import numpy as np
@@ -15,6 +23,16 @@ from PIL import Image
 from medshard.schemas.sample import RecordError
 
 _FORMAT_EXT = {"JPEG": "jpg", "PNG": "png"}
+MAX_IMAGE_PIXELS = 64_000_000
+MAX_PIXELS_PER_BYTE = {"JPEG": 512, "PNG": 4096}
+
+
+def max_image_pixels() -> int:
+    """The pixel cap per image: MEDSHARD_MAX_IMAGE_PIXELS, else MAX_IMAGE_PIXELS."""
+    try:
+        return int(os.environ.get("MEDSHARD_MAX_IMAGE_PIXELS") or MAX_IMAGE_PIXELS)
+    except ValueError:
+        return MAX_IMAGE_PIXELS
 
 
 def check_encoded_image(data: bytes) -> dict[str, Any]:
@@ -22,9 +40,12 @@ def check_encoded_image(data: bytes) -> dict[str, Any]:
     try:
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format
+            _check_declared_size(im.size, fmt, len(data))
             im.load()
             width, height = im.size
             mode = im.mode
+    except RecordError:
+        raise
     except Exception as exc:  # Pillow raises many types for broken files
         raise RecordError(f"unreadable image: {exc}") from exc
     if fmt not in _FORMAT_EXT:
@@ -41,6 +62,20 @@ def check_encoded_image(data: bytes) -> dict[str, Any]:
         "encoding": fmt.lower(),
         "ext": _FORMAT_EXT[fmt],
     }
+
+
+def _check_declared_size(size: tuple[int, int], fmt: str | None, n_bytes: int) -> None:
+    """RecordError when the header declares more pixels than the cap, or than the bytes hold."""
+    width, height = size
+    pixels = width * height
+    cap = max_image_pixels()
+    if pixels > cap:
+        raise RecordError(f"image declares {width} x {height} = {pixels} pixels, more than the "
+                          f"cap of {cap} (MEDSHARD_MAX_IMAGE_PIXELS raises it)")
+    per_byte = MAX_PIXELS_PER_BYTE.get(fmt or "", 4096)
+    if pixels > per_byte * max(n_bytes, 1):
+        raise RecordError(f"image declares {width} x {height} pixels in {n_bytes} bytes, more "
+                          f"than {fmt} can encode: the header is corrupt")
 
 
 def encode_png(array: np.ndarray) -> bytes:

@@ -43,10 +43,10 @@ import numpy as np
 from nibabel.affines import voxel_sizes
 from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
-from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.sample import Filtered
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import ROW_ERRORS, MissingRawData, Source, row_error_reason
 
 SEGMENTATION_LABELS = {"0": "background", "1": "kidney", "2": "tumor", "3": "cyst"}
 # Clinical fields of kits23.json that may leave the source (no dates, offsets or outcomes).
@@ -155,27 +155,39 @@ class KiTS23(Source):
         # sha256 in every sample's provenance and the manifest says which labels a build has
         return [(self.dataset_dir(root) / "kits23.json").relative_to(root).as_posix()]
 
-    def list_records(self, root: Path) -> Iterator[RawRecord]:
+    def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         dataset = self.dataset_dir(root)
         prefix = dataset.relative_to(root)
-        cases = json.loads((dataset / "kits23.json").read_text(encoding="utf-8"))
-        for case in cases:
-            case_id = case["case_id"]
-            files = [
-                (prefix / case_id / name).as_posix()
-                for name in ("imaging.nii.gz", "segmentation.nii.gz")
-            ]
-            clinical = {k: case.get(k) for k in CLINICAL_FIELDS if case.get(k) is not None}
-            if isinstance(clinical.get("age_at_nephrectomy"), (int, float)):
-                clinical["age_at_nephrectomy"] = min(clinical["age_at_nephrectomy"], MAX_AGE)
-            yield RawRecord(
-                record_id=case_id,
-                subject_id=case_id,
-                files=files,
-                source_labels={"malignant": case.get("malignant")},
-                size_bytes=sum((root / f).stat().st_size for f in files if (root / f).exists()),
-                meta={"clinical": clinical, "voxel_bytes": _voxel_bytes(root / files[0])},
-            )
+        index = (prefix / "kits23.json").as_posix()
+        cases = json.loads(self.path(root, index).read_text(encoding="utf-8"))
+        for n, case in enumerate(cases, start=1):
+            try:
+                yield self._record(root, prefix, case)
+            except ROW_ERRORS as exc:  # one malformed case entry; `line` is its 1-based index
+                yield BadRow(index, n, row_error_reason(exc), type(exc).__name__)
+
+    def _record(self, root: Path, prefix: Path, case: dict[str, Any]) -> RawRecord:
+        case_id = case["case_id"]
+        files = [
+            (prefix / case_id / name).as_posix()
+            for name in ("imaging.nii.gz", "segmentation.nii.gz")
+        ]
+        clinical = {k: case.get(k) for k in CLINICAL_FIELDS if case.get(k) is not None}
+        if isinstance(clinical.get("age_at_nephrectomy"), (int, float)):
+            clinical["age_at_nephrectomy"] = min(clinical["age_at_nephrectomy"], MAX_AGE)
+        record = RawRecord(
+            record_id=case_id,
+            subject_id=case_id,
+            files=files,
+            source_labels={"malignant": case.get("malignant")},
+            size_bytes=sum((root / f).stat().st_size for f in files if (root / f).is_file()),
+            meta={"clinical": clinical, "voxel_bytes": 0},
+        )
+        try:
+            record.meta["voxel_bytes"] = _voxel_bytes(self.path(root, files[0]))
+        except RecordError:  # outside the root: load() quarantines it with the reason
+            pass
+        return record
 
     def estimate_output_bytes(self, record: RawRecord) -> int:
         # shards hold uncompressed .npy: the CT's voxels plus a uint8 mask of the same shape
@@ -186,12 +198,10 @@ class KiTS23(Source):
         malignant = record.source_labels.get("malignant")
         if malignant is None:
             raise Filtered("malignant is null in kits23.json")
-        image_path, seg_path = (root / f for f in record.files)
-        for path in (image_path, seg_path):
+        image_path, seg_path = (self.path(root, f) for f in record.files)
+        for rel, path in zip(record.files, (image_path, seg_path), strict=True):
             if not path.is_file():
-                raise RecordError(
-                    f"{path.relative_to(root)} is missing; run kits23_download_data to fetch it"
-                )
+                raise RecordError(f"{rel} is missing; run kits23_download_data to fetch it")
         try:
             image = nib.load(image_path)
             seg_img = nib.load(seg_path)
@@ -206,6 +216,9 @@ class KiTS23(Source):
         if not np.allclose(seg_img.affine, image.affine, atol=1e-3):
             raise RecordError("segmentation affine differs from the imaging affine")
 
+        if not np.all(np.isfinite(image.affine)) or abs(np.linalg.det(image.affine[:3, :3])) < 1e-9:
+            raise RecordError(f"{record.files[0]}: the NIfTI affine is not invertible (no voxel "
+                              "grid in space); the header is broken: re-download the case")
         source_orientation = "".join(nib.aff2axcodes(image.affine))
         try:
             volume, affine = to_ras(read_voxels(image), image.affine)

@@ -186,6 +186,19 @@ def write_fixture(root: Path) -> Path:
     return root
 
 
+def malformed_entry(root: Path, outside: Path):
+    """A kits23.json case whose case_id climbs out of the dataset folder."""
+    import json
+
+    from medshard.testing.adversarial import Expect
+
+    path = root / "dataset" / "kits23.json"
+    cases = json.loads(path.read_text())
+    cases.append({**cases[0], "case_id": "../../outside-kits23"})
+    path.write_text(json.dumps(cases))
+    return Expect({f"dataset/kits23.json:{len(cases)}": "list"})
+
+
 def _fixture():
     from medshard.testing.fixture import Fixture
 
@@ -193,6 +206,7 @@ def _fixture():
         write=write_fixture,
         samples={"train": 3, "test": 1},
         quarantined={MISSING_CASE: "load"},
+        adversarial={"malformed_row": malformed_entry},
         filtered={"malignant is null in kits23.json": 1},
         real="nibabel's bundled NIfTI images (incl. a big-endian and a flipped orientation)",
         illustrative="segmentations derived from the image, `kits23.json`; one listed case has "

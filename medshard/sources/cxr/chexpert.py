@@ -18,14 +18,13 @@ into train/val by a keyed hash of the patient, so no patient is in two splits.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
@@ -120,43 +119,49 @@ class CheXpert(Source):
         positive = {1.0, -1.0} if self._options["uncertain"] == "positive" else {1.0}
         return [name for name in OBSERVATIONS if labels.get(name) in positive]
 
-    def list_records(self, root: Path) -> Iterator[RawRecord]:
+    def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         release = self.release_dir(root)
         prefix = release.relative_to(root).as_posix()
         for csv_name, official in (("train.csv", None), ("valid.csv", "test")):
-            path = release / csv_name
-            if not path.is_file():
+            if not (release / csv_name).is_file():
                 continue
-            with open(path, newline="", encoding="utf-8") as f:
-                for row in csv.DictReader(f):
-                    # Path begins with the release folder name, whichever variant it is
-                    rel_in_release = Path(row["Path"]).parts[1:]
-                    rel = Path(prefix, *rel_in_release).as_posix()
-                    patient, study = rel_in_release[-3], rel_in_release[-2]
-                    view = Path(rel_in_release[-1]).stem
-                    labels = {name: _label_value(row.get(name, "")) for name in OBSERVATIONS}
-                    split = official or self.carve_val("train", patient)
-                    meta: dict[str, Any] = {"view": row.get("Frontal/Lateral") or None}
-                    if row.get("AP/PA"):
-                        meta["ap_pa"] = row["AP/PA"]
-                    if row.get("Sex"):
-                        meta["sex"] = row["Sex"]
-                    if row.get("Age"):
-                        meta["age"] = float(row["Age"])
-                    meta["study"] = study
-                    file = root / rel
-                    yield RawRecord(
-                        record_id=f"{patient}_{study}_{view}",
-                        subject_id=patient,
-                        files=[rel],
-                        source_labels=labels,
-                        split=split,  # type: ignore[arg-type]
-                        size_bytes=file.stat().st_size if file.exists() else 0,
-                        meta={k: v for k, v in meta.items() if v is not None},
-                    )
+            yield from self.csv_records(
+                root, Path(prefix, csv_name).as_posix(),
+                lambda row, official=official: self._record(root, prefix, row, official))
+
+    def _record(self, root: Path, prefix: str, row: dict[str, str],
+                official: str | None) -> RawRecord:
+        """One CSV row as a record; raises (a bad row) when a cell is malformed."""
+        # Path begins with the release folder name, whichever variant it is
+        rel_in_release = Path(row["Path"]).parts[1:]
+        if len(rel_in_release) < 4:
+            raise ValueError(f"Path {row['Path']!r} is not <release>/<split>/patient/study/view")
+        rel = Path(prefix, *rel_in_release).as_posix()
+        patient, study = rel_in_release[-3], rel_in_release[-2]
+        view = Path(rel_in_release[-1]).stem
+        labels = {name: _label_value(row.get(name) or "") for name in OBSERVATIONS}
+        split = official or self.carve_val("train", patient)
+        meta: dict[str, Any] = {"view": row.get("Frontal/Lateral") or None}
+        if row.get("AP/PA"):
+            meta["ap_pa"] = row["AP/PA"]
+        if row.get("Sex"):
+            meta["sex"] = row["Sex"]
+        if row.get("Age"):
+            meta["age"] = float(row["Age"])
+        meta["study"] = study
+        file = root / rel
+        return RawRecord(
+            record_id=f"{patient}_{study}_{view}",
+            subject_id=patient,
+            files=[rel],
+            source_labels=labels,
+            split=split,  # type: ignore[arg-type]
+            size_bytes=file.stat().st_size if file.is_file() else 0,
+            meta={k: v for k, v in meta.items() if v is not None},
+        )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        path = root / record.files[0]
+        path = self.path(root, record.files[0])
         try:
             data = path.read_bytes()
         except FileNotFoundError:

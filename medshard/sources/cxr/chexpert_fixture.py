@@ -103,6 +103,45 @@ def write_fixture(root: Path) -> Path:
     return root
 
 
+def _append_rows(root: Path, rows: list[list[str]]) -> list[int]:
+    """Append rows to train.csv (blank label cells); returns their line numbers."""
+    from medshard.testing.adversarial import csv_line_count
+
+    path = root / "CheXpert-v1.0-small" / "train.csv"
+    with open(path, newline="") as f:
+        width = len(next(csv.reader(f)))
+    first = csv_line_count(path) + 1
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows([r + [""] * (width - len(r)) for r in rows])
+    return list(range(first, first + len(rows)))
+
+
+def outside_path(root: Path, outside: Path):
+    """A train.csv Path with `..` that leads to a JPEG outside the root."""
+    from medshard.testing.adversarial import Expect, plant_outside
+
+    jpeg = next((root / "CheXpert-v1.0-small" / "train").rglob("*.jpg")).read_bytes()
+    plant_outside(outside / "patient77777" / "study1", "view1_frontal.jpg", jpeg)
+    _append_rows(root, [[f"CheXpert-v1.0-small/../../{outside.name}/patient77777/study1/"
+                         "view1_frontal.jpg", "Male", "50", "Frontal", "PA"]])
+    rid = "patient77777_study1_view1_frontal"
+    return Expect({rid: "load"}, {rid: "outside the source root"})
+
+
+def malformed_rows(root: Path, outside: Path):
+    """A non-numeric Age, a non-ASCII patient folder, a Path too short to name a view."""
+    from medshard.testing.adversarial import Expect
+
+    lines = _append_rows(root, [
+        ["CheXpert-v1.0-small/train/patient77001/study1/view1_frontal.jpg", "Male", "sixty"],
+        ["CheXpert-v1.0-small/train/patiënt77002/study1/view1_frontal.jpg", "Male", "60"],
+        ["CheXpert-v1.0-small/view1_frontal.jpg", "Female", "60"],
+    ])
+    csv_rel = "CheXpert-v1.0-small/train.csv"
+    return Expect({f"{csv_rel}:{n}": "list" for n in lines},
+                  {f"{csv_rel}:{lines[0]}": "sixty"})
+
+
 def _fixture():
     from medshard.testing.fixture import Fixture
 
@@ -110,6 +149,7 @@ def _fixture():
         write=write_fixture,
         samples={"train": 8, "test": 2},
         quarantined={"patient00099_study1_view1_frontal": "transform"},
+        adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
         real="pixels of pydicom-data's computed radiographs `RG1_UNCR.dcm`, `RG3_UNCR.dcm` "
         "(inverted, 8-bit, ~320 px JPEG like CheXpert-small)",
         illustrative="patients, views, all labels; several images are crops of the same "

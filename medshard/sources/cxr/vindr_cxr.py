@@ -53,7 +53,16 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from medshard.formats.dicom import read_image, read_patient_id
-from medshard.schemas import Filtered, License, Payload, RawRecord, Sample, SourceInfo
+from medshard.schemas import (
+    BadRow,
+    Filtered,
+    License,
+    Payload,
+    RawRecord,
+    RecordError,
+    Sample,
+    SourceInfo,
+)
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
@@ -111,8 +120,14 @@ def _open_csv(path: Path) -> tuple[csv.DictReader, Any]:
     return csv.DictReader(f), f
 
 
-def read_image_labels(path: Path) -> dict[str, list[tuple[str | None, dict[str, Any]]]]:
-    """image_id -> [(rad_id, {label: vote})] in file order, from image_labels_<split>.csv."""
+def read_image_labels(
+    path: Path, bad: list[tuple[int, str, str]] | None = None
+) -> dict[str, list[tuple[str | None, dict[str, Any]]]]:
+    """image_id -> [(rad_id, {label: vote})] in file order, from image_labels_<split>.csv.
+
+    A row with a non-numeric label cell is appended to `bad` as (line, image id, reason)
+    and left out; without `bad` it raises MissingRawData.
+    """
     reader, f = _open_csv(path)
     with f:
         header = [LABEL_ALIASES.get(c.strip(), c.strip()) for c in reader.fieldnames or []]
@@ -131,7 +146,10 @@ def read_image_labels(path: Path) -> dict[str, list[tuple[str | None, dict[str, 
                 continue
             try:
                 votes = {label: _vote(row.get(label)) for label in LABELS}
-            except ValueError:
+            except ValueError as exc:
+                if bad is not None:
+                    bad.append((reader.line_num, image_id, f"non-numeric label cell: {exc}"))
+                    continue
                 raise MissingRawData(
                     f"{SLUG}: {path.name} has a non-numeric label cell for image {image_id}"
                 ) from None
@@ -139,8 +157,14 @@ def read_image_labels(path: Path) -> dict[str, list[tuple[str | None, dict[str, 
     return rows
 
 
-def read_boxes(path: Path) -> dict[str, list[dict[str, Any]]]:
-    """image_id -> boxes {"rad_id", "class_name", "box_xyxy"} from annotations_<split>.csv."""
+def read_boxes(
+    path: Path, bad: list[tuple[int, str, str]] | None = None
+) -> dict[str, list[dict[str, Any]]]:
+    """image_id -> boxes {"rad_id", "class_name", "box_xyxy"} from annotations_<split>.csv.
+
+    A row with a non-numeric coordinate is appended to `bad` as (line, image id, reason)
+    and left out (without `bad`: ValueError).
+    """
     if not path.is_file():
         return {}
     reader, f = _open_csv(path)
@@ -152,11 +176,18 @@ def read_boxes(path: Path) -> dict[str, list[dict[str, Any]]]:
             if not image_id or not all(cells):
                 continue  # "No finding" rows have no box
             name = (row.get("class_name") or "").strip()
+            try:
+                box = [float(c) for c in cells]
+            except ValueError as exc:
+                if bad is None:
+                    raise
+                bad.append((reader.line_num, image_id, f"non-numeric box coordinate: {exc}"))
+                continue
             boxes[image_id].append(
                 {
                     "rad_id": (row.get("rad_id") or "").strip() or None,
                     "class_name": LABEL_ALIASES.get(name, name),
-                    "box_xyxy": [float(c) for c in cells],
+                    "box_xyxy": box,
                 }
             )
     for items in boxes.values():
@@ -170,6 +201,10 @@ class VinDrCXROptions(CarveValOptions):
     )
     monochrome1: Literal["invert", "keep"] = Field(
         "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
+    )
+    burned_in: Literal["quarantine", "keep"] = Field(
+        "quarantine", description="images flagged BurnedInAnnotation=YES (text in the pixels): "
+        "quarantined, or kept with meta.burned_in_annotation = true",
     )
 
 
@@ -223,17 +258,28 @@ class VinDrCXR(Source):
             )
 
 
-    def list_records(self, root: Path) -> Iterator[RawRecord]:
+    def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         """One record per image listed in a label CSV or present as a .dicom file.
 
-        Reads the CSVs and each DICOM header's PatientID (no pixels).
+        Reads the CSVs and each DICOM header's PatientID (no pixels). A malformed label
+        or box row is a BadRow, and its image is left out (its labels or boxes would be
+        incomplete).
         """
         self.check_root(root)
         for split_dir in SPLIT_DIRS:
-            labels = read_image_labels(root / "annotations" / f"image_labels_{split_dir}.csv")
-            boxes = read_boxes(root / "annotations" / f"annotations_{split_dir}.csv")
+            labels_csv = f"annotations/image_labels_{split_dir}.csv"
+            boxes_csv = f"annotations/annotations_{split_dir}.csv"
+            bad_labels: list[tuple[int, str, str]] = []
+            bad_boxes: list[tuple[int, str, str]] = []
+            labels = read_image_labels(self.path(root, labels_csv), bad_labels)
+            boxes = read_boxes(self.path(root, boxes_csv), bad_boxes)
+            skip: set[str] = set()
+            for rel_csv, bad in ((labels_csv, bad_labels), (boxes_csv, bad_boxes)):
+                for line, image_id, reason in bad:
+                    skip.add(image_id)
+                    yield BadRow(rel_csv, line, f"image {image_id}: {reason}")
             on_disk = {p.stem for p in (root / split_dir).glob("*.dicom")}
-            for image_id in sorted(set(labels) | on_disk):
+            for image_id in sorted((set(labels) | on_disk) - skip):
                 if not _IMAGE_ID.match(image_id):
                     raise MissingRawData(
                         f"{SLUG}: image id {image_id!r} in {split_dir}/ is not a VinDr-CXR id "
@@ -242,7 +288,11 @@ class VinDrCXR(Source):
                 rel = f"{split_dir}/{image_id}.dicom"
                 path = root / rel
                 readers = labels.get(image_id, [])
-                subject = (read_patient_id(path) if path.is_file() else None) or image_id
+                try:
+                    subject = (read_patient_id(self.path(root, rel))
+                               if path.is_file() else None) or image_id
+                except RecordError:  # a link out of the root: load() quarantines it
+                    subject = image_id
                 yield RawRecord(
                     record_id=image_id,
                     subject_id=subject,
@@ -264,7 +314,9 @@ class VinDrCXR(Source):
         if not record.source_labels:
             raise Filtered("image has no rows in image_labels csv")
         rule = self._options["reader_aggregation"]
-        image = read_image(root / record.files[0], monochrome1=self._options["monochrome1"])
+        image = read_image(self.path(root, record.files[0]),
+                           monochrome1=self._options["monochrome1"],
+                           burned_in=self._options["burned_in"])
         readers = record.meta.get("readers", [])
         meta: dict[str, Any] = {
             **image.meta,

@@ -130,7 +130,7 @@ def _identify(ds: Dataset, image: DemoImage) -> None:
     ds.PatientID = PATIENT_IDS[image.patient]
     ds.PatientSex = "F"
     ds.PatientAge = image.age
-    ds.BurnedInAnnotation = "YES"
+    ds.BurnedInAnnotation = "NO"  # read (YES is quarantined by default), never copied
     item = Dataset()
     item.RequestedProcedureDescription = REQUESTED_PROCEDURE_TEXT
     item.RequestedProcedureID = "RPID99124"
@@ -216,6 +216,20 @@ def write_fixture(root: Path) -> list[Path]:
     return written
 
 
+def malformed_row(root: Path, outside: Path):
+    """A reader's row with a non-numeric label cell, for an image that is on disk: the row
+    is a bad row and its image is left out (its vote would be incomplete)."""
+    from medshard.testing.adversarial import Expect, csv_line_count
+
+    path = root / "annotations" / "image_labels_train.csv"
+    image = next(p.stem for p in sorted((root / "train").glob("*.dicom")))
+    line = csv_line_count(path) + 1
+    with open(path, "a", newline="") as f:
+        csv.writer(f, lineterminator="\n").writerow([image, "R9", "yes", *([0] * (len(LABELS) - 1))])
+    rel = f"annotations/image_labels_train.csv:{line}"
+    return Expect({rel: "list"}, {rel: f"image {image}: non-numeric label cell"})
+
+
 def _fixture():
     from medshard.testing.fixture import Fixture
 
@@ -223,6 +237,7 @@ def _fixture():
         write=write_fixture,
         samples={"train": 1, "val": 2, "test": 1},
         quarantined={MISSING_IMAGE: "load"},
+        adversarial={"malformed_row": malformed_row},
         phi_markers=(*IDENTITY.values(), *PATIENT_IDS, REQUESTED_PROCEDURE_TEXT, PRIVATE_TEXT),
         real="real DICOM files from pydicom / pydicom-data (a CR radiograph, MR slices, an "
         "8-bit image)",

@@ -121,7 +121,7 @@ class ChallengeECG(Source):
                 raise UserError(f"{self.info.name}: {rel} and {seen[record_id]} are both record "
                                 f"{record_id}; remove the duplicate copy from the raw tree")
             seen[record_id] = rel
-            with open(hea, encoding="utf-8", errors="replace") as f:
+            with open(self.path(root, rel), encoding="utf-8", errors="replace") as f:
                 comments = parse_comments(f.read())
             meta: dict[str, Any] = {}
             age = _age(comments.get("Age", ""))
@@ -151,7 +151,8 @@ class ChallengeECG(Source):
                 f"codes the Challenge lists for {self.info.name}"
             )
         try:
-            signal, header = read_record(root / record.files[0])
+            signal, header = read_record(self.path(root, record.files[0]),
+                                         resolve=lambda p: self.path(root, p))
         except FileNotFoundError as exc:
             raise RecordError(f"missing signal file {Path(exc.filename or '').name}") from None
         except ChallengeFormatError as exc:

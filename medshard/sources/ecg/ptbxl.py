@@ -40,7 +40,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field
 
 from medshard.formats.wfdb import read_record
-from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.sources.base import MissingRawData, Source, SourceOptions
 
@@ -180,7 +180,7 @@ class PTBXL(Source):
                 raise MissingRawData(f"ptb-xl: {name} not found in {root}")
 
     def _load_statements(self, root: Path) -> dict[str, dict[str, str]]:
-        with open(root / "scp_statements.csv", newline="", encoding="utf-8") as f:
+        with open(self.path(root, "scp_statements.csv"), newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
             header = next(reader)
             rows = {}
@@ -213,46 +213,53 @@ class PTBXL(Source):
                 out.add(target)
         return sorted(out)
 
-    def list_records(self, root: Path) -> Iterator[RawRecord]:
+    def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
+        yield from self.csv_records(root, "ptbxl_database.csv", lambda row: self._record(root, row))
+
+    def _record(self, root: Path, row: dict[str, str]) -> RawRecord:
+        """One row of ptbxl_database.csv as a record; raises (a bad row) on a malformed cell."""
         prefer_hr = int(self._options["prefer_rate"]) == 500
-        with open(root / "ptbxl_database.csv", newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                ecg_id = int(float(row["ecg_id"]))
-                candidates = [row["filename_hr"], row["filename_lr"]]
-                if not prefer_hr:
-                    candidates.reverse()
-                base = next(
-                    (c for c in candidates if (root / f"{c}.hea").exists()), candidates[0]
-                )
-                files = [f"{base}.hea", f"{base}.dat"]
-                dat = root / files[1]
-                meta: dict[str, Any] = {}
-                for col, typ in META_COLUMNS.items():
-                    v = (row.get(col) or "").strip()
-                    if v:
-                        meta[col] = typ(v)
-                sex = (row.get("sex") or "").strip()
-                if sex:
-                    meta["sex"] = {"0": "M", "1": "F", "0.0": "M", "1.0": "F"}.get(sex, sex)
-                meta["strat_fold"] = int(float(row["strat_fold"]))
-                yield RawRecord(
-                    record_id=f"{ecg_id:05d}",
-                    subject_id=_number(row["patient_id"]),
-                    files=files,
-                    source_labels={"scp_codes": ast.literal_eval(row["scp_codes"] or "{}")},
-                    split=_fold_split(meta["strat_fold"]),  # type: ignore[arg-type]
-                    size_bytes=dat.stat().st_size if dat.exists() else 0,
-                    meta=meta,
-                )
+        ecg_id = int(float(row["ecg_id"]))
+        candidates = [row["filename_hr"], row["filename_lr"]]
+        if not prefer_hr:
+            candidates.reverse()
+        base = next((c for c in candidates if (root / f"{c}.hea").exists()), candidates[0])
+        files = [f"{base}.hea", f"{base}.dat"]
+        dat = root / files[1]
+        meta: dict[str, Any] = {}
+        for col, typ in META_COLUMNS.items():
+            v = (row.get(col) or "").strip()
+            if v:
+                meta[col] = typ(v)
+        sex = (row.get("sex") or "").strip()
+        if sex:
+            meta["sex"] = {"0": "M", "1": "F", "0.0": "M", "1.0": "F"}.get(sex, sex)
+        meta["strat_fold"] = int(float(row["strat_fold"]))
+        scp_codes = ast.literal_eval(row["scp_codes"] or "{}")
+        if not isinstance(scp_codes, dict):
+            raise ValueError(f"scp_codes {row['scp_codes'][:40]!r} is not a dict literal")
+        return RawRecord(
+            record_id=f"{ecg_id:05d}",
+            subject_id=_number(row["patient_id"]),
+            files=files,
+            source_labels={"scp_codes": scp_codes},
+            split=_fold_split(meta["strat_fold"]),  # type: ignore[arg-type]
+            size_bytes=dat.stat().st_size if dat.is_file() else 0,
+            meta=meta,
+        )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         statements = self._statements_for(root)
         classes = self.classes_for(record.source_labels["scp_codes"], statements)
-        base = root / record.files[0][: -len(".hea")]
         try:
-            signal, fields = read_record(base)
+            header = self.path(root, record.files[0])
+            signal, fields = read_record(header.with_suffix(""),
+                                         resolve=lambda p: self.path(root, p))
         except FileNotFoundError as exc:
-            raise RecordError(f"missing WFDB file: {Path(exc.filename or base).name}") from None
+            raise RecordError(f"missing WFDB file: {Path(exc.filename or record.files[0]).name}"
+                              ) from None
+        except RecordError:
+            raise
         except Exception as exc:  # wfdb's fallback raises many types for broken records
             raise RecordError(f"unreadable WFDB record: {exc}") from None
         expected = int(fields["sig_len"])

@@ -170,6 +170,36 @@ def write_fixture(root: Path) -> Path:
     return root
 
 
+def outside_path(root: Path, outside: Path):
+    """Record 00002's header names its signal file `../../../outside-ptb-xl/secret.dat`."""
+    from medshard.testing.adversarial import Expect, plant_outside
+
+    hea = root / "records500" / "00000" / "00002_hr.hea"
+    plant_outside(outside, "secret.dat", hea.with_suffix(".dat").read_bytes())
+    hea.write_text(hea.read_text().replace("00002_hr.dat", f"../../../{outside.name}/secret.dat"))
+    return Expect({"00002": "load"}, {"00002": "outside the source root"})
+
+
+def malformed_rows(root: Path, outside: Path):
+    """Rows with a broken scp_codes literal, a strat_fold that is no number, a non-numeric
+    age, and a fold outside 1..10."""
+    from medshard.testing.adversarial import Expect, csv_line_count
+
+    path = root / "ptbxl_database.csv"
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    bad = [dict(rows[0], ecg_id=901, scp_codes="{'NORM': 100.0"),
+           dict(rows[0], ecg_id=902, strat_fold="fold-3"),
+           dict(rows[0], ecg_id=903, age="old"),
+           dict(rows[0], ecg_id=904, strat_fold="11")]
+    first = csv_line_count(path) + 1
+    with open(path, "a", newline="") as f:
+        csv.DictWriter(f, fieldnames=list(rows[0])).writerows(bad)
+    lines = range(first, first + len(bad))
+    return Expect({f"ptbxl_database.csv:{n}": "list" for n in lines},
+                  {f"ptbxl_database.csv:{first}": "SyntaxError"})
+
+
 def _fixture():
     from medshard.testing.fixture import Fixture
 
@@ -178,6 +208,7 @@ def _fixture():
         samples={"train": 7, "val": 2, "test": 2},
         quarantined={f"{BROKEN_RECORD:05d}": "load"},
         filtered={"first 15 samples zero on all channels": 1},
+        adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
         # the CSV's free-text report, recording date and device never leave the source
         phi_markers=("illustrative report text", "1990-01-01", "CS-12"),
         real="the 12-lead, 10 s ECG in pydicom's `waveform_ecg.dcm`, written as WFDB at 500 "

@@ -107,7 +107,7 @@ class IIIC(Source):
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         """One record per train.csv row; a malformed row is listed and quarantined at load."""
         self.check_root(root)
-        with open(root / "train.csv", newline="", encoding="utf-8") as f:
+        with open(self.path(root, "train.csv"), newline="", encoding="utf-8") as f:
             for number, row in enumerate(csv.DictReader(f), start=2):
                 label_id = (row.get("label_id") or "").strip()
                 eeg_id = (row.get("eeg_id") or "").strip()
@@ -142,7 +142,7 @@ class IIIC(Source):
         raters = sum(votes.values())
         if raters <= 0 or min(votes.values()) < 0:
             raise RecordError(f"label {record.record_id}: votes {votes} give no majority")
-        path = root / record.files[0]
+        path = self.path(root, record.files[0])
         if not path.is_file():
             raise RecordError(f"missing recording {record.files[0]}")
         import pyarrow.parquet as pq

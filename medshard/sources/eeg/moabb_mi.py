@@ -150,7 +150,7 @@ class BCICompetitionIV2a(Source):
         from scipy.io import loadmat
 
         try:
-            values = loadmat(str(root / record.files[1]))["classlabel"]
+            values = loadmat(str(self.path(root, record.files[1])))["classlabel"]
         except KeyError:
             raise RecordError(f"{record.files[1]} has no variable 'classlabel'") from None
         except Exception as exc:  # scipy raises several types for a broken .mat
@@ -190,7 +190,7 @@ class BCICompetitionIV2a(Source):
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         """One sample per trial: EEG (`signal`) and EOG (`eog`) over [cue, cue + 4 s)."""
         try:
-            with GDFRecording(root / record.files[0]) as rec:
+            with GDFRecording(self.path(root, record.files[0])) as rec:
                 missing = [c for c in EEG_LABELS + EOG_LABELS if c not in rec.channels]
                 if missing:
                     raise RecordError(f"{record.files[0]} lacks channel(s) {', '.join(missing)}")

@@ -108,7 +108,7 @@ class TUAB(TUHSource):
         Filtered for a file shorter than one window; both before yielding anything.
         """
         label = record.source_labels["folder"]
-        with TUHSession(root / record.files[0]) as session:
+        with TUHSession(self.path(root, record.files[0])) as session:
             rate = session.sampling_rate_hz
             win = int(round(WINDOW_S * rate))
             if abs(win - WINDOW_S * rate) > 1e-6:

@@ -207,6 +207,18 @@ def write_fixture(root: Path) -> Path:
     return root
 
 
+LONG_STEM = "aaaaaaab_s009_t000_" + "x" * 180  # 199 characters: no ustar header holds it
+
+
+def long_name(root: Path, outside: Path):
+    """A session file whose name (199 characters) is too long for a tar member name."""
+    from medshard.testing.adversarial import Expect
+
+    whole = (root / session_path(*DEMO_SESSIONS[0][:5])).read_bytes()
+    (root / f"edf/train/normal/01_tcp_ar/{LONG_STEM}.edf").write_bytes(whole)
+    return Expect(long_keys=(LONG_STEM,))
+
+
 def _fixture():
     from medshard.testing.fixture import Fixture
 
@@ -214,6 +226,7 @@ def _fixture():
         write=write_fixture,
         samples={"train": 13, "test": 3},
         quarantined={"aaaaazzz_s001_t000": "load"},
+        adversarial={"long_name": long_name},
         phi_markers=PHI_MARKERS,
         real="one real EEG channel (pyedflib's `test_utf8.edf`), written as TUH-layout EDF "
         "with a real EDF writer",

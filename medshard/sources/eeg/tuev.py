@@ -197,7 +197,7 @@ class TUEV(TUHSource):
                     subject_id=subject,
                     files=files,
                     split=self.carve_val(official or "train", subject),
-                    size_bytes=sum((root / f).stat().st_size for f in files),
+                    size_bytes=sum((root / f).stat().st_size for f in files if (root / f).is_file()),
                 )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
@@ -207,7 +207,7 @@ class TUEV(TUHSource):
         malformed `.rec`, an event past the recording's end, an unreadable EDF or a
         missing montage electrode; Filtered for a `.rec` with no events.
         """
-        edf = root / record.files[0]
+        edf = self.path(root, record.files[0])
         if len(record.files) < 2:
             raise RecordError(
                 f"no annotation file {edf.with_suffix('.rec').name} beside {edf.name}; "
@@ -215,7 +215,7 @@ class TUEV(TUHSource):
             )
         rec_name = Path(record.files[1]).name
         try:
-            text = (root / record.files[1]).read_text(encoding="ascii")
+            text = self.path(root, record.files[1]).read_text(encoding="ascii")
         except UnicodeDecodeError as exc:
             raise RecordError(f"{rec_name} is not a text .rec file: {exc.reason}") from exc
         events = parse_rec(text, rec_name)

@@ -184,7 +184,7 @@ class HuGaDB(Source):
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         """The session's clean windows (see the module docstring)."""
-        with open(root / record.files[0], encoding="utf-8", errors="replace") as f:
+        with open(self.path(root, record.files[0]), encoding="utf-8", errors="replace") as f:
             _, table = parse_session(f.read(), record.files[0])
         acts = table[:, -1]
         unknown = sorted(set(acts.tolist()) - set(ACTIVITIES))

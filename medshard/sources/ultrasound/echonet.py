@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from medshard.formats.avi import parse_avi
-from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
@@ -142,44 +142,49 @@ class EchoNetDynamic(Source):
         if not (release / "Videos").is_dir():
             raise MissingRawData(f"echonet-dynamic: {release}/Videos/ is missing")
 
-    def list_records(self, root: Path) -> Iterator[RawRecord]:
+    def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         release = self.release_dir(root)
         prefix = release.relative_to(root)
         tracings_csv = release / "VolumeTracings.csv"
-        tracings = read_tracings(tracings_csv) if tracings_csv.is_file() else {}
-        with open(release / "FileList.csv", newline="", encoding="utf-8") as f:
-            for row in csv.DictReader(f):
-                stem = Path(row["FileName"].strip()).stem
-                rel = (prefix / "Videos" / f"{stem}.avi").as_posix()
-                video = root / rel
-                raw_split = (row.get("Split") or "").strip().upper()
-                meta: dict[str, Any] = {
-                    "filelist": {
-                        "fps": _float_or_none(row.get("FPS")),
-                        "n_frames": _int_or_none(row.get("NumberOfFrames")),
-                        "height": _int_or_none(row.get("FrameHeight")),
-                        "width": _int_or_none(row.get("FrameWidth")),
-                    },
-                    "tracings": tracings.get(stem, []),
-                }
-                if raw_split not in SPLITS:
-                    # not an official value: the pipeline assigns a keyed-hash split instead
-                    meta["filelist_split"] = raw_split
-                yield RawRecord(
-                    record_id=_UNSAFE.sub("_", stem),
-                    subject_id=stem,
-                    files=[rel],
-                    source_labels={k: _float_or_none(row.get(k)) for k in ("EF", "ESV", "EDV")},
-                    split=SPLITS.get(raw_split),  # type: ignore[arg-type]
-                    size_bytes=video.stat().st_size if video.exists() else 0,
-                    meta=meta,
-                )
+        tracings = (read_tracings(self.path(root, tracings_csv.relative_to(root)))
+                    if tracings_csv.is_file() else {})
+        yield from self.csv_records(root, (prefix / "FileList.csv").as_posix(),
+                                    lambda row: self._record(root, prefix, row, tracings))
+
+    def _record(self, root: Path, prefix: Path, row: dict[str, str],
+                tracings: dict[str, list[dict[str, Any]]]) -> RawRecord:
+        """One FileList.csv row as a record; raises (a bad row) on a malformed cell."""
+        stem = Path(row["FileName"].strip()).stem
+        rel = (prefix / "Videos" / f"{stem}.avi").as_posix()
+        video = root / rel
+        raw_split = (row.get("Split") or "").strip().upper()
+        meta: dict[str, Any] = {
+            "filelist": {
+                "fps": _float_or_none(row.get("FPS")),
+                "n_frames": _int_or_none(row.get("NumberOfFrames")),
+                "height": _int_or_none(row.get("FrameHeight")),
+                "width": _int_or_none(row.get("FrameWidth")),
+            },
+            "tracings": tracings.get(stem, []),
+        }
+        if raw_split not in SPLITS:
+            # not an official value: the pipeline assigns a keyed-hash split instead
+            meta["filelist_split"] = raw_split
+        return RawRecord(
+            record_id=_UNSAFE.sub("_", stem),
+            subject_id=stem,
+            files=[rel],
+            source_labels={k: _float_or_none(row.get(k)) for k in ("EF", "ESV", "EDV")},
+            split=SPLITS.get(raw_split),  # type: ignore[arg-type]
+            size_bytes=video.stat().st_size if video.is_file() else 0,
+            meta=meta,
+        )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         labels = record.source_labels
         if labels.get("EF") is None:
             raise Filtered("no ejection fraction in FileList.csv")
-        path = root / record.files[0]
+        path = self.path(root, record.files[0])
         try:
             data = path.read_bytes()
         except FileNotFoundError:

@@ -137,6 +137,40 @@ def write_fixture(root: Path) -> Path:
     return root
 
 
+LONG_NAME = "0X1" + "A" * 196  # a 199-character file name: no tar header holds its key
+
+
+def _append_filelist(root: Path, rows: list[list[object]]) -> list[int]:
+    from medshard.testing.adversarial import csv_line_count
+
+    path = root / RELEASE_DIR / "FileList.csv"
+    first = csv_line_count(path) + 1
+    with open(path, "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerows(rows)
+    return list(range(first, first + len(rows)))
+
+
+def malformed_row(root: Path, outside: Path):
+    """A FileList.csv row whose EF is not a number."""
+    from medshard.testing.adversarial import Expect
+
+    (line,) = _append_filelist(root, [["0X6", "n/a", 40.0, 90.0, SIZE, SIZE, int(FPS), 50,
+                                       "TRAIN"]])
+    rel = f"{RELEASE_DIR}/FileList.csv:{line}"
+    return Expect({rel: "list"}, {rel: "could not convert string to float"})
+
+
+def long_name(root: Path, outside: Path):
+    """A listed video whose file name is 199 characters long."""
+    from medshard.testing.adversarial import Expect
+
+    videos = root / RELEASE_DIR / "Videos"
+    (videos / f"{LONG_NAME}.avi").write_bytes((videos / f"{VIDEOS[0][0]}.avi").read_bytes())
+    _append_filelist(root, [[LONG_NAME, 60.0, 40.0, 90.0, SIZE, SIZE, int(FPS), VIDEOS[0][5],
+                             "TRAIN"]])
+    return Expect(long_keys=(LONG_NAME,))
+
+
 def _fixture():
     from medshard.testing.fixture import Fixture
 
@@ -144,6 +178,7 @@ def _fixture():
         write=write_fixture,
         samples={"train": 1, "val": 1, "test": 1},
         quarantined={TRUNCATED_VIDEO: "load"},
+        adversarial={"malformed_row": malformed_row, "long_name": long_name},
         real="ultrasound frames from pydicom's multi-frame US DICOMs, written as MJPG AVI with "
         "OpenCV",
         illustrative="EF/ESV/EDV, tracings, splits; one listed video is truncated (quarantined)",
