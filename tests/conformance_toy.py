@@ -61,6 +61,7 @@ TOY_FIXTURE = Fixture(
 
 
 class ToyEEG(Source):
+    payload_members = ("signal.npy",)
     info: ClassVar[SourceInfo] = SourceInfo(
         name="toy-eeg", title="A toy EEG dataset for the conformance kit", version="1",
         modality="eeg", tasks=["classification"], access="open",

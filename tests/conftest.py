@@ -36,3 +36,14 @@ def raw_copy(demo_raw, tmp_path) -> Path:
     dst = tmp_path / "raw"
     shutil.copytree(demo_raw, dst)
     return dst
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    """One build (both formats) of every built-in source's fixture, and its repeat: the
+    conformance kit's build, shared by the whole-build reader tests."""
+    from medshard.sources import registry
+    from medshard.testing import build_fixtures
+
+    return build_fixtures(sorted(registry.BUILTIN_SOURCES),
+                          tmp_path_factory.mktemp("conformance"))

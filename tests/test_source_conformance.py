@@ -18,11 +18,6 @@ from tests import conformance_toy
 BUILTINS = sorted(registry.BUILTIN_SOURCES)
 
 
-@pytest.fixture(scope="session")
-def kit(tmp_path_factory):
-    return build_fixtures(BUILTINS, tmp_path_factory.mktemp("conformance"))
-
-
 @pytest.mark.parametrize("check", list(CHECKS))
 @pytest.mark.parametrize("slug", BUILTINS)
 def test_builtin_source_conforms(kit, slug, check):

@@ -158,7 +158,7 @@ def test_boxes_travel_in_meta(raw):
     ]
     test_boxes = _sample(raw, SIEMENS).meta["annotations"]
     assert test_boxes == [
-        {"rad_id": None, "class_name": "Consolidation", "box_xyxy": [100.0, 200.0, 180.0, 260.0]}
+        {"rad_id": "", "class_name": "Consolidation", "box_xyxy": [100.0, 200.0, 180.0, 260.0]}
     ]
 
 
@@ -315,7 +315,7 @@ def built(tmp_path_factory):
 
 def _tar_samples(out: Path) -> dict[str, dict[str, bytes]]:
     samples: dict[str, dict[str, bytes]] = {}
-    for shard in sorted(out.glob(f"{SLUG}/*/*.tar")):
+    for shard in sorted(out.glob(f"webdataset/{SLUG}/*/*.tar")):
         with tarfile.open(shard) as tar:
             for info in tar:
                 key, _, ext = info.name.partition(".")
@@ -354,7 +354,7 @@ def test_build_pixels_survive_png_round_trip(built):
 def test_build_parquet_matches_tar(built):
     tar = _tar_samples(built["out"])
     rows = []
-    for shard in sorted(built["out"].glob(f"{SLUG}/*/*.parquet")):
+    for shard in sorted(built["out"].glob(f"parquet/{SLUG}/*/*.parquet")):
         rows += pq.read_table(shard).to_pylist()
     assert len(rows) == len(tar)
     for row in rows:
@@ -375,7 +375,7 @@ def test_build_is_byte_identical_when_repeated(built):
 def test_webdataset_reads_the_shards_without_medshard(built):
     import webdataset as wds
 
-    urls = [str(p) for p in sorted(built["out"].glob(f"{SLUG}/*/*.tar"))]
+    urls = [str(p) for p in sorted(built["out"].glob(f"webdataset/{SLUG}/*/*.tar"))]
     samples = list(wds.WebDataset(urls, shardshuffle=False, empty_check=False))
     assert sorted(s["__key__"] for s in samples) == sorted(f"{SLUG}_{image_id(i.name)}" for i in DEMO_IMAGES)
     for s in samples:

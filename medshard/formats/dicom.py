@@ -174,6 +174,10 @@ def _clean(keyword: str, value: Any) -> Any:
         text = str(value).strip().upper()
         return text if _CODE_STRING.match(text) else None
     out = _json_value(value)
+    if pydicom.datadict.dictionary_VM(keyword) != "1" and not isinstance(out, list):
+        # a multi-valued attribute (WindowCenter, PixelSpacing) is a list in every sample,
+        # also when a file holds one value: one JSON type per field across a source
+        out = [out]
     if vr in ("DS", "IS", "US", "SS", "FL", "FD"):
         flat = out if isinstance(out, list) else [out]
         if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in flat):
@@ -182,21 +186,22 @@ def _clean(keyword: str, value: Any) -> Any:
 
 
 def dicom_metadata(ds: Dataset) -> dict[str, Any]:
-    """The allow-listed acquisition and geometry attributes of `ds`, JSON-ready, keyed by keyword."""
+    """The allow-listed acquisition and geometry attributes of `ds`, JSON-ready, keyed by keyword.
+
+    Every allow-listed keyword is present (null when the file lacks it), so the samples of
+    a source share one JSON shape.
+    """
     out: dict[str, Any] = {}
     for keyword in _META_TAGS:
         elem = ds.get(keyword)
-        if elem is None or elem == "":
-            continue
-        value = _clean(keyword, elem)
-        if value is not None and value != []:
-            out[keyword] = value
+        value = None if elem is None or elem == "" else _clean(keyword, elem)
+        out[keyword] = None if value == [] else value
     return out
 
 
 def demographics(ds: Dataset) -> dict[str, Any]:
-    """`sex` (M/F/O) and `age` (float, whole years; 90.0 means 90 or older) where present."""
-    out: dict[str, Any] = {}
+    """`sex` (M/F/O) and `age` (float, whole years; 90.0 means 90 or older), null when absent."""
+    out: dict[str, Any] = {"sex": None, "age": None}
     sex = str(ds.get("PatientSex") or "").strip().upper()
     if sex in ("M", "F", "O"):
         out["sex"] = sex
@@ -319,7 +324,8 @@ def decode_image(ds: Dataset, *, monochrome1: str = "invert") -> DicomImage:
             "Lossless / JPEG-LS install pylibjpeg with pylibjpeg-libjpeg, or python-gdcm"
         ) from None
 
-    meta: dict[str, Any] = {"dicom": dicom_metadata(ds), **demographics(ds)}
+    meta: dict[str, Any] = {"dicom": dicom_metadata(ds), **demographics(ds),
+                            "monochrome1_inverted_from": None}
     window_center = _floats(ds.get("WindowCenter"))
     window_width = _floats(ds.get("WindowWidth"))
     inverted_from: int | None = None

@@ -29,9 +29,10 @@ from pydantic import ValidationError
 
 from medshard import __version__
 from medshard.pipeline.encoders import encode_payloads
-from medshard.schemas import Filtered, RawRecord, SampleMeta
+from medshard.schemas import Filtered, RawRecord, RecordError, SampleMeta
 from medshard.schemas.standards import SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
+from medshard.sharding.layout import shard_path
 from medshard.sharding.members import JSON_MEMBER, json_bytes
 from medshard.sharding.parquet import ParquetShardWriter
 from medshard.sharding.wds import TarShardWriter
@@ -71,10 +72,16 @@ class ShardJob:
     parquet_payload_compression: str = "none"
     records_digest: str = ""
     label_files: dict[str, str] | None = None  # relative path -> sha256, hashed by the driver
+    payload_members: tuple[str, ...] = ()  # what this source declares (Source.payload_members)
+    parquet_columns: tuple[str, ...] = ()  # payload columns of every Parquet shard of the build
 
     @property
     def stem(self) -> str:
         return f"{self.source}/{self.split}/{self.source}-{self.split}-{self.index:06d}"
+
+    def shard_path(self, fmt: str) -> str:
+        """`webdataset/<stem>.tar` or `parquet/<stem>.parquet`, relative to the output."""
+        return shard_path(fmt, self.stem)
 
     def part_path(self) -> Path:
         return Path(self.out) / PARTS_DIR / f"{self.stem}.json"
@@ -208,8 +215,8 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
         "subject": meta["subject"],
         "task": meta["task"],
         "labels": meta["labels"],
-        "shard_webdataset": f"{job.stem}.tar" if "webdataset" in job.formats else None,
-        "shard_parquet": f"{job.stem}.parquet" if "parquet" in job.formats else None,
+        "shard_webdataset": job.shard_path("webdataset") if "webdataset" in job.formats else None,
+        "shard_parquet": job.shard_path("parquet") if "parquet" in job.formats else None,
         "source_labels_json": json_bytes(meta["source_labels"]).decode(),
         "meta_json": json_bytes(meta["meta"]).decode(),
     }
@@ -217,6 +224,10 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
         if isinstance(v, (str, int, float, bool)) or v is None:
             row[f"meta_{k}"] = v
     return row
+
+
+def _digests(hashes: dict[str, str]) -> list[dict[str, str]]:
+    return [{"path": p, "sha256": h} for p, h in hashes.items()]
 
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -244,8 +255,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     writers: dict[str, Any] = {}
     files: dict[str, tuple[Path, Path, Any, _HashingWriter]] = {}
     for fmt in job.formats:
-        ext = "tar" if fmt == "webdataset" else "parquet"
-        final = out / f"{job.stem}.{ext}"
+        final = out / job.shard_path(fmt)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         fh = open(tmp, "wb")
@@ -258,6 +268,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 hw,  # type: ignore[arg-type]
                 row_group_bytes=job.row_group_bytes,
                 payload_compression=job.parquet_payload_compression,
+                payload_columns=job.parquet_columns,
             )
 
     quarantine: list[dict] = []
@@ -285,6 +296,12 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 stage = "transform"
                 key = sample_key(job.source, rec.record_id, sample.key_suffix)
                 members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
+                undeclared = sorted(set(members) - set(job.payload_members))
+                if undeclared:
+                    raise RecordError(
+                        f"payload member {undeclared[0]} is not in the source's payload_members "
+                        f"{list(job.payload_members)}; declare it there"
+                    )
                 stage = "labels"
                 labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
                 stage = "provenance"
@@ -301,13 +318,15 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                     labels=labels,
                     source_labels=sample.source_labels,
                     meta=sample.meta,
-                    provenance={"files": file_hashes, "label_files": job.label_files or None,
+                    provenance={"files": _digests(file_hashes),
+                                "label_files": _digests(job.label_files or {}),
                                 **provenance_base},
                     payloads=descriptors,
                     members=list(members),
                 )
                 stage = "encode"
-                meta = meta_obj.model_dump(mode="json", exclude_none=True)
+                # nulls kept: every sample of a kind has every descriptor field (one shape)
+                meta = meta_obj.model_dump(mode="json")
                 meta_json = json_bytes(meta)
                 spool.add(meta, meta_json, members)
                 del sample, members, descriptors, meta, meta_json  # spilled copies only

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "2.0"  # 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
+SCHEMA_VERSION = "2.1"  # 2.1: provenance files as lists of {path, sha256}; 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
 # 1.1 added split unit, concepts, label files, original rates, rescale
 
 Modality = Literal[
@@ -260,12 +260,19 @@ PAYLOAD_KINDS: tuple[str, ...] = (
 )
 
 
+class FileDigest(_Strict):
+    path: str = Field(description="relative to the source's raw root")
+    sha256: str
+
+
 class Provenance(_Strict):
-    files: dict[str, str] = Field(description="relative path -> sha256")
-    label_files: dict[str, str] | None = Field(
-        default=None,
-        description="relative path -> sha256 of shared files the labels come from "
-        "(e.g. kits23.json, which upstream revises)",
+    # lists of objects, not {path: sha256}: a map keyed by file path would give every
+    # sample its own JSON type, which readers that infer a schema (Hugging Face) refuse
+    files: list[FileDigest] = Field(description="the raw files the sample was read from")
+    label_files: list[FileDigest] = Field(
+        default_factory=list,
+        description="shared files the labels come from (e.g. kits23.json, which upstream "
+        "revises); empty when the labels live in the sample's own files",
     )
     source_version: str
     transform_config_hash: str

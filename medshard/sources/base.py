@@ -69,6 +69,10 @@ class Source:
     fixture: ClassVar[str | None] = None
     # class -> concept ids, for a source that vocabulary.json does not know (third-party)
     vocabulary_map: ClassVar[dict[str, list[str]] | None] = None
+    # Every payload member (`<role>.<ext>`) a sample of this source may carry, e.g.
+    # ("image.png", "image.npy"). A Parquet build gets one column per member of every
+    # source, so all its shards share one schema; a member not declared is quarantined.
+    payload_members: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **options: Any) -> None:
         try:

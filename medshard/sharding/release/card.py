@@ -62,7 +62,8 @@ def card_header(manifest: Manifest, infos: dict[str, SourceInfo], data_format: s
         splits = [s for s in ("train", "val", "test") if s in present]
         configs.append({"config_name": slug,
                         "data_files": [{"split": "validation" if s == "val" else s,
-                                        "path": f"{slug}/{s}/*.{ext}"} for s in splits]})
+                                        "path": f"{data_format}/{slug}/{s}/*.{ext}"}
+                                       for s in splits]})
     header: dict[str, Any] = {
         "pretty_name": f"{rel.name} {rel.version}",
         "license": licenses[0] if len(licenses) == 1 else "other",

@@ -110,6 +110,7 @@ class KiTS23(Source):
         layouts={"repository": [FileSpec(path="dataset/kits23.json")],
                  "dataset folder": [FileSpec(path="kits23.json")]},
     ))
+    payload_members = ("segmentation.npy", "volume.npy")
     info: ClassVar[SourceInfo] = SourceInfo(
         name="kits23",
         title="KiTS23: the 2023 Kidney and Kidney Tumor Segmentation challenge dataset",

@@ -8,7 +8,8 @@ Raw layout (PhysioNet 1.0.0, https://physionet.org/content/vindr-cxr/1.0.0/):
         22 findings (Aortic enlargement ... Other lesion) then 6 diagnoses (COPD, Lung
         tumor, Pneumonia, Tuberculosis, Other diseases, No finding); one row per reader
         (train), the consensus row (test). The test file spells one column "Other
-        disease": it is read as "Other diseases". rad_id is optional (test).
+        disease": it is read as "Other diseases". rad_id is optional (test; "" when absent,
+        so the field is a string in every sample).
     annotations/annotations_{train,test}.csv
         image_id, rad_id, class_name, x_min, y_min, x_max, y_max: one box per reader and
         finding, in pixels of the DICOM image; rows without coordinates ("No finding")
@@ -135,7 +136,7 @@ def read_image_labels(path: Path) -> dict[str, list[tuple[str | None, dict[str, 
                 raise MissingRawData(
                     f"{SLUG}: {path.name} has a non-numeric label cell for image {image_id}"
                 ) from None
-            rows[image_id].append(((row.get("rad_id") or "").strip() or None, votes))
+            rows[image_id].append(((row.get("rad_id") or "").strip(), votes))
     return rows
 
 
@@ -154,7 +155,7 @@ def read_boxes(path: Path) -> dict[str, list[dict[str, Any]]]:
             name = (row.get("class_name") or "").strip()
             boxes[image_id].append(
                 {
-                    "rad_id": (row.get("rad_id") or "").strip() or None,
+                    "rad_id": (row.get("rad_id") or "").strip(),
                     "class_name": LABEL_ALIASES.get(name, name),
                     "box_xyxy": [float(c) for c in cells],
                 }
@@ -176,6 +177,7 @@ class VinDrCXROptions(CarveValOptions):
 class VinDrCXR(Source):
     Options = VinDrCXROptions
     fixture = "medshard.sources.cxr.vindr_cxr_fixture:FIXTURE"
+    payload_members = ("image.png", "image.npy")
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="VinDr-CXR: An open dataset of chest X-rays with radiologist annotations",
@@ -273,8 +275,7 @@ class VinDrCXR(Source):
             "reader_aggregation": rule,
             "annotations": record.meta.get("annotations", []),
         }
-        if image.descriptor.get("view"):
-            meta["view"] = image.descriptor["view"]
+        meta["view"] = image.descriptor.get("view") or None  # every key in every sample
         yield Sample(
             classes=aggregate_readers(record.source_labels, rule),
             source_labels=record.source_labels,

@@ -8,7 +8,7 @@ Raw layout (as PhysioNet ships it):
     records500/NNNNN/NNNNN_hr.{hea,dat}   WFDB, 500 Hz  (preferred)
     records100/NNNNN/NNNNN_lr.{hea,dat}   WFDB, 100 Hz  (fallback)
 
-Labels. `source_labels` keeps `scp_codes` verbatim ({statement: likelihood}). Classes
+Labels. `source_labels` keeps `scp_codes` verbatim, as [{"statement", "likelihood"}]. Classes
 (multi-label) follow the `label_policy` option:
   - "climb" (default): CLIMB's 7 ECG classes from its statement -> class table (BenchMD's
     `generate_labels.py`, which CLIMB's ECG code reads), statement by statement: NORM,
@@ -80,6 +80,14 @@ CLIMB_STATEMENT_CLASS: dict[str, str | None] = {
 
 # Allow-listed metadata columns; staff ids (nurse, validated_by), dates and the free-text
 # report never leave the source.
+def _scp_list(text: str) -> list[dict[str, Any]]:
+    """`scp_codes` ("{'NORM': 100.0, 'SR': 0.0}") as [{"statement", "likelihood"}] in file
+    order: a list of objects, not a map keyed by statement, so every sample has one JSON
+    type (readers that infer a schema refuse a map whose keys differ per sample)."""
+    codes = ast.literal_eval(text or "{}")
+    return [{"statement": str(k), "likelihood": float(v)} for k, v in codes.items()]
+
+
 META_COLUMNS = {
     "age": float,
     "height": float,
@@ -129,6 +137,7 @@ class PTBXLOptions(SourceOptions):
 
 
 class PTBXL(Source):
+    payload_members = ("signal.npy",)
     info: ClassVar[SourceInfo] = SourceInfo(
         name="ptb-xl",
         title="PTB-XL, a large publicly available electrocardiography dataset",
@@ -226,20 +235,19 @@ class PTBXL(Source):
                 )
                 files = [f"{base}.hea", f"{base}.dat"]
                 dat = root / files[1]
+                # every column in every sample, null when blank: one JSON shape per source
                 meta: dict[str, Any] = {}
                 for col, typ in META_COLUMNS.items():
                     v = (row.get(col) or "").strip()
-                    if v:
-                        meta[col] = typ(v)
+                    meta[col] = typ(v) if v else None
                 sex = (row.get("sex") or "").strip()
-                if sex:
-                    meta["sex"] = {"0": "M", "1": "F", "0.0": "M", "1.0": "F"}.get(sex, sex)
+                meta["sex"] = {"0": "M", "1": "F", "0.0": "M", "1.0": "F"}.get(sex, sex) or None
                 meta["strat_fold"] = int(float(row["strat_fold"]))
                 yield RawRecord(
                     record_id=f"{ecg_id:05d}",
                     subject_id=_number(row["patient_id"]),
                     files=files,
-                    source_labels={"scp_codes": ast.literal_eval(row["scp_codes"] or "{}")},
+                    source_labels={"scp_codes": _scp_list(row["scp_codes"])},
                     split=_fold_split(meta["strat_fold"]),  # type: ignore[arg-type]
                     size_bytes=dat.stat().st_size if dat.exists() else 0,
                     meta=meta,
@@ -247,7 +255,8 @@ class PTBXL(Source):
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         statements = self._statements_for(root)
-        classes = self.classes_for(record.source_labels["scp_codes"], statements)
+        scp = {c["statement"]: c["likelihood"] for c in record.source_labels["scp_codes"]}
+        classes = self.classes_for(scp, statements)
         base = root / record.files[0][: -len(".hea")]
         try:
             signal, fields = read_record(base)

@@ -45,6 +45,7 @@ class TUAB(TUHSource):
     layout_hint = "edf/train/normal/01_tcp_ar/*.edf"
     fixture = "medshard.sources.eeg.tuab_fixture:FIXTURE"
     download = tuh_download("tuh_eeg_abnormal", "v3.0.1")
+    payload_members = ("signal.npy",)
     info = SourceInfo(
         name="tuab",
         title="TUH EEG Abnormal Corpus (TUAB)",

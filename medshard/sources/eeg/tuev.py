@@ -135,6 +135,7 @@ class TUEV(TUHSource):
     """TUH EEG Events Corpus: classes SPSW, GPED, PLED, EYEM, ARTF, BCKG from `.rec` codes 1-6."""
 
     layout_hint = "edf/train/<subject>/*.edf and .rec files"
+    payload_members = ("signal.npy",)
     info = SourceInfo(
         name="tuev",
         title="TUH EEG Events Corpus (TUEV)",

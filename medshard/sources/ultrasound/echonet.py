@@ -104,6 +104,7 @@ class EchoNetDynamic(Source):
                  "flat": [FileSpec(path="FileList.csv"), FileSpec(path="VolumeTracings.csv")]},
         archives=[FileSpec(path="EchoNet-Dynamic.zip")],
     ))
+    payload_members = ("video.avi",)
     info: ClassVar[SourceInfo] = SourceInfo(
         name="echonet-dynamic",
         title="EchoNet-Dynamic: echocardiography videos with ejection fraction and LV tracings",
@@ -201,10 +202,12 @@ class EchoNetDynamic(Source):
             "edv_ml": labels.get("EDV"),
             "codec": avi.codec,
             "tracings": tracings,
+            # every key in every sample (null when not known): one JSON shape per source
+            "es_frame": tracings[0]["frame"] if len(tracings) >= 2 else None,
+            "ed_frame": tracings[-1]["frame"] if len(tracings) >= 2 else None,
+            "filelist": None,
+            "filelist_split": record.meta.get("filelist_split"),
         }
-        if len(tracings) >= 2:
-            meta["es_frame"] = tracings[0]["frame"]
-            meta["ed_frame"] = tracings[-1]["frame"]
         listed = record.meta.get("filelist", {})
         header = {"fps": avi.fps, "n_frames": avi.n_frames, "height": avi.height,
                   "width": avi.width}
@@ -217,8 +220,6 @@ class EchoNetDynamic(Source):
             meta["filelist"] = listed
             log.warning("%s: FileList.csv %s disagree with the AVI header; header kept",
                         record.record_id, ", ".join(disagree))
-        if "filelist_split" in record.meta:
-            meta["filelist_split"] = record.meta["filelist_split"]
 
         yield Sample(
             classes=[],
@@ -237,6 +238,6 @@ class EchoNetDynamic(Source):
                     },
                 )
             },
-            meta={k: v for k, v in meta.items() if v is not None},
+            meta=meta,
             task="regression",
         )
