@@ -393,7 +393,7 @@ def test_build_counts_and_subjects(built):
     overlay, vlut = by_key[f"{SLUG}_{OVERLAY}"], by_key[f"{SLUG}_{VLUT}"]
     assert overlay["subject"] == vlut["subject"]  # one patient, one pseudonym
     assert overlay["subject"] != by_key[f"{SLUG}_{RG3}"]["subject"]
-    assert overlay["meta_sex"] == "F" and overlay["meta_age"] == 90.0
+    assert overlay["sex"] == "F" and overlay["age_years"] == 90.0  # first-class columns
     # classes map through the vocabulary: majority of R8/R9/R10 on the radiograph
     assert by_key[f"{SLUG}_{RG3}"]["labels"] == ["cxr.cardiomegaly", "cxr.pleural-effusion"]
     assert overlay["labels"] == ["cxr.no-finding"]

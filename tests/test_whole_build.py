@@ -99,3 +99,29 @@ def test_hf_webdataset_builder_reads_every_tar_of_the_build(whole, tmp_path):
         assert r["json"]["key"] == r["__key__"]
         for m in members[r["__key__"]]:
             assert r[m] is not None, (r["__key__"], m)
+
+
+def test_index_is_typed_with_first_class_demographics(whole):
+    import pyarrow as pa
+
+    out, members = whole
+    index = pq.read_table(out / "index.parquet")
+    schema = index.schema
+    assert schema.field("sex").type == pa.string()
+    assert schema.field("age_years").type == pa.float64()
+    assert schema.field("site").type == pa.string()
+    assert schema.field("meta_strat_fold").type == pa.int64()  # integers stay integers
+    assert schema.field("meta_window_index").type == pa.int64()
+    for promoted in ("meta_sex", "meta_gender", "meta_age", "meta_age_at_nephrectomy"):
+        assert promoted not in schema.names
+    rows = index.to_pylist()
+    by_source: dict[str, set] = {}
+    for r in rows:
+        by_source.setdefault(r["source"], set()).add(r["sex"])
+        assert r["age_years"] is None or 0 <= r["age_years"] <= 120
+    # CheXpert's Female/Male, PTB-XL's 0/1, kits23's gender and DICOM's F/M: one code
+    for source in ("chexpert", "ptb-xl", "kits23", "vindr-cxr"):
+        assert by_source[source] - {None} <= {"F", "M", "O"} and by_source[source] - {None}
+    for col in schema.names:
+        if col.startswith("meta_") and col != "meta_json":
+            assert index.column(col).null_count < index.num_rows, col  # no empty column

@@ -263,6 +263,7 @@ def plan_jobs(config: BuildConfig, sources: dict[str, Source], cfg_hash: str) ->
                         records_digest=digest,
                         label_files=labels,
                         payload_members=tuple(src.payload_members),
+                        demographic_fields=dict(src.demographic_fields),
                         parquet_columns=columns,
                     )
                 )

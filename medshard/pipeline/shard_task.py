@@ -73,6 +73,7 @@ class ShardJob:
     records_digest: str = ""
     label_files: dict[str, str] | None = None  # relative path -> sha256, hashed by the driver
     payload_members: tuple[str, ...] = ()  # what this source declares (Source.payload_members)
+    demographic_fields: dict[str, str] | None = None  # Source.demographic_fields
     parquet_columns: tuple[str, ...] = ()  # payload columns of every Parquet shard of the build
 
     @property
@@ -206,7 +207,30 @@ def _quarantine_line(job: ShardJob, rec: RawRecord, key: str, stage: str, exc: B
     }
 
 
+DEMOGRAPHIC_DEFAULTS = {"sex": "sex", "age_years": "age", "site": "site"}
+_SEX_CODES = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M", "o": "O", "other": "O"}
+
+
+def sex_code(value: Any) -> str | None:
+    """One coded vocabulary for sex across sources: F, M, O (other) or None (unknown)."""
+    if value is None:
+        return None
+    return _SEX_CODES.get(str(value).strip().lower())
+
+
+def _demographics(meta: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    age = meta.get(fields["age_years"])
+    site = meta.get(fields["site"])
+    return {
+        "sex": sex_code(meta.get(fields["sex"])),
+        "age_years": float(age) if isinstance(age, (int, float)) and not isinstance(age, bool)
+        else None,
+        "site": None if site is None else str(site),
+    }
+
+
 def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
+    fields = {**DEMOGRAPHIC_DEFAULTS, **(job.demographic_fields or {})}
     row = {
         "key": meta["key"],
         "source": meta["source"],
@@ -219,9 +243,11 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
         "shard_parquet": job.shard_path("parquet") if "parquet" in job.formats else None,
         "source_labels_json": json_bytes(meta["source_labels"]).decode(),
         "meta_json": json_bytes(meta["meta"]).decode(),
+        **_demographics(meta["meta"], fields),
     }
+    promoted = set(fields.values())  # in the first-class columns, not repeated as meta_*
     for k, v in meta["meta"].items():
-        if isinstance(v, (str, int, float, bool)) or v is None:
+        if k not in promoted and (isinstance(v, (str, int, float, bool)) or v is None):
             row[f"meta_{k}"] = v
     return row
 

@@ -73,6 +73,10 @@ class Source:
     # ("image.png", "image.npy"). A Parquet build gets one column per member of every
     # source, so all its shards share one schema; a member not declared is quarantined.
     payload_members: ClassVar[tuple[str, ...]] = ()
+    # The meta fields that hold the index's first-class demographic columns, where the
+    # source names them otherwise: {"sex": ..., "age_years": ..., "site": ...}; the
+    # defaults are the meta fields "sex", "age" and "site".
+    demographic_fields: ClassVar[dict[str, str]] = {}
 
     def __init__(self, **options: Any) -> None:
         try:

@@ -111,6 +111,7 @@ class KiTS23(Source):
                  "dataset folder": [FileSpec(path="kits23.json")]},
     ))
     payload_members = ("segmentation.npy", "volume.npy")
+    demographic_fields = {"sex": "gender", "age_years": "age_at_nephrectomy"}
     info: ClassVar[SourceInfo] = SourceInfo(
         name="kits23",
         title="KiTS23: the 2023 Kidney and Kidney Tumor Segmentation challenge dataset",
