@@ -96,6 +96,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  classes:    {', '.join(info.label_space) or '-'}")
     print(f"  split:      {info.split_policy}")
     print(f"  split unit: {info.split_unit}")
+    pub = info.published_counts
+    if pub is not None:
+        counts = ", ".join(f"{s} {getattr(pub, s):,}" for s in ("train", "val", "test")
+                           if getattr(pub, s) is not None) or "none"
+        print(f"  published:  {counts} {pub.unit} ({pub.reference})")
     from medshard.schemas.standards import SIGNAL_STANDARDS, describe_standard
 
     if info.modality in SIGNAL_STANDARDS:
@@ -259,6 +264,27 @@ def _manifest(out: str):
         raise UserError(f"{path} is not a valid medshard manifest ({exc.error_count()} errors)") from None
 
 
+def published_comparison(slug: str, written: dict[str, int]) -> list[str]:
+    """Lines putting a build's per-split record counts beside the published ones."""
+    from medshard.sources import UnknownSource, source_class
+
+    try:
+        pub = source_class(slug).info.published_counts
+    except UnknownSource:
+        return []
+    if pub is None:
+        return []
+    out = [f"    published counts, in {pub.unit} ({pub.reference}):"]
+    for split, published, n in pub.compare(written):
+        what = f"{split}{'+val' if split == 'train' and pub.val is None else ''}"
+        if published is None:
+            out.append(f"      {what:<9} not published; this build {n:,}")
+            continue
+        flag = "same" if n == published else f"DIFFERS by {n - published:+,}"
+        out.append(f"      {what:<9} {published:>9,}; this build {n:>9,}: {flag}")
+    return out
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     m = _manifest(args.out)
     if args.json:
@@ -278,6 +304,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             if len(c.original_rates) > 1:
                 rates = ", ".join(f"{n} from {hz} Hz" for hz, n in c.original_rates.items())
                 print(f"          original sampling rates: {rates}")
+        for line in published_comparison(slug, {sp: c.written for sp, c in s.counts.items()}):
+            print(line)
     by: dict[tuple[str, str], list[int]] = {}
     for sh in m.shards:
         agg = by.setdefault((sh.source, sh.format), [0, 0, 0])

@@ -134,3 +134,21 @@ def test_demo_says_what_it_does_and_what_to_try_next(tmp_path, capsys, monkeypat
     for line in (f"medshard inspect {build}", f"medshard validate {build}",
                  "import medshard; ds = medshard.load("):
         assert line in captured.out
+
+
+def test_published_counts_are_declared_once_and_inspect_flags_a_difference(demo_raw, tmp_path,
+                                                                            capsys):
+    from medshard.sources import available_sources, source_class
+
+    pub = source_class("ptb-xl").info.published_counts
+    assert (pub.train, pub.test, pub.unit) == (17476, 4361, "records")
+    assert all(source_class(s).info.published_counts for s in available_sources())
+    assert main(["info", "ptb-xl"]) == 0
+    assert "published:  train 17,476, test 4,361 records" in capsys.readouterr().out
+    out = tmp_path / "out"
+    assert _build(demo_raw, out, "ptb-xl") == 0
+    capsys.readouterr()
+    assert main(["inspect", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "published counts, in records (CLIMB A.2)" in text
+    assert "17,476; this build" in text and "DIFFERS by" in text  # the miniature is smaller

@@ -41,6 +41,29 @@ class License(_Strict):
     credentialed: bool = False
 
 
+class PublishedCounts(_Strict):
+    """The counts per split a benchmark paper publishes for a source (CLIMB, MultiMed)."""
+
+    train: int | None = None
+    val: int | None = Field(default=None, description="None: the paper counts val in train")
+    test: int | None = None
+    unit: str = Field(description="what is counted: records, images, recordings, cases, ...")
+    reference: str = Field(description="where the counts come from, and any caveat")
+
+    def compare(self, written: dict[str, int]) -> list[tuple[str, int | None, int]]:
+        """(split, published, this build's count) for each split the paper counts; when the
+        paper has no val count, val is compared inside train (carved from it)."""
+        out = []
+        for split in ("train", "val", "test"):
+            pub = getattr(self, split)
+            if split == "val" and pub is None:
+                continue
+            n = written.get(split, 0) + (written.get("val", 0)
+                                          if split == "train" and self.val is None else 0)
+            out.append((split, pub, n))
+        return out
+
+
 class SourceInfo(_Strict):
     """Declarative head of a source: what a datasheet would say."""
 
@@ -61,6 +84,9 @@ class SourceInfo(_Strict):
         "data carries no patient identity, so patient-level splits cannot be promised",
     )
     release_notes: dict[str, str] = Field(default_factory=dict)
+    published_counts: PublishedCounts | None = Field(
+        default=None, description="the counts the CLIMB / MultiMed papers publish"
+    )
 
 
 class RawRecord(_Strict):

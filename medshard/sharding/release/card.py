@@ -15,17 +15,6 @@ import yaml
 
 from medshard.schemas import Manifest, SourceInfo
 
-# CLIMB's published counts (Table 6 / App. A.2 as SOURCES.md reproduces them): train, test
-PUBLISHED: dict[str, tuple[int | None, int | None, str]] = {
-    "ptb-xl": (17476, 4361, "CLIMB A.2, records"),
-    "chexpert": (212243, 225, "CLIMB A.2, images; the paper's total 212,498 does not add up"),
-    "vindr-cxr": (15000, 3000, "CLIMB A.2, images"),
-    "tuab": (2717, 276, "CLIMB Table 8, recordings (files), not 10-s windows"),
-    "tuev": (None, None, "CLIMB gives no counts: 518 sessions, 290 train / 78 eval patients"),
-    "kits23": (361, 117, "CLIMB A.2, cases"),
-    "echonet-dynamic": (8196, 2051, "CLIMB A.2, videos; 10,030 videos described"),
-}
-
 _TASK_CATEGORIES = {
     "chest-xray": "image-classification", "mammography": "image-classification",
     "dermoscopy": "image-classification", "fundus": "image-classification",
@@ -171,21 +160,20 @@ def _source_section(manifest: Manifest, slug: str, info: SourceInfo, barrier: st
     if spec is not None:
         lines += ["", "```", *spec.describe(), "```"]
     lines += ["", "### Counts", ""]
-    pub = PUBLISHED.get(slug)
+    pub = info.published_counts  # declared by the source (SourceInfo.published_counts)
     rows = [["split", "listed", "written", "samples", "quarantined", "filtered",
              "published (CLIMB)"]]
     for split in ("train", "val", "test"):
         c = summary.counts.get(split)
         if c is None:
             continue
-        published = "-"
-        if pub and split in ("train", "test") and pub[0 if split == "train" else 1] is not None:
-            published = f"{pub[0 if split == 'train' else 1]:,}"
+        n = getattr(pub, split) if pub else None
         rows.append([split, c.listed, c.written, c.samples, c.quarantined,
-                     c.filtered, published])
+                     c.filtered, "-" if n is None else f"{n:,}"])
     lines += _table(rows)
     if pub:
-        lines += ["", f"Published counts: {pub[2]}."]
+        val_note = "; val is counted inside train" if pub.val is None else ""
+        lines += ["", f"Published counts: {pub.unit}, {pub.reference}{val_note}."]
     reasons = {r: n for c in summary.counts.values() for r, n in c.filtered_reasons.items()}
     if reasons:
         lines += ["", "Filtered: " + "; ".join(f"{r} ({n})" for r, n in sorted(reasons.items()))

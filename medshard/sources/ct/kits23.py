@@ -45,6 +45,7 @@ from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
 
@@ -139,6 +140,10 @@ class KiTS23(Source):
             "0.1.0": "first medshard adapter: RAS volumes + masks, benign/malignant",
             "0.2.0": "sha256 of kits23.json in every sample's provenance and the manifest",
         },
+        published_counts=PublishedCounts(
+            train=361, test=117, unit="cases",
+            reference="CLIMB A.2",
+        ),
     )
 
     def dataset_dir(self, root: Path) -> Path:

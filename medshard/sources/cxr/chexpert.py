@@ -28,6 +28,7 @@ from pydantic import Field
 
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 OBSERVATIONS = [
@@ -83,6 +84,10 @@ class CheXpert(Source):
         label_space=list(OBSERVATIONS),
         split_policy="valid.csv is test; train.csv split train/val by keyed hash of the patient",
         release_notes={"0.1.0": "first medshard adapter, CheXpert v1.0 and v1.0-small"},
+        published_counts=PublishedCounts(
+            train=212243, test=225, unit="images",
+            reference="CLIMB A.2; the paper's total 212,498 does not add up",
+        ),
     )
     # Stanford AIMI hands out download links per registered user: steps, then verification.
     download: ClassVar[DownloadSpec | None] = DownloadSpec(

@@ -56,6 +56,7 @@ from pydantic import Field
 from medshard.formats.dicom import read_image, read_patient_id
 from medshard.schemas import Filtered, License, Payload, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 SLUG = "vindr-cxr"
@@ -205,6 +206,10 @@ class VinDrCXR(Source):
         split_unit="image (the de-identified files carry no patient identity, so train/val "
         "is not patient-level)",
         release_notes={"0.1.0": "first medshard adapter, VinDr-CXR 1.0.0"},
+        published_counts=PublishedCounts(
+            train=15000, test=3000, unit="images",
+            reference="CLIMB A.2",
+        ),
     )
 
 

@@ -42,6 +42,7 @@ from pydantic import Field
 from medshard.formats.wfdb import read_record
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source, SourceOptions
 
 DIAGNOSTIC_CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
@@ -165,6 +166,10 @@ class PTBXL(Source):
             "superclasses (label_policy=ptbxl-superclass); AFIB and AFLT separate; "
             "min_likelihood applies to diagnostic statements only",
         },
+        published_counts=PublishedCounts(
+            train=17476, test=4361, unit="records",
+            reference="CLIMB A.2",
+        ),
     )
     # Every file of the project, as listed and checksummed by PhysioNet's SHA256SUMS.txt.
     download: ClassVar[DownloadSpec | None] = DownloadSpec(

@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 from medshard.formats.avi import parse_avi
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
 
@@ -126,6 +127,10 @@ class EchoNetDynamic(Source):
         label_space=[],
         split_policy="the Split column of FileList.csv (TRAIN / VAL / TEST)",
         release_notes={"0.1.0": "first medshard adapter: original AVI bytes, EF targets, tracings"},
+        published_counts=PublishedCounts(
+            train=8196, test=2051, unit="videos",
+            reference="CLIMB A.2; 10,030 videos described",
+        ),
     )
 
     def release_dir(self, root: Path) -> Path:
