@@ -152,3 +152,21 @@ def test_published_counts_are_declared_once_and_inspect_flags_a_difference(demo_
     text = capsys.readouterr().out
     assert "published counts, in records (CLIMB A.2)" in text
     assert "17,476; this build" in text and "DIFFERS by" in text  # the miniature is smaller
+
+
+def test_a_mixed_modality_batch_groups_by_modality(demo_raw, tmp_path):
+    import torch
+
+    from medshard.loaders import ShardLoader, collate_by_modality
+
+    out = tmp_path / "out"
+    assert _build(demo_raw, out, "ptb-xl", "chexpert") == 0
+    ds = medshard.load(str(out), split=None, shuffle=False)
+    loader = ShardLoader(ds, batch_size=64, num_workers=0, collate_fn=collate_by_modality)
+    (batch,) = list(loader)  # one batch of both sources
+    assert set(batch) == {"ecg", "chest-xray"}
+    ecg, cxr = batch["ecg"], batch["chest-xray"]
+    assert isinstance(ecg["signal"], torch.Tensor) and ecg["signal"].shape[1:] == (12, 5000)
+    assert "image" not in ecg and "signal" not in cxr  # no None padding across modalities
+    assert all(isinstance(im, torch.Tensor) for im in cxr["image"])
+    assert ecg["labels"].shape[1] == len(ds.label_names)

@@ -125,3 +125,35 @@ def test_index_is_typed_with_first_class_demographics(whole):
     for col in schema.names:
         if col.startswith("meta_") and col != "meta_json":
             assert index.column(col).null_count < index.num_rows, col  # no empty column
+
+
+def test_the_readme_16_bit_decode_round_trips_exactly(whole):
+    import re
+    from pathlib import Path
+
+    import numpy as np
+    import webdataset as wds
+
+    from medshard.loaders import ShardDataset
+
+    out, _ = whole
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"<!-- png16:begin -->\n```python\n(.*?)```\n<!-- png16:end -->", readme,
+                      re.S).group(1)
+    urls = sorted(str(p) for p in (out / "webdataset" / "vindr-cxr").rglob("*.tar"))
+    scope: dict = {"urls": urls}
+    exec(block, scope)  # the README's own code
+    images = scope["images"]
+    loaded = {s["key"]: s for s in ShardDataset(str(out), split=None, sources="vindr-cxr",
+                                                 shuffle=False)}
+    deep = 0
+    for key, arr in images.items():
+        stored = loaded[key]["image"].numpy()[0]  # the loader's values (checked vs pydicom)
+        np.testing.assert_array_equal(arr.astype(np.int64), stored.astype(np.int64))
+        if loaded[key]["meta"]["payloads"]["image"]["bit_depth"] > 8:
+            deep += 1
+            assert arr.dtype == np.uint16 and arr.max() > 255
+    assert deep
+    clipped = {s["__key__"]: s["image.png"] for s in
+               wds.WebDataset(urls, shardshuffle=False).decode("l") if "image.png" in s}
+    assert any(not np.array_equal(np.asarray(clipped[k]), images[k]) for k in images)

@@ -109,11 +109,17 @@ def render_card(manifest: Manifest, infos: dict[str, SourceInfo],
         f"change: {rel.required_bump.upper()}",
         "- files: `manifest.json` (counts, shards, per-sample content hashes), `SHA256SUMS`, "
         "`croissant.json` (Croissant 1.1 + RAI), `RELEASE_NOTES.md`, `index.parquet`, "
-        "shards as `<source>/<split>/<source>-<split>-NNNNNN.{tar,parquet}`",
+        "shards as `webdataset/<source>/<split>/<source>-<split>-NNNNNN.tar` and "
+        "`parquet/<source>/<split>/<source>-<split>-NNNNNN.parquet`",
         "- check a copy: `sha256sum -c SHA256SUMS` or `medshard verify URL`",
         "- load: `medshard.loaders` reads `manifest.json` from a path or URL; the Parquet "
         "shards also load with Hugging Face `datasets`, pyarrow or DuckDB",
         "- rebuild from your own raw copies: `medshard rebuild URL --data-root DIR --out REL`",
+        "- 16-bit images: PNG members keep their bit depth (`payloads.<role>.bit_depth`); "
+        "webdataset's `decode(\"pil\")` / `decode(\"l\")` clip them to 8 bits. Decode "
+        "them with Pillow into numpy (`np.asarray(Image.open(io.BytesIO(data)))` gives "
+        "uint16), e.g. `wds.WebDataset(urls).decode(png16)` with `png16` returning that "
+        "array for keys ending in `.png`",
         "",
         "## Overview",
         "",
