@@ -51,7 +51,7 @@ import numpy as np
 from medshard.loaders.decode import image_tensor, npy_tensor
 from medshard.schemas.models import Manifest, ShardInfo, SourceSummary, SplitCounts
 from medshard.schemas.vocabulary import load_vocabulary
-from medshard.sharding.members import json_bytes, npy_bytes
+from medshard.sharding.members import column_name, json_bytes, npy_bytes
 from medshard.sharding.parquet import ParquetShardWriter
 from medshard.sharding.wds import TarShardWriter
 
@@ -169,7 +169,8 @@ def write_dataset(work: Path, name: str, n: int) -> dict:
                         tw.write(meta["key"], [("json", json_bytes(meta)), (member, data)])
                     tw.close()
                 else:
-                    pw = ParquetShardWriter(fh, row_group_bytes=16 << 20)
+                    pw = ParquetShardWriter(fh, row_group_bytes=16 << 20,
+                                           payload_columns=[column_name(member)])
                     for meta, data in group:
                         pw.write(meta, json_bytes(meta), {member: data})
                     pw.close()

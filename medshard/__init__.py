@@ -3,8 +3,11 @@
 __version__ = "0.1.0"
 
 
-def load(*args, **kwargs):
-    """Short form of `medshard.loaders.ShardDataset(...)`."""
-    from medshard.loaders import ShardDataset
+def __getattr__(name: str):
+    """`medshard.load` is `medshard.loaders.load` (`ShardDataset(...)`, with its signature
+    and docstring), imported on first use: `import medshard` needs no torch."""
+    if name == "load":
+        from medshard.loaders import load
 
-    return ShardDataset(*args, **kwargs)
+        return load
+    raise AttributeError(f"module 'medshard' has no attribute {name!r}")

@@ -96,6 +96,11 @@ def cmd_info(args: argparse.Namespace) -> int:
     print(f"  classes:    {', '.join(info.label_space) or '-'}")
     print(f"  split:      {info.split_policy}")
     print(f"  split unit: {info.split_unit}")
+    pub = info.published_counts
+    if pub is not None:
+        counts = ", ".join(f"{s} {getattr(pub, s):,}" for s in ("train", "val", "test")
+                           if getattr(pub, s) is not None) or "none"
+        print(f"  published:  {counts} {pub.unit} ({pub.reference})")
     from medshard.schemas.standards import SIGNAL_STANDARDS, describe_standard
 
     if info.modality in SIGNAL_STANDARDS:
@@ -214,6 +219,7 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         access_allow=args.access,
         follow_symlinks=getattr(args, "follow_symlinks", False),
         verify_raw=getattr(args, "verify_raw", False),
+        overwrite=args.overwrite,
     )
 
 
@@ -265,6 +271,27 @@ def _manifest(out: str):
         raise UserError(f"{path} is not a valid medshard manifest ({exc.error_count()} errors)") from None
 
 
+def published_comparison(slug: str, written: dict[str, int]) -> list[str]:
+    """Lines putting a build's per-split record counts beside the published ones."""
+    from medshard.sources import UnknownSource, source_class
+
+    try:
+        pub = source_class(slug).info.published_counts
+    except UnknownSource:
+        return []
+    if pub is None:
+        return []
+    out = [f"    published counts, in {pub.unit} ({pub.reference}):"]
+    for split, published, n in pub.compare(written):
+        what = f"{split}{'+val' if split == 'train' and pub.val is None else ''}"
+        if published is None:
+            out.append(f"      {what:<9} not published; this build {n:,}")
+            continue
+        flag = "same" if n == published else f"DIFFERS by {n - published:+,}"
+        out.append(f"      {what:<9} {published:>9,}; this build {n:>9,}: {flag}")
+    return out
+
+
 def cmd_inspect(args: argparse.Namespace) -> int:
     m = _manifest(args.out)
     if args.json:
@@ -284,6 +311,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
             if len(c.original_rates) > 1:
                 rates = ", ".join(f"{n} from {hz} Hz" for hz, n in c.original_rates.items())
                 print(f"          original sampling rates: {rates}")
+        for line in published_comparison(slug, {sp: c.written for sp, c in s.counts.items()}):
+            print(line)
     by: dict[tuple[str, str], list[int]] = {}
     for sh in m.shards:
         agg = by.setdefault((sh.source, sh.format), [0, 0, 0])
@@ -303,17 +332,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     for p in problems:
         print(f"MISMATCH {p}")
     if problems:
-        print(f"{len(problems)} of {len(m.shards)} shards do not match the manifest")
+        print(f"{len(problems)} problems: shards that do not match the manifest, or files "
+              "it does not list")
         return 1
     print(f"all {len(m.shards)} shards match the manifest (sample counts and sha256)")
     return 0
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from medshard.testing.demo import run_demo
+    from medshard.testing.demo import next_steps, run_demo
 
     result = run_demo(Path(args.out), workers=args.workers, progress=not args.no_progress)
     print_build_summary(result)
+    print("\n".join(next_steps(result.out)))
     return 0
 
 
@@ -378,25 +409,36 @@ def add_train_command(sub: Any) -> None:
 # --- parser -----------------------------------------------------------------------------
 
 
+DESCRIPTION = """\
+medshard turns public clinical datasets (ECG, EEG, chest X-ray, CT, echo video, ...) into
+standardized, sharded, versioned builds (WebDataset tar and/or Parquet, with a manifest,
+an index and a quarantine of rejected records) and streams them into PyTorch.
+
+Start with `medshard demo demo-out` (a miniature build of every source), then
+`medshard sources`, `medshard info SOURCE`, `medshard download SOURCE --data-root DIR`,
+`medshard build SOURCE --data-root DIR --out BUILD`. `medshard COMMAND --help` for more."""
+
+
 def make_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="medshard", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="medshard", description=DESCRIPTION,
+                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"medshard {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     p = sub.add_parser("sources", help="list the available sources")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="every source's info as JSON")
     p.add_argument("--markdown", action="store_true",
                    help="the README's source and demo tables, generated from the registry")
     p.set_defaults(func=cmd_sources)
 
     p = sub.add_parser("info", help="a source's datasheet: license, access, classes, layout")
-    p.add_argument("source")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("source", help="a source name from `medshard sources`, e.g. ptb-xl")
+    p.add_argument("--json", action="store_true", help="the info and options as JSON")
     p.set_defaults(func=cmd_info)
 
     p = sub.add_parser("vocab", help="the unified label vocabulary")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="the whole vocabulary file as JSON")
     p.set_defaults(func=cmd_vocab)
 
     p = sub.add_parser("schema", help="export the JSON Schema of manifest and sample metadata")
@@ -406,53 +448,73 @@ def make_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build shards of one or more sources",
                        epilog="Arguments after `--` go to Apache Beam, e.g. "
                               "`-- --runner=FlinkRunner --flink_master=host:8081`.")
-    p.add_argument("sources", nargs="+", metavar="SOURCE")
-    p.add_argument("--data-root", help="raw files of each source live at DIR/<source>/")
-    p.add_argument("--out", required=True, help="build directory")
+    p.add_argument("sources", nargs="+", metavar="SOURCE",
+                   help="one or more source names (see `medshard sources`)")
+    p.add_argument("--data-root", metavar="DIR",
+                   help="raw files of each source live at DIR/<source>/ (default: none; "
+                        "required unless every source has --raw)")
+    p.add_argument("--out", required=True, metavar="DIR",
+                   help="build directory: new, or a build of the same config and sources "
+                        "to resume (required)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace another build in --out, removing the files the new build "
+                        "does not list (default: off: refuse)")
     p.add_argument("--raw", action="append", default=[], metavar="SOURCE=PATH",
-                   help="raw files of one source elsewhere than DATA_ROOT/<source>")
-    p.add_argument("--format", choices=["webdataset", "parquet", "both"], default="webdataset")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes")
-    p.add_argument("--shard-size", type=parse_size, default=parse_size("512MB"))
+                   help="raw files of one source elsewhere than DATA_ROOT/<source> "
+                        "(repeatable; default: none)")
+    p.add_argument("--format", choices=["webdataset", "parquet", "both"], default="webdataset",
+                   help="shard format (default: webdataset, i.e. tar shards only; `both` "
+                        "adds Parquet)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="local worker processes (default: 1)")
+    p.add_argument("--shard-size", type=parse_size, default=parse_size("512MB"), metavar="SIZE",
+                   help="target bytes per shard, e.g. 512MB or 1GiB (default: 512MB)")
     p.add_argument("--parquet-compression", choices=["none", "zstd"], default="none",
-                   help="payload columns of Parquet shards (metadata columns are always zstd)")
+                   help="payload columns of Parquet shards; metadata columns are always zstd "
+                        "(default: none)")
     p.add_argument("--option", action="append", default=[], metavar="SOURCE.NAME=VALUE",
-                   help="source option, e.g. chexpert.uncertain=positive")
+                   help="source option, e.g. chexpert.uncertain=positive (repeatable; "
+                        "default: each option's default, see `medshard info SOURCE`)")
     p.add_argument("--standard", action="append", default=[], metavar="MODALITY.FIELD=VALUE",
                    help="change the signal standard of a modality, e.g. ecg.rate=250, "
                         "ecg.length=2500, ecg.normalization=lead-range, eeg.rate=256 "
                         "(fields: rate, length, normalization, zero_prefix_filter; the "
-                        "defaults are in `medshard info SOURCE`)")
+                        "defaults are in `medshard info SOURCE`; repeatable)")
     p.add_argument("--license-allow", type=_csv, metavar="TERMS",
                    help="build only sources whose terms you can honour: commercial, "
                         "non-commercial, share-alike, credentialed, no-redistribution "
-                        "(comma-separated; commercial = free for any use)")
+                        "(comma-separated; commercial = free for any use; default: no "
+                        "filter)")
     p.add_argument("--access", type=_csv, metavar="KINDS",
                    help="build only sources of these access kinds: open, registration, "
-                        "credentialed, manual (comma-separated)")
+                        "credentialed, manual (comma-separated; default: no filter)")
     p.add_argument("--follow-symlinks", action="store_true",
                    help="read symlinks in a raw tree whose targets stay inside the source's "
-                        "root (default: such records are quarantined; links out of the root "
-                        "always are)")
+                        "root (default: off; such records are quarantined, links out of the "
+                        "root always are)")
     p.add_argument("--verify-raw", action="store_true",
                    help="re-hash the raw files of finished shards and rebuild those whose "
-                        "content changed (by default size, mtime and inode are compared)")
-    p.add_argument("--no-progress", action="store_true")
+                        "content changed (default: off; size, mtime and inode are compared)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (default: off: the bar is shown)")
     p.set_defaults(func=cmd_build)
 
-    p = sub.add_parser("inspect", help="summarize a build")
-    p.add_argument("out")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("inspect", help="summarize a build: counts beside the published ones")
+    p.add_argument("out", help="the --out directory of a build")
+    p.add_argument("--json", action="store_true", help="the manifest as JSON")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("validate", help="re-check every shard's sample count and sha256")
-    p.add_argument("out")
+    p = sub.add_parser("validate", help="re-check every shard's sample count and sha256, and "
+                                        "find files no manifest lists")
+    p.add_argument("out", help="the --out directory of a build")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("demo", help="write the bundled miniature raw sources and build them")
-    p.add_argument("out")
-    p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("out", help="folder for raw/ (the miniatures) and build/ (the build)")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="local worker processes (default: 1)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress output (default: off: progress is printed)")
     p.set_defaults(func=cmd_demo)
 
     add_acquire_commands(sub)

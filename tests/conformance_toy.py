@@ -62,6 +62,7 @@ TOY_FIXTURE = Fixture(
 
 
 class ToyEEG(Source):
+    payload_members = ("signal.npy",)
     info: ClassVar[SourceInfo] = SourceInfo(
         name="toy-eeg", title="A toy EEG dataset for the conformance kit", version="1",
         modality="eeg", tasks=["classification"], access="open",
@@ -285,6 +286,15 @@ class NotDeterministic(ToyEEG):
         return {"built_at_ns": time.perf_counter_ns()}
 
 
+class UnstableJson(ToyEEG):
+    """Gives some samples a metadata key that others lack (HF datasets refuses such a source)."""
+
+    info = _named("toy-unstable-json")
+
+    def sample_meta(self, record: RawRecord) -> dict[str, Any]:
+        return {"montage": "bipolar"} if record.record_id == "r01" else {}
+
+
 # slug -> (class, the check that must catch it, whether the check needs a build)
 BROKEN: dict[str, tuple[type[ToyEEG], str, bool]] = {
     "toy-misnamed": (Misnamed, "registered", False),
@@ -301,4 +311,5 @@ BROKEN: dict[str, tuple[type[ToyEEG], str, bool]] = {
     "toy-splits-subject": (SplitsASubject, "subject_in_one_split", True),
     "toy-not-deterministic": (NotDeterministic, "rebuild_identical", True),
     "toy-leaks-marker": (LeaksMarker, "no_phi", True),
+    "toy-unstable-json": (UnstableJson, "stable_json", True),
 }

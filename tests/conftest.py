@@ -47,3 +47,14 @@ def demo_build(demo_raw, tmp_path_factory) -> Path:
     run_build(BuildConfig(sources=["ptb-xl", "chexpert"], data_root=demo_raw, out=out,
                           formats=("webdataset",), progress=False))
     return out
+
+
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    """One build (both formats) of every built-in source's fixture, and its repeat: the
+    conformance kit's build, shared by the whole-build reader tests."""
+    from medshard.sources import registry
+    from medshard.testing import build_fixtures
+
+    return build_fixtures(sorted(registry.BUILTIN_SOURCES),
+                          tmp_path_factory.mktemp("conformance"))

@@ -28,7 +28,8 @@ import pyarrow.parquet as pq
 from PIL import Image
 
 from medshard.schemas.models import Manifest, ShardInfo, SourceSummary, SplitCounts
-from medshard.sharding.members import json_bytes, npy_bytes
+from medshard.sharding.layout import shard_path
+from medshard.sharding.members import column_name, json_bytes, npy_bytes
 from medshard.sharding.parquet import ParquetShardWriter
 from medshard.sharding.wds import TarShardWriter
 
@@ -180,11 +181,11 @@ def make_build(root: Path, formats: tuple[str, ...] = ("webdataset", "parquet"))
                     build.labels[meta["key"]] = meta["labels"]
                     index_rows.append({
                         "key": meta["key"], "source": src, "split": split,
-                        "labels": meta["labels"], "shard_webdataset": f"{stem}.tar",
-                        "shard_parquet": f"{stem}.parquet", "meta_json": json.dumps(meta["meta"]),
+                        "labels": meta["labels"], "shard_webdataset": f"webdataset/{stem}.tar",
+                        "shard_parquet": f"parquet/{stem}.parquet", "meta_json": json.dumps(meta["meta"]),
                     })
                 for fmt in formats:
-                    path = f"{stem}.{'tar' if fmt == 'webdataset' else 'parquet'}"
+                    path = shard_path(fmt, stem)
                     target = root / path
                     target.parent.mkdir(parents=True, exist_ok=True)
                     with open(target, "wb") as fh:
@@ -193,7 +194,9 @@ def make_build(root: Path, formats: tuple[str, ...] = ("webdataset", "parquet"))
                             for meta, members in samples:
                                 writer.write(meta["key"], [("json", json_bytes(meta)), *members])
                         else:
-                            writer = ParquetShardWriter(fh, row_group_bytes=4096)
+                            cols = sorted({column_name(m) for _, ms in samples for m, _ in ms})
+                            writer = ParquetShardWriter(fh, row_group_bytes=4096,
+                                                        payload_columns=cols)
                             for meta, members in samples:
                                 writer.write(meta, json_bytes(meta), dict(members))
                         writer.close()

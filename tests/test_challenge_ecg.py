@@ -45,7 +45,7 @@ def test_header_comments_and_listing(tmp_path: Path) -> None:
     records = {r.record_id: r for r in get_source("cpsc").list_records(root)}
     assert records["A0002"].source_labels == {"dx": ["59118001", "429622005"]}
     assert records["A0002"].meta == {"age": 61.0, "sex": "F"}
-    assert records["A0004"].meta == {"sex": "F"}  # #Age: NaN is absent, not 0
+    assert records["A0004"].meta == {"age": None, "sex": "F"}  # #Age: NaN is null, not 0
     assert records["A0001"].subject_id == "A0001"  # no patient identity in the header
     assert records["A0001"].files == ["training/cpsc_2018/g1/A0001.hea",
                                       "training/cpsc_2018/g1/A0001.mat"]
@@ -80,7 +80,7 @@ def ecg_build(tmp_path_factory) -> tuple[Path, Path]:
 
 def test_cpsc_37_s_record_gives_three_windows_as_numpy_cuts_them(ecg_build) -> None:
     raw, out = ecg_build
-    samples = _samples(sorted((out / "cpsc").rglob("*.tar")))
+    samples = _samples(sorted((out / "webdataset" / "cpsc").rglob("*.tar")))
     mat = raw / "cpsc" / "training" / "cpsc_2018" / "g1"
     mv = loadmat(str(mat / "A0001.mat"))["val"] / GAIN  # 12 x 18500: 37 s at 500 Hz
     assert mv.shape == (12, 18500)
@@ -101,7 +101,7 @@ def test_cpsc_37_s_record_gives_three_windows_as_numpy_cuts_them(ecg_build) -> N
 
 def test_cpsc_6_s_record_is_padded_and_keeps_its_true_length(ecg_build) -> None:
     raw, out = ecg_build
-    samples = _samples(sorted((out / "cpsc").rglob("*.tar")))
+    samples = _samples(sorted((out / "webdataset" / "cpsc").rglob("*.tar")))
     mv = loadmat(str(raw / "cpsc" / "training" / "cpsc_2018" / "g1" / "A0002.mat"))["val"] / GAIN
     got = samples["cpsc_A0002_w00"]
     desc = got["json"]["payloads"]["signal"]
@@ -114,7 +114,7 @@ def test_cpsc_6_s_record_is_padded_and_keeps_its_true_length(ecg_build) -> None:
 
 def test_sinus_rhythm_alone_is_not_normal(ecg_build) -> None:
     _, out = ecg_build
-    samples = _samples(sorted((out / "cpsc").rglob("*.tar")))
+    samples = _samples(sorted((out / "webdataset" / "cpsc").rglob("*.tar")))
     meta = samples["cpsc_A0003_w00"]["json"]
     assert meta["source_labels"] == {"dx": ["426783006"]}
     assert meta["labels"] == []

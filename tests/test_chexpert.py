@@ -14,10 +14,10 @@ def test_labels_are_kept_verbatim_including_uncertainty(demo_raw):
     recs = {r.record_id: r for r in get_source("chexpert").list_records(demo_raw / "chexpert")}
     r = recs["patient00002_study1_view1_frontal"]
     assert set(r.source_labels) == set(OBSERVATIONS)
-    assert r.source_labels["Cardiomegaly"] == 1.0
-    assert r.source_labels["Edema"] == -1.0
-    assert r.source_labels["Pleural Effusion"] == 0.0
-    assert r.source_labels["Fracture"] is None  # blank: not mentioned
+    assert r.source_labels["Cardiomegaly"] == "1.0"  # the cells as written, as text
+    assert r.source_labels["Edema"] == "-1.0"
+    assert r.source_labels["Pleural Effusion"] == "0.0"
+    assert r.source_labels["Fracture"] == ""  # blank: not mentioned
     assert r.meta["view"] == "Frontal" and r.meta["ap_pa"] == "PA"
 
 

@@ -156,7 +156,7 @@ def test_monochrome1_kept_as_stored_on_request():
     assert np.array_equal(image.pixels, expected)
     assert image.descriptor["window_center"] == [550.0]
     assert image.descriptor["window_width"] == [1024.0]
-    assert "monochrome1_inverted_from" not in image.meta
+    assert image.meta["monochrome1_inverted_from"] is None
 
 
 def test_monochrome1_invert_is_lossless_and_mirrors_the_window():
@@ -218,7 +218,8 @@ def test_only_allow_listed_tags_leave_the_file(tmp_path):
     path = _identified_file(tmp_path)
     image = read_image(path)
     assert set(image.meta["dicom"]) <= set(ALLOWED_TAGS)
-    assert set(image.meta) <= {"dicom", "sex", "age", "monochrome1_inverted_from"}
+    assert set(image.meta) <= {"dicom", "sex", "age", "monochrome1_inverted_from",
+                               "burned_in_annotation"}
     text = json.dumps([image.meta, image.descriptor])
     for marker in _markers(path):
         assert marker not in text
@@ -256,7 +257,7 @@ def test_malformed_identifying_values_leave_no_trace_in_warnings_or_logs(tmp_pat
 def test_code_strings_with_free_text_are_dropped(tmp_path):
     path = _identified_file(tmp_path, BodyPartExamined="left lung of Mrs Quill", ViewPosition="PA")
     meta = read_image(path).meta["dicom"]
-    assert "BodyPartExamined" not in meta
+    assert meta["BodyPartExamined"] is None
     assert meta["ViewPosition"] == "PA"
 
 
@@ -266,8 +267,8 @@ def test_code_strings_with_free_text_are_dropped(tmp_path):
         ("045Y", "F", {"age": 45.0, "sex": "F"}),
         ("089Y", "M", {"age": 89.0, "sex": "M"}),
         ("097Y", "O", {"age": 90.0, "sex": "O"}),  # Safe Harbor: 90 or older is one category
-        ("018M", "", {"age": 1.0}),
-        ("3 years", "female", {}),
+        ("018M", "", {"age": 1.0, "sex": None}),  # every key, null when absent
+        ("3 years", "female", {"age": None, "sex": None}),
     ],
 )
 def test_demographics(age, sex, expected):

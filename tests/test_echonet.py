@@ -148,7 +148,7 @@ def test_records_splits_targets_and_tracings(echo_root):
     mine = [r for r in tracings if r["FileName"] == f"{NAMES[0]}.avi"]
     flat = [line for t in meta["tracings"] for line in t["lines"]]
     assert flat == [[float(r[k]) for k in ("X1", "Y1", "X2", "Y2")] for r in mine]
-    assert "filelist" not in meta  # FileList agrees with the header
+    assert meta["filelist"] is None  # FileList agrees with the header
     video = sample.payloads["video"]
     assert video.kind == "video"
     assert video.data == (echo_root / first.files[0]).read_bytes()  # the original bytes
@@ -251,7 +251,7 @@ def test_shard_video_decodes_frame_for_frame_like_the_raw_file(echo_build, tmp_p
     _, out, root = echo_build
     seen = []
     for split in ("train", "val", "test"):
-        [tar_path] = list((out / "echonet-dynamic" / split).glob("*.tar"))
+        [tar_path] = list((out / "webdataset" / "echonet-dynamic" / split).glob("*.tar"))
         with tarfile.open(tar_path) as tar:
             [json_name] = [n for n in tar.getnames() if n.endswith(".json")]
             key = json_name[: -len(".json")]
@@ -276,7 +276,7 @@ def test_shard_video_decodes_frame_for_frame_like_the_raw_file(echo_build, tmp_p
     assert seen == NAMES
 
     # parquet rows carry the same bytes
-    for pq_path in out.glob("echonet-dynamic/*/*.parquet"):
+    for pq_path in out.glob("parquet/echonet-dynamic/*/*.parquet"):
         for row in pq.read_table(pq_path, columns=["key", "video_avi"]).to_pylist():
             name = row["key"].removeprefix("echonet-dynamic_")
             raw = (root / "EchoNet-Dynamic" / "Videos" / f"{name}.avi").read_bytes()

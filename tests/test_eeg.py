@@ -422,7 +422,7 @@ def test_build_quarantines_missing_channel_session_naming_the_channel(eeg_build)
 def test_build_shards_hold_standardized_windows_matching_mne_and_scipy(eeg_build, tuab_root):
     _, out, _ = eeg_build
     key = "tuab_aaaaaqjw_s001_t000_w0001"
-    [tar_path] = list((out / "tuab" / "test").glob("*.tar"))
+    [tar_path] = list((out / "webdataset" / "tuab" / "test").glob("*.tar"))
     with tarfile.open(tar_path) as tar:
         meta = json.load(tar.extractfile(f"{key}.json"))
         stored = np.load(io.BytesIO(tar.extractfile(f"{key}.signal.npy").read()))

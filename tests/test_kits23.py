@@ -216,7 +216,7 @@ def test_build_round_trip_keeps_every_voxel_and_quarantines_broken_cases(kits_bu
     assert quarantine["case_00006"]["stage"] == "load"
 
     seen = set()
-    for tar_path in sorted(out.glob("kits23/*/*.tar")):
+    for tar_path in sorted(out.glob("webdataset/kits23/*/*.tar")):
         with tarfile.open(tar_path) as tar:
             names = tar.getnames()
             for name in names:
@@ -250,7 +250,7 @@ def test_build_round_trip_keeps_every_voxel_and_quarantines_broken_cases(kits_bu
     assert seen == set(WRITTEN)
 
     # the parquet shards hold the same bytes
-    for pq_path in out.glob("kits23/*/*.parquet"):
+    for pq_path in out.glob("parquet/kits23/*/*.parquet"):
         table = pq.read_table(pq_path, columns=["key", "volume_npy", "json"]).to_pylist()
         for row in table:
             case_id = row["key"].removeprefix("kits23_")

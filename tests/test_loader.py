@@ -69,7 +69,8 @@ def test_decoded_sample_matches_what_was_written(build):
     assert img16["image"].max() > 255  # 16-bit values survive
     eeg = by_key["toyeeg_train_0000"]
     assert eeg["label_mask"].sum() == 0  # a source the vocabulary cannot speak for
-    assert "members" not in eeg["meta"] and eeg["meta"]["meta"] == {"age": 40}
+    assert "members" not in eeg["meta"] and eeg["meta"]["age"] == 40
+    assert "meta" not in eeg["meta"]  # the source's metadata is flat
 
 
 def test_jpeg_and_npy_members_decode():

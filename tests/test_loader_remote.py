@@ -52,7 +52,7 @@ def test_remote_build_streams_every_sample_once(served):
 def test_cache_is_bounded_and_serves_later_epochs(served, tmp_path):
     build, url, gets = served
     shard_sizes = sorted(
-        p.stat().st_size for p in build.root.glob("ptb-xl/train/*.tar")
+        p.stat().st_size for p in build.root.glob("webdataset/ptb-xl/train/*.tar")
     )
     bound = shard_sizes[-1] * 2 + 1  # room for two of the four shards
     ds = ShardDataset(url, split="train", sources="ptb-xl", cache_dir=str(tmp_path / "c"),
@@ -75,7 +75,7 @@ def damaged(tmp_path, served):
     build, _, _ = served
     root = tmp_path / "copy"
     shutil.copytree(build.root, root)
-    shard = root / "chexpert/train/chexpert-train-000001.tar"
+    shard = root / "webdataset/chexpert/train/chexpert-train-000001.tar"
     data = bytearray(shard.read_bytes())
     data[1000] ^= 0xFF  # one flipped byte inside a member
     shard.write_bytes(bytes(data))
@@ -90,7 +90,7 @@ def test_corrupt_shard_is_named_in_the_error(damaged):
 
 def test_corrupt_remote_shard_is_caught_by_default(served):
     build, url, _ = served
-    shard = build.root / "chexpert/train/chexpert-train-000002.parquet"
+    shard = build.root / "parquet/chexpert/train/chexpert-train-000002.parquet"
     good = shard.read_bytes()
     bad = bytearray(good)
     bad[len(bad) // 2] ^= 0xFF
@@ -116,7 +116,7 @@ def test_corrupt_shard_can_be_skipped_with_a_warning_keeping_counts(damaged):
 
 def test_missing_shard_is_named_locally_and_remotely(served):
     build, url, _ = served
-    shard = build.root / "toy-eeg/train/toy-eeg-train-000000.parquet"
+    shard = build.root / "parquet/toy-eeg/train/toy-eeg-train-000000.parquet"
     moved = shard.with_suffix(".away")
     shard.rename(moved)
     try:

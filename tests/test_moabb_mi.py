@@ -85,7 +85,7 @@ def test_a_stored_trial_is_scipy_resampling_of_mne_data(root: Path, tmp_path: Pa
 
     run_build(BuildConfig(sources=["moabb-mi"], data_root=root.parent, out=tmp_path / "out",
                           progress=False))
-    tar = sorted((tmp_path / "out" / "moabb-mi" / "train").glob("*.tar"))[0]
+    tar = sorted((tmp_path / "out" / "webdataset" / "moabb-mi" / "train").glob("*.tar"))[0]
     with tarfile.open(tar) as tf:
         members = {m.name: tf.extractfile(m).read() for m in tf.getmembers()}  # type: ignore[union-attr]
     meta = json.loads(members["moabb-mi_A01T_t001.json"])

@@ -85,6 +85,7 @@ def write_mammo_raw(root: Path) -> None:
 
 class TwoViewMammo(Source):
     info = _info(MAMMO, "mammography", ["BI-RADS 1", "BI-RADS 4"])
+    payload_members = ("cc.png", "mlo.png")
 
     def list_records(self, root: Path):
         yield RawRecord(record_id="p1_L", subject_id="p1", split="train",
@@ -188,6 +189,9 @@ def kind_payloads(record_id: str) -> dict[str, Payload]:
 
 class PayloadKinds(Source):
     info = _info(KINDS, "ehr", [])
+    payload_members = ("answer.txt", "connectivity.npz", "cxr.png", "ecg.npy", "events.jsonl",
+                       "expression.npy", "image.png", "instances.png", "question.txt",
+                       "report.txt", "tissue.png")
 
     def list_records(self, root: Path):
         for rid in ("graph", "vector", "events", "text", "mask", "ecg_xray"):
@@ -496,7 +500,7 @@ def test_sample_schema_refuses_mismatched_roles():
     members, payloads = encode_payloads(sample, {}, "text", "k")
     base = {"key": "k", "source": "s", "modality": "text", "split": "train", "subject": "x",
             "task": "t", "labels": [], "source_labels": {},
-            "provenance": {"files": {}, "source_version": "1", "transform_config_hash": "0",
+            "provenance": {"files": [], "source_version": "1", "transform_config_hash": "0",
                            "medshard_version": "0"}}
     SampleMeta.model_validate({**base, "payloads": payloads, "members": list(members)})
     with pytest.raises(ValueError, match="members"):

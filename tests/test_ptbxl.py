@@ -143,7 +143,8 @@ def test_records_use_strat_fold_and_prefer_500hz(demo_raw):
     # every record from records500/ except the one the demo leaves only at 100 Hz
     assert [r.record_id for r in recs if not r.files[0].startswith("records500/")] == ["00012"]
     r = recs[0]
-    assert r.source_labels == {"scp_codes": {"NORM": 100.0, "SR": 0.0}}
+    assert r.source_labels == {"scp_codes": [{"statement": "NORM", "likelihood": 100.0},
+                                             {"statement": "SR", "likelihood": 0.0}]}
     assert r.subject_id == "1000"  # written as "1000.0" in the CSV
     # allow-list: staff ids, dates and free-text report never leave the source
     assert not {"nurse", "recording_date", "report", "validated_by", "device"} & set(r.meta)

@@ -13,6 +13,7 @@ from medshard.sources.registry import UnknownSource, available_sources, get_sour
 
 
 class ThirdParty(Source):
+    payload_members = ("signal.npy",)
     info = SourceInfo(
         name="third-party", title="A plugin dataset", version="1", modality="ecg",
         tasks=["classification"], access="open", homepage="https://example.org",

@@ -91,6 +91,20 @@ def test_release_folder_checks_with_sha256sum(demo):
     assert listed == set(_files(rel)) - {"SHA256SUMS"}
 
 
+def test_the_build_working_folder_is_never_released_or_listed(demo):
+    """.medshard/ (plans, parts) lives inside the build: no manifest, index or release has it."""
+    assert list((demo["build"] / ".medshard").rglob("*.json"))  # the build has one
+    rel = demo["rel"]
+    assert not [p for p in rel.rglob("*") if ".medshard" in p.relative_to(rel).parts]
+    for where in (demo["build"], rel):
+        m = read_manifest(where / "manifest.json")
+        assert not any(s.path.startswith(".medshard") for s in m.shards)
+        index = pq.read_table(where / "index.parquet").to_pylist()
+        assert not any(".medshard" in (r["shard_webdataset"] or "") + (r["shard_parquet"] or "")
+                       for r in index)
+    assert not any(".medshard" in p for p in parse_sums((rel / "SHA256SUMS").read_text()))
+
+
 def test_release_manifest_has_content_hashes_and_histograms(demo):
     m = read_manifest(demo["rel"] / "manifest.json")
     build = read_manifest(demo["build"] / "manifest.json")

@@ -237,7 +237,8 @@ def test_kits23_json_hash_is_in_provenance_and_manifest_and_a_change_rebuilds(tm
     samples = list(ShardDataset(str(out), split=None, decode=False))
     assert samples
     for s in samples:
-        assert json.loads(s["json"])["provenance"]["label_files"] == {"dataset/kits23.json": digest}
+        assert json.loads(s["json"])["provenance"]["label_files"] == [
+            {"path": "dataset/kits23.json", "sha256": digest}]
     # upstream revises the file in place: the build notices and rebuilds every shard
     cases = json.loads(label_file.read_text())
     cases[0]["malignant"] = not cases[0]["malignant"]

@@ -152,7 +152,7 @@ def test_boxes_travel_in_meta(raw):
     ]
     test_boxes = _sample(raw, SIEMENS).meta["annotations"]
     assert test_boxes == [
-        {"rad_id": None, "class_name": "Consolidation", "box_xyxy": [100.0, 200.0, 180.0, 260.0]}
+        {"rad_id": "", "class_name": "Consolidation", "box_xyxy": [100.0, 200.0, 180.0, 260.0]}
     ]
 
 
@@ -303,7 +303,7 @@ def built(tmp_path_factory):
 
 def _tar_samples(out: Path) -> dict[str, dict[str, bytes]]:
     samples: dict[str, dict[str, bytes]] = {}
-    for shard in sorted(out.glob(f"{SLUG}/*/*.tar")):
+    for shard in sorted(out.glob(f"webdataset/{SLUG}/*/*.tar")):
         with tarfile.open(shard) as tar:
             for info in tar:
                 key, _, ext = info.name.partition(".")
@@ -342,7 +342,7 @@ def test_build_pixels_survive_png_round_trip(built):
 def test_webdataset_reads_the_shards_without_medshard(built):
     import webdataset as wds
 
-    urls = [str(p) for p in sorted(built["out"].glob(f"{SLUG}/*/*.tar"))]
+    urls = [str(p) for p in sorted(built["out"].glob(f"webdataset/{SLUG}/*/*.tar"))]
     samples = list(wds.WebDataset(urls, shardshuffle=False, empty_check=False))
     assert sorted(s["__key__"] for s in samples) == sorted(f"{SLUG}_{image_id(i.name)}" for i in DEMO_IMAGES)
     for s in samples:
@@ -360,7 +360,7 @@ def test_build_counts_and_subjects(built):
     overlay, vlut = by_key[f"{SLUG}_{OVERLAY}"], by_key[f"{SLUG}_{VLUT}"]
     assert overlay["subject"] == vlut["subject"]  # one patient, one pseudonym
     assert overlay["subject"] != by_key[f"{SLUG}_{RG3}"]["subject"]
-    assert overlay["meta_sex"] == "F" and overlay["meta_age"] == 90.0
+    assert overlay["sex"] == "F" and overlay["age_years"] == 90.0  # first-class columns
     # classes map through the vocabulary: majority of R8/R9/R10 on the radiograph
     assert by_key[f"{SLUG}_{RG3}"]["labels"] == ["cxr.cardiomegaly", "cxr.pleural-effusion"]
     assert overlay["labels"] == ["cxr.no-finding"]

@@ -207,6 +207,10 @@ def _clean(keyword: str, value: Any,
         allowed = (codes or {}).get(keyword, frozenset()) | CODE_VOCABULARY.get(keyword, frozenset())
         return text if keyword not in CODE_VOCABULARY or text in allowed else None
     out = _json_value(value)
+    if pydicom.datadict.dictionary_VM(keyword) != "1" and not isinstance(out, list):
+        # a multi-valued attribute (WindowCenter, PixelSpacing) is a list in every sample,
+        # also when a file holds one value: one JSON type per field across a source
+        out = [out]
     if vr in ("DS", "IS", "US", "SS", "FL", "FD"):
         flat = out if isinstance(out, list) else [out]
         if not all(isinstance(v, (int, float)) and np.isfinite(v) for v in flat):
@@ -217,21 +221,22 @@ def _clean(keyword: str, value: Any,
 def dicom_metadata(ds: Dataset,
                    codes: dict[str, frozenset[str]] | None = None) -> dict[str, Any]:
     """The allow-listed acquisition and geometry attributes of `ds`, JSON-ready, keyed by
-    keyword; code strings outside their vocabulary (`CODE_VOCABULARY` + `codes`) dropped."""
+    keyword; code strings outside their vocabulary (`CODE_VOCABULARY` + `codes`) dropped.
+
+    Every allow-listed keyword is present (null when the file lacks it), so the samples of
+    a source share one JSON shape.
+    """
     out: dict[str, Any] = {}
     for keyword in _META_TAGS:
         elem = ds.get(keyword)
-        if elem is None or elem == "":
-            continue
-        value = _clean(keyword, elem, codes)
-        if value is not None and value != []:
-            out[keyword] = value
+        value = None if elem is None or elem == "" else _clean(keyword, elem, codes)
+        out[keyword] = None if value == [] else value
     return out
 
 
 def demographics(ds: Dataset) -> dict[str, Any]:
-    """`sex` (M/F/O) and `age` (float, whole years; 90.0 means 90 or older) where present."""
-    out: dict[str, Any] = {}
+    """`sex` (M/F/O) and `age` (float, whole years; 90.0 means 90 or older), null when absent."""
+    out: dict[str, Any] = {"sex": None, "age": None}
     sex = str(ds.get("PatientSex") or "").strip().upper()
     if sex in ("M", "F", "O"):
         out["sex"] = sex
@@ -364,9 +369,9 @@ def decode_image(ds: Dataset, *, monochrome1: str = "invert", burned_in: str = "
             "Lossless / JPEG-LS install pylibjpeg with pylibjpeg-libjpeg, or python-gdcm"
         ) from None
 
-    meta: dict[str, Any] = {"dicom": dicom_metadata(ds, codes), **demographics(ds)}
-    if burned:
-        meta["burned_in_annotation"] = True
+    meta: dict[str, Any] = {"dicom": dicom_metadata(ds, codes), **demographics(ds),
+                            "monochrome1_inverted_from": None,
+                            "burned_in_annotation": bool(burned)}
     window_center = _floats(ds.get("WindowCenter"))
     window_width = _floats(ds.get("WindowWidth"))
     inverted_from: int | None = None

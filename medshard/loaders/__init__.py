@@ -4,9 +4,10 @@ Needs only `medshard[torch]`: nothing here imports the ETL stack (Beam, pydicom,
 mne, SimpleITK, nibabel, wfdb); Pillow is imported only when an image is decoded.
 """
 
-from medshard.loaders.collate import Collate, collate
+from medshard.loaders.collate import Collate, CollateByModality, collate, collate_by_modality
 from medshard.loaders.dataset import SampleError, ShardDataset, load
 from medshard.loaders.loader import ShardLoader
 from medshard.loaders.remote import ShardError
 
-__all__ = ["Collate", "SampleError", "ShardDataset", "ShardError", "ShardLoader", "collate", "load"]
+__all__ = ["Collate", "CollateByModality", "SampleError", "ShardDataset", "ShardError",
+           "ShardLoader", "collate", "collate_by_modality", "load"]

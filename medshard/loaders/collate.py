@@ -7,7 +7,8 @@ an events payload, bytes) is a list; a field some samples lack (a mixed-modality
 batch, a role only some samples carry) is a list with None for those. `Collate(pad=True)` zero-pads differing tensors to the largest shape in the
 batch (bottom/right) and adds `<field>_shape` (B x ndim, the original shapes);
 `Collate(size={"image": (512, 512)})` center-crops or zero-pads the trailing
-dimensions of that field to a fixed size first.
+dimensions of that field to a fixed size first. `collate_by_modality` groups a mixed
+batch into one such batch per modality.
 """
 
 from __future__ import annotations
@@ -89,3 +90,25 @@ class Collate:
 
 
 collate = Collate()
+
+
+class CollateByModality:
+    """A collate_fn that groups a mixed-modality batch: {modality: collated sub-batch}.
+
+    Each sub-batch holds only its modality's samples, so its fields are stacked tensors
+    (or lists of native-size images), never lists padded with None for the samples of
+    another modality; feed each to that modality's encoder. `collate_fn` batches each
+    group (default `collate`; e.g. `Collate(size={"image": (512, 512)})`).
+    """
+
+    def __init__(self, collate_fn: Any = None) -> None:
+        self.collate_fn = collate_fn or collate
+
+    def __call__(self, batch: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+        groups: dict[str, list[Mapping[str, Any]]] = {}
+        for sample in batch:
+            groups.setdefault(sample["modality"], []).append(sample)
+        return {m: self.collate_fn(g) for m, g in groups.items()}
+
+
+collate_by_modality = CollateByModality()

@@ -28,6 +28,7 @@ whose state counts delivered batches): see `state_dict` for what holds.
 from __future__ import annotations
 
 import collections
+import inspect
 import itertools
 import mmap
 import os
@@ -111,6 +112,10 @@ class ShardDataset(IterableDataset):
     every shard read (True), of each shard the first time this process reads it
     ("once": catches bit rot in a local build at the cost of one full read per shard
     and process), or none (False); sizes and sample counts are always checked.
+    `label_names` are the unified concept ids in the order of each sample's `labels` and
+    `label_mask` vectors. A sample is a dict: key, source, modality, split, one entry per
+    payload role, labels, label_mask and `meta`: the source's metadata (flat) plus
+    subject, task, source_labels, provenance and `payloads` (each role's descriptor).
     Views (`medshard.loaders.views`): `ecg_view` ("full", "climb-paper", "ecg-jepa"),
     `label_view` ("source", or "climb" for CLIMB's merged classes), and
     `apply_rescale` (images stored without a fractional modality rescale come back as
@@ -186,6 +191,8 @@ class ShardDataset(IterableDataset):
                 "read once per epoch); drop the source from `sources` or give it a weight"
             )
         self.source_names = names
+        # what each position of a sample's `labels` / `label_mask` vector means
+        self.label_names: list[str] = list(load_vocabulary().concept_ids)
         self.mixing = weights is not None and len(names) > 1
         self.shuffle = shuffle
         self.seed = seed
@@ -643,8 +650,15 @@ def _fill_to(raws: Iterator[RawSample], n: int, where: str) -> Iterator[RawSampl
             yield recent[i % len(recent)]
 
 
-def load(source: str, **kwargs: Any) -> ShardDataset:
-    """Short form of `ShardDataset(source, **kwargs)`."""
-    return ShardDataset(source, **kwargs)
+def load(*args: Any, **kwargs: Any) -> ShardDataset:
+    return ShardDataset(*args, **kwargs)
+
+
+# `load` is `ShardDataset(...)`: its signature and docstring are the class's, copied here
+# so that a keyword argument added to ShardDataset.__init__ needs no second edit
+load.__signature__ = inspect.signature(ShardDataset).replace(  # type: ignore[attr-defined]
+    return_annotation=ShardDataset)
+load.__doc__ = (f"Open a medshard build for training: `ShardDataset(...)`.\n\n"
+                f"{inspect.cleandoc(ShardDataset.__doc__ or '')}")
 
 

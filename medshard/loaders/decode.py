@@ -233,7 +233,11 @@ def _as_tensor(arr: np.ndarray) -> torch.Tensor:
 
 def image_tensor(data: bytes) -> torch.Tensor:
     """A PNG/JPEG member at native size as C x H x W (uint8, or int32 for 16-bit)."""
-    from PIL import Image  # lazy: only image datasets pay for Pillow
+    try:
+        from PIL import Image  # lazy: only image datasets pay for Pillow's import
+    except ImportError:
+        raise ImportError("decoding PNG/JPEG members needs Pillow, part of the torch extra: "
+                          "pip install 'medshard[torch]'") from None
 
     with Image.open(io.BytesIO(data)) as im:
         arr = np.asarray(im)
@@ -300,6 +304,7 @@ PAYLOAD_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "graph": lambda data, desc: graph_tensors(data),
     "events": events_columns,
     "text": lambda data, desc: bytes(data).decode("utf-8"),
+    # bytes, not a view of the shard: it must pickle to leave a DataLoader worker
     "video": lambda data, desc: bytes(data),
 }
 
@@ -370,7 +375,9 @@ class SampleDecoder:
             out[role], payloads[role] = self._payload(out["key"], raw, desc, meta["modality"])
         out["labels"], out["label_mask"] = self._labels(meta["labels"], meta.pop("source"))
         del meta["modality"], meta["labels"]
-        out["meta"] = meta
+        # the source's metadata flat in `meta`, beside the sample's other fields
+        source_meta = meta.pop("meta", None) or {}
+        out["meta"] = {**source_meta, **meta}
         return out
 
     def _payload(

@@ -58,7 +58,10 @@ def _as_set(value: str | Iterable[str] | None) -> set[str] | None:
 
 
 def _stem(path: str) -> str:
-    return path.rsplit(".", 1)[0]
+    """A shard path without its format folder and extension: the same for tar and Parquet."""
+    stem = path.rsplit(".", 1)[0]
+    head, _, rest = stem.partition("/")
+    return rest if head in ("webdataset", "parquet") else stem
 
 
 @dataclass

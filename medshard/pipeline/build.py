@@ -42,13 +42,14 @@ from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
 from medshard.schemas import SPLITS, BadRow, Manifest, SourceSummary, SplitCounts
 from medshard.schemas.standards import SIGNAL_STANDARDS, SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
+from medshard.sharding.layout import WORK_DIR
 from medshard.sharding.manifest import (
     read_manifest,
     write_index,
     write_manifest,
     write_quarantine,
 )
-from medshard.sharding.members import json_bytes
+from medshard.sharding.members import column_name, json_bytes
 from medshard.sharding.plan import plan_shards
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.registry import UnknownSource, get_source
@@ -83,6 +84,8 @@ class BuildConfig:
     follow_symlinks: bool = False
     # re-hash every raw file of finished shards and rebuild those whose content changed
     verify_raw: bool = False
+    # replace another build in `out`: files the new manifest will not list are removed
+    overwrite: bool = False
 
 
 @dataclass
@@ -111,6 +114,7 @@ def config_record(config: BuildConfig, sources: dict[str, Source],
         "signal_specs": {m: s.as_config() for m, s in sorted(config.signal_specs.items())},
         "split_fractions": dict(sorted(config.split_fractions.items())),
         "vocabulary_version": load_vocabulary().version,
+        "parquet_payload_columns": parquet_columns(sources),
     }
     if config.follow_symlinks:
         record["follow_symlinks_within_root"] = True
@@ -121,6 +125,11 @@ def config_record(config: BuildConfig, sources: dict[str, Source],
             "excluded": dict(sorted((excluded or {}).items())),
         }
     return record
+
+
+def parquet_columns(sources: dict[str, Source]) -> list[str]:
+    """The payload columns of every Parquet shard of a build: each source's declared members."""
+    return sorted({column_name(m) for src in sources.values() for m in src.payload_members})
 
 
 def apply_source_filter(config: BuildConfig) -> dict[str, str]:
@@ -195,6 +204,9 @@ def _check_config(config: BuildConfig) -> dict[str, Source]:
             raise UserError(str(exc)) from None
         except ValueError as exc:
             raise UserError(str(exc)) from None
+        if not sources[slug].payload_members:
+            raise UserError(f"source {slug} declares no payload_members (the members its "
+                            "samples carry, e.g. ('signal.npy',)); add them to its class")
         root = source_root(config, slug)
         try:
             sources[slug].check_root(root)
@@ -238,6 +250,7 @@ def plan_jobs(
     Also returns the quarantine lines of the index rows that made no record (BadRow).
     """
     secret = installation_secret()
+    columns = tuple(parquet_columns(sources))
     jobs: list[ShardJob] = []
     bad_rows: list[dict[str, Any]] = []
     for slug in sorted(sources):
@@ -294,6 +307,9 @@ def plan_jobs(
                         records_digest=digest,
                         label_files=labels,
                         follow_symlinks_within_root=config.follow_symlinks,
+                        payload_members=tuple(src.payload_members),
+                        demographic_fields=dict(src.demographic_fields),
+                        parquet_columns=columns,
                     )
                 )
                 write_plan(jobs[-1], blobs)
@@ -382,12 +398,12 @@ def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) ->
     Runs after the shards of this run are renamed into place, so any temporary file
     left is from an interrupted earlier run.
     """
-    keep = {f"{j.stem}.{'tar' if f == 'webdataset' else 'parquet'}" for j in jobs for f in j.formats}
+    keep = {j.shard_path(f) for j in jobs for f in j.formats}
     pattern = re.compile(r"^[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)$")
     temp = re.compile(
         r"^\.[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)\.\d+(-[0-9a-f]+)?\.tmp$")
     for slug in sources:
-        for path in (out / slug).glob("*/*"):
+        for path in (p for fmt in FORMATS for p in (out / fmt / slug).glob("*/*")):
             rel = path.relative_to(out).as_posix()
             if (pattern.match(path.name) and rel not in keep) or temp.match(path.name):
                 path.unlink()  # a shard no longer planned, or a killed run's partial file
@@ -442,6 +458,66 @@ def _raw_changes(job: ShardJob, verify_raw: bool) -> list[str] | None:
         changed = [f for f, h in sha.items() if h is not None
                    and (not (root / f).is_file() or sha256_file(root / f) != h)]
     return sorted(changed)
+# what a build writes at the top of its output folder
+BUILD_ENTRIES = frozenset({"manifest.json", "index.parquet", "quarantine.jsonl", WORK_DIR,
+                           *FORMATS, ".manifest.json.tmp", ".index.parquet.tmp",
+                           ".quarantine.jsonl.tmp"})
+
+
+def _existing_build_hashes(out: Path) -> set[str]:
+    """Config hashes of whatever build `out` holds: its manifest's, and its parts'."""
+    hashes = set()
+    manifest = out / "manifest.json"
+    if manifest.is_file():
+        try:
+            hashes.add(json.loads(manifest.read_text())["config_hash"])
+        except (OSError, ValueError, KeyError):
+            hashes.add("unreadable manifest")
+    for part in (out / PARTS_DIR).rglob("*.json"):
+        try:
+            hashes.add(json.loads(part.read_text())["config_hash"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return hashes
+
+
+def check_out(out: Path, cfg_hash: str, overwrite: bool) -> None:
+    """Refuse an output folder that is a file, holds something that is not a medshard
+    build, or holds another build (other config or sources) unless `overwrite`.
+
+    The same config resumes: finished shards are kept.
+    """
+    if out.exists() and not out.is_dir():
+        raise UserError(f"--out {out} is a file; give a directory (a new one, or a build's "
+                        "to resume it)")
+    if not out.is_dir():
+        return
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in BUILD_ENTRIES
+                     and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+    if foreign:
+        raise UserError(f"--out {out} holds files that are not a medshard build "
+                        f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
+                        "give an empty or new folder")
+    others = _existing_build_hashes(out) - {cfg_hash}
+    if others and not overwrite:
+        raise UserError(f"--out {out} holds another build (other config or sources, "
+                        f"config {sorted(others)[0][:12]}); give a new folder, or add "
+                        "--overwrite to replace it (removes the files the new build does "
+                        "not list)")
+
+
+def _remove_unlisted(out: Path, jobs: list[ShardJob]) -> None:
+    """--overwrite: delete every shard, plan and part of the replaced build that this
+    build does not produce (any source), then empty folders."""
+    out = out.resolve()
+    keep = {out / j.shard_path(f) for j in jobs for f in j.formats}
+    keep |= {j.part_path() for j in jobs} | {j.plan_path() for j in jobs}
+    for top in (*FORMATS, WORK_DIR):
+        for path in sorted((out / top).rglob("*"), reverse=True):
+            if path.is_file() and path not in keep:
+                path.unlink()
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
 
 
 def run_build(config: BuildConfig) -> BuildResult:
@@ -453,10 +529,15 @@ def run_build(config: BuildConfig) -> BuildResult:
     excluded = apply_source_filter(config)
     sources = _check_config(config)
     out = Path(config.out)
+    cfg = config_record(config, sources, excluded)
+    cfg_hash = hashlib.sha256(json_bytes(cfg)).hexdigest()
+    check_out(out, cfg_hash, config.overwrite)
+    replacing = bool(config.overwrite and out.is_dir()
+                     and _existing_build_hashes(out) - {cfg_hash})
     try:
         out.mkdir(parents=True, exist_ok=True)
         with BuildLock(out):
-            return _locked_build(config, sources, excluded, out)
+            return _locked_build(config, sources, cfg, cfg_hash, replacing, out)
     except OSError as exc:
         problem = _storage_error(exc, out)
         if problem is None:
@@ -469,10 +550,8 @@ def run_build(config: BuildConfig) -> BuildResult:
         raise problem from None
 
 
-def _locked_build(config: BuildConfig, sources: dict[str, Source], excluded: dict[str, str],
-                  out: Path) -> BuildResult:
-    cfg = config_record(config, sources, excluded)
-    cfg_hash = hashlib.sha256(json_bytes(cfg)).hexdigest()
+def _locked_build(config: BuildConfig, sources: dict[str, Source], cfg: dict[str, Any],
+                  cfg_hash: str, replacing: bool, out: Path) -> BuildResult:
     jobs, bad_rows = plan_jobs(config, sources, cfg_hash)
 
     todo: list[ShardJob] = []
@@ -507,7 +586,10 @@ def _locked_build(config: BuildConfig, sources: dict[str, Source], excluded: dic
         if not path.exists():
             raise RuntimeError(f"shard {job.stem} produced no result; run the build again")
 
-    _remove_stale_shards(out, jobs, list(sources))
+    if replacing:
+        _remove_unlisted(out, jobs)
+    else:
+        _remove_stale_shards(out, jobs, list(sources))
     receipts = {s: d for s in sorted(sources) if (d := receipt_digest(source_root(config, s)))}
     _finish(out, part_paths, sources, cfg, cfg_hash, receipts, bad_rows)
     return BuildResult(

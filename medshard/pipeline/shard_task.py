@@ -33,6 +33,7 @@ from medshard.pipeline.encoders import encode_payloads
 from medshard.schemas import Filtered, RawRecord, RecordError, SampleMeta
 from medshard.schemas.standards import SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
+from medshard.sharding.layout import shard_path
 from medshard.sharding.members import JSON_MEMBER, json_bytes
 from medshard.sharding.parquet import ParquetShardWriter
 from medshard.sharding.wds import TarShardWriter
@@ -73,10 +74,17 @@ class ShardJob:
     records_digest: str = ""
     label_files: dict[str, str] | None = None  # relative path -> sha256, hashed by the driver
     follow_symlinks_within_root: bool = False
+    payload_members: tuple[str, ...] = ()  # what this source declares (Source.payload_members)
+    demographic_fields: dict[str, str] | None = None  # Source.demographic_fields
+    parquet_columns: tuple[str, ...] = ()  # payload columns of every Parquet shard of the build
 
     @property
     def stem(self) -> str:
         return f"{self.source}/{self.split}/{self.source}-{self.split}-{self.index:06d}"
+
+    def shard_path(self, fmt: str) -> str:
+        """`webdataset/<stem>.tar` or `parquet/<stem>.parquet`, relative to the output."""
+        return shard_path(fmt, self.stem)
 
     def part_path(self) -> Path:
         return Path(self.out) / PARTS_DIR / f"{self.stem}.json"
@@ -236,7 +244,30 @@ def _quarantine_line(job: ShardJob, rec: RawRecord, key: str, stage: str, exc: B
     }
 
 
+DEMOGRAPHIC_DEFAULTS = {"sex": "sex", "age_years": "age", "site": "site"}
+_SEX_CODES = {"f": "F", "female": "F", "w": "F", "m": "M", "male": "M", "o": "O", "other": "O"}
+
+
+def sex_code(value: Any) -> str | None:
+    """One coded vocabulary for sex across sources: F, M, O (other) or None (unknown)."""
+    if value is None:
+        return None
+    return _SEX_CODES.get(str(value).strip().lower())
+
+
+def _demographics(meta: dict[str, Any], fields: dict[str, str]) -> dict[str, Any]:
+    age = meta.get(fields["age_years"])
+    site = meta.get(fields["site"])
+    return {
+        "sex": sex_code(meta.get(fields["sex"])),
+        "age_years": float(age) if isinstance(age, (int, float)) and not isinstance(age, bool)
+        else None,
+        "site": None if site is None else str(site),
+    }
+
+
 def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
+    fields = {**DEMOGRAPHIC_DEFAULTS, **(job.demographic_fields or {})}
     row = {
         "key": meta["key"],
         "source": meta["source"],
@@ -245,15 +276,21 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
         "subject": meta["subject"],
         "task": meta["task"],
         "labels": meta["labels"],
-        "shard_webdataset": f"{job.stem}.tar" if "webdataset" in job.formats else None,
-        "shard_parquet": f"{job.stem}.parquet" if "parquet" in job.formats else None,
+        "shard_webdataset": job.shard_path("webdataset") if "webdataset" in job.formats else None,
+        "shard_parquet": job.shard_path("parquet") if "parquet" in job.formats else None,
         "source_labels_json": json_bytes(meta["source_labels"]).decode(),
         "meta_json": json_bytes(meta["meta"]).decode(),
+        **_demographics(meta["meta"], fields),
     }
+    promoted = set(fields.values())  # in the first-class columns, not repeated as meta_*
     for k, v in meta["meta"].items():
-        if isinstance(v, (str, int, float, bool)) or v is None:
+        if k not in promoted and (isinstance(v, (str, int, float, bool)) or v is None):
             row[f"meta_{k}"] = v
     return row
+
+
+def _digests(hashes: dict[str, str]) -> list[dict[str, str]]:
+    return [{"path": p, "sha256": h} for p, h in hashes.items()]
 
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -308,8 +345,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
     writers: dict[str, Any] = {}
     files: dict[str, tuple[Path, Path, Any, _HashingWriter]] = {}
     for fmt in job.formats:
-        ext = "tar" if fmt == "webdataset" else "parquet"
-        final = out / f"{job.stem}.{ext}"
+        final = out / job.shard_path(fmt)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = temp_name(final)
         fh = open(tmp, "wb")
@@ -322,6 +358,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 hw,  # type: ignore[arg-type]
                 row_group_bytes=job.row_group_bytes,
                 payload_compression=job.parquet_payload_compression,
+                payload_columns=job.parquet_columns,
             )
 
     try:
@@ -358,6 +395,12 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                     sample_meta = sample.meta if key == full_key else {**sample.meta,
                                                                         "full_key": full_key}
                     members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
+                    undeclared = sorted(set(members) - set(job.payload_members))
+                    if undeclared:
+                        raise RecordError(
+                            f"payload member {undeclared[0]} is not in the source's "
+                            f"payload_members {list(job.payload_members)}; declare it there"
+                        )
                     stage = "labels"
                     labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
                     stage = "provenance"
@@ -375,14 +418,16 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                         labels=labels,
                         source_labels=sample.source_labels,
                         meta=sample_meta,
-                        provenance={"files": file_hashes, "label_files": job.label_files or None,
+                        provenance={"files": _digests(file_hashes),
+                                    "label_files": _digests(job.label_files or {}),
                                     **provenance_base},
                         payloads=descriptors,
                         members=list(members),
                     )
                     stage = "encode"
                     check_member_names(key, {JSON_MEMBER: b"", **members})
-                    meta = meta_obj.model_dump(mode="json", exclude_none=True)
+                    # nulls kept: every sample of a kind has every descriptor field (one shape)
+                    meta = meta_obj.model_dump(mode="json")
                     meta_json = json_bytes(meta)
                     spool.add(meta, meta_json, members)
                     del sample, members, descriptors, meta, meta_json  # spilled copies only

@@ -13,6 +13,7 @@ from medshard.schemas.models import (
     MaskDescriptor,
     PayloadDescriptor,
     Provenance,
+    PublishedCounts,
     RawRecord,
     ReleaseInfo,
     ReleaseSplit,
@@ -32,7 +33,7 @@ from medshard.schemas.sample import BadRow, Filtered, Payload, RecordError, Samp
 __all__ = [
     "PAYLOAD_KINDS", "SCHEMA_VERSION", "SPLITS", "ArrayDescriptor", "BadRow", "EventsDescriptor",
     "Filtered", "GraphDescriptor", "ImageDescriptor", "License", "Manifest", "MaskDescriptor",
-    "Payload", "PayloadDescriptor", "Provenance", "RawRecord", "RecordError", "ReleaseInfo", "ReleaseSplit", "Sample",
+    "Payload", "PayloadDescriptor", "Provenance", "PublishedCounts", "RawRecord", "RecordError", "ReleaseInfo", "ReleaseSplit", "Sample",
     "SampleMeta", "ShardInfo", "SignalDescriptor", "SourceInfo", "SourceSummary", "SplitCounts",
     "TextDescriptor", "VectorDescriptor", "VideoDescriptor", "VolumeDescriptor",
 ]

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "2.0"  # 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
+SCHEMA_VERSION = "2.1"  # 2.1: provenance files as lists of {path, sha256}; 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
 # 1.1 added split unit, concepts, label files, original rates, rescale
 
 Modality = Literal[
@@ -41,6 +41,29 @@ class License(_Strict):
     credentialed: bool = False
 
 
+class PublishedCounts(_Strict):
+    """The counts per split a benchmark paper publishes for a source (CLIMB, MultiMed)."""
+
+    train: int | None = None
+    val: int | None = Field(default=None, description="None: the paper counts val in train")
+    test: int | None = None
+    unit: str = Field(description="what is counted: records, images, recordings, cases, ...")
+    reference: str = Field(description="where the counts come from, and any caveat")
+
+    def compare(self, written: dict[str, int]) -> list[tuple[str, int | None, int]]:
+        """(split, published, this build's count) for each split the paper counts; when the
+        paper has no val count, val is compared inside train (carved from it)."""
+        out = []
+        for split in ("train", "val", "test"):
+            pub = getattr(self, split)
+            if split == "val" and pub is None:
+                continue
+            n = written.get(split, 0) + (written.get("val", 0)
+                                          if split == "train" and self.val is None else 0)
+            out.append((split, pub, n))
+        return out
+
+
 class SourceInfo(_Strict):
     """Declarative head of a source: what a datasheet would say."""
 
@@ -61,6 +84,9 @@ class SourceInfo(_Strict):
         "data carries no patient identity, so patient-level splits cannot be promised",
     )
     release_notes: dict[str, str] = Field(default_factory=dict)
+    published_counts: PublishedCounts | None = Field(
+        default=None, description="the counts the CLIMB / MultiMed papers publish"
+    )
 
 
 class RawRecord(_Strict):
@@ -260,12 +286,19 @@ PAYLOAD_KINDS: tuple[str, ...] = (
 )
 
 
+class FileDigest(_Strict):
+    path: str = Field(description="relative to the source's raw root")
+    sha256: str
+
+
 class Provenance(_Strict):
-    files: dict[str, str] = Field(description="relative path -> sha256")
-    label_files: dict[str, str] | None = Field(
-        default=None,
-        description="relative path -> sha256 of shared files the labels come from "
-        "(e.g. kits23.json, which upstream revises)",
+    # lists of objects, not {path: sha256}: a map keyed by file path would give every
+    # sample its own JSON type, which readers that infer a schema (Hugging Face) refuse
+    files: list[FileDigest] = Field(description="the raw files the sample was read from")
+    label_files: list[FileDigest] = Field(
+        default_factory=list,
+        description="shared files the labels come from (e.g. kits23.json, which upstream "
+        "revises); empty when the labels live in the sample's own files",
     )
     source_version: str
     transform_config_hash: str

@@ -27,6 +27,11 @@ INDEX_BASE = [
     ("shard_parquet", pa.string()),
     ("source_labels_json", pa.string()),
     ("meta_json", pa.string()),
+    # demographics in one vocabulary across sources (Source.demographic_fields says where
+    # each source keeps them): sex F/M/O, age in years (90 = 90 or older), site as a code
+    ("sex", pa.string()),
+    ("age_years", pa.float64()),
+    ("site", pa.string()),
 ]
 
 
@@ -44,6 +49,8 @@ def _atomic_write(path: Path, data: bytes) -> None:
 def _meta_column_type(types: set[type]) -> pa.DataType:
     if types <= {bool}:
         return pa.bool_()
+    if types <= {int}:  # integers stay integers (folds, window indices)
+        return pa.int64()
     if types <= {int, float}:
         return pa.float64()
     return pa.string()
@@ -51,7 +58,9 @@ def _meta_column_type(types: set[type]) -> pa.DataType:
 
 def write_index(path: Path, rows: Callable[[], Iterable[dict[str, Any]]],
                 batch_rows: int = 4096) -> None:
-    """One row per sample; scalar metadata becomes typed `meta_<name>` columns.
+    """One row per sample: the INDEX_BASE columns, then each scalar metadata field of any
+    source as a `meta_<name>` column typed from its values (int64, float64, bool, string;
+    null in the rows of sources without it), except fields null in every row.
 
     `rows` is called twice (column types first, then the rows), so the index of a
     build of any size streams to disk in row groups of `batch_rows`.
@@ -63,7 +72,8 @@ def write_index(path: Path, rows: Callable[[], Iterable[dict[str, Any]]],
                 types = seen.setdefault(k, set())
                 if v is not None:
                     types.add(type(v))
-    meta_types = {c: _meta_column_type(seen[c]) for c in sorted(seen)}
+    # a field null in every row says nothing: no column for it
+    meta_types = {c: _meta_column_type(seen[c]) for c in sorted(seen) if seen[c]}
     schema = pa.schema([pa.field(n, t) for n, t in INDEX_BASE]
                        + [pa.field(c, t) for c, t in meta_types.items()])
 
@@ -75,6 +85,8 @@ def write_index(path: Path, rows: Callable[[], Iterable[dict[str, Any]]],
                 vals = [None if v is None else str(v) for v in vals]
             elif t == pa.float64():
                 vals = [None if v is None else float(v) for v in vals]
+            elif t == pa.int64():
+                vals = [None if v is None else int(v) for v in vals]
             columns[c] = vals
         return pa.Table.from_pydict(columns, schema=schema)
 

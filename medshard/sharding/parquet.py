@@ -3,6 +3,9 @@
 Columns: key, source, modality, split, subject, labels (list<string>), json
 (the sample metadata, as in the tar shards), then one binary column per payload
 member named with dots replaced by underscores (`signal.npy` -> `signal_npy`).
+The build passes the payload columns of every source it builds (each source's
+`payload_members`), so every Parquet shard of a build has the same schema, null where a
+sample lacks a member: pyarrow.dataset, DuckDB's glob and `datasets` read them together.
 Row groups are bounded in bytes; metadata columns are zstd-compressed; payload columns
 are uncompressed by default (they barely compress, and decompressing them slowed every
 reader 2.6x on ECG shards) or zstd with `payload_compression="zstd"`.
@@ -38,8 +41,10 @@ class ParquetShardWriter:
         fileobj: BinaryIO,
         row_group_bytes: int = 16 << 20,
         payload_compression: str = "none",
+        payload_columns: tuple[str, ...] | list[str] = (),
     ) -> None:
         self._fileobj = fileobj
+        self._payload_columns = sorted(payload_columns)
         self._row_group_bytes = row_group_bytes
         self._payload_compression = payload_compression
         self._rows: list[dict[str, Any]] = []
@@ -62,33 +67,33 @@ class ParquetShardWriter:
         }
         for member, data in payloads.items():
             row[column_name(member)] = member_bytes(data)
-        if self._schema is not None:
-            extra = set(row) - set(self._schema.names)
-            if extra:
-                raise ValueError(
-                    f"sample {meta['key']} has payload columns {sorted(extra)} that earlier "
-                    "samples of this shard lack"
-                )
+        extra = set(row) - {f.name for f in BASE_FIELDS} - set(self._payload_columns)
+        if extra:
+            raise ValueError(f"sample {meta['key']} has payload columns {sorted(extra)} that "
+                             f"the build's schema lacks ({self._payload_columns})")
         self._rows.append(row)
         self._buffered += sum(len(v) for v in payloads.values()) + len(meta_json)
         self.samples += 1
         if self._buffered >= self._row_group_bytes:
             self._flush()
 
+    def _open(self) -> None:
+        cols = self._payload_columns
+        self._schema = pa.schema(BASE_FIELDS + [pa.field(c, pa.binary()) for c in cols])
+        # payloads (float signals, JPEG/PNG, npy) barely compress and every reader pays
+        # to decompress them: by default only the metadata columns are zstd-compressed
+        compression = {f.name: "zstd" for f in BASE_FIELDS}
+        compression.update({c: self._payload_compression for c in cols})
+        self._writer = pq.ParquetWriter(
+            self._fileobj, self._schema, compression=compression,
+            write_statistics=["key", "split"],
+        )
+
     def _flush(self) -> None:
         if not self._rows:
             return
         if self._schema is None:
-            payload_cols = sorted({c for r in self._rows for c in r} - {f.name for f in BASE_FIELDS})
-            self._schema = pa.schema(BASE_FIELDS + [pa.field(c, pa.binary()) for c in payload_cols])
-            # payloads (float signals, JPEG/PNG, npy) barely compress and every reader pays
-            # to decompress them: by default only the metadata columns are zstd-compressed
-            compression = {f.name: "zstd" for f in BASE_FIELDS}
-            compression.update({c: self._payload_compression for c in payload_cols})
-            self._writer = pq.ParquetWriter(
-                self._fileobj, self._schema, compression=compression,
-                write_statistics=["key", "split"],
-            )
+            self._open()
         table = pa.Table.from_pylist(self._rows, schema=self._schema)
         assert self._writer is not None
         self._writer.write_table(table, row_group_size=len(self._rows))
@@ -96,9 +101,9 @@ class ParquetShardWriter:
 
     def close(self) -> None:
         self._flush()
-        if self._writer is None:  # an empty shard still gets a valid file
-            self._schema = pa.schema(BASE_FIELDS)
-            self._writer = pq.ParquetWriter(self._fileobj, self._schema, compression="zstd")
+        if self._writer is None:  # an empty shard still gets a valid file, same schema
+            self._open()
+        assert self._writer is not None
         self._writer.close()
 
 

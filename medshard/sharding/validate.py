@@ -8,6 +8,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from medshard.schemas import Manifest
+from medshard.sharding.layout import WORK_DIR
 from medshard.sharding.members import split_member_name
 from medshard.sharding.wds import iter_tar_members
 
@@ -20,9 +21,24 @@ def _count_tar_samples(path: Path) -> int:
     return len(keys)
 
 
+def unlisted_files(out: Path, manifest: Manifest) -> list[str]:
+    """Shard files under `out` that the manifest does not list (orphans of another build),
+    outside the build's working folder `.medshard/`."""
+    listed = {s.path for s in manifest.shards}
+    found = []
+    for path in sorted(out.rglob("*")):
+        rel = path.relative_to(out).as_posix()
+        if (path.is_file() and path.suffix in (".tar", ".parquet") and rel not in listed
+                and rel != "index.parquet" and not rel.startswith(f"{WORK_DIR}/")):
+            found.append(rel)
+    return found
+
+
 def validate_build(out: Path, manifest: Manifest) -> list[str]:
-    """One line per shard that is missing or differs from the manifest; empty when all match."""
-    problems = []
+    """One line per shard that is missing or differs from the manifest, and per shard file
+    that no manifest lists; empty when all match."""
+    problems = [f"{rel}: not listed in the manifest (another build's shard: remove it, or "
+                "rebuild with --overwrite)" for rel in unlisted_files(out, manifest)]
     for shard in manifest.shards:
         path = out / shard.path
         if not path.is_file():

@@ -87,6 +87,14 @@ class Source:
     fixture: ClassVar[str | None] = None
     # class -> concept ids, for a source that vocabulary.json does not know (third-party)
     vocabulary_map: ClassVar[dict[str, list[str]] | None] = None
+    # Every payload member (`<role>.<ext>`) a sample of this source may carry, e.g.
+    # ("image.png", "image.npy"). A Parquet build gets one column per member of every
+    # source, so all its shards share one schema; a member not declared is quarantined.
+    payload_members: ClassVar[tuple[str, ...]] = ()
+    # The meta fields that hold the index's first-class demographic columns, where the
+    # source names them otherwise: {"sex": ..., "age_years": ..., "site": ...}; the
+    # defaults are the meta fields "sex", "age" and "site".
+    demographic_fields: ClassVar[dict[str, str]] = {}
 
     # Set by the build (--follow-symlinks): read symlinks whose target stays in the root.
     follow_symlinks_within_root: bool = False

@@ -8,6 +8,7 @@ quarantine.jsonl, shards in both formats). Nothing here names a source: a source
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from medshard.pipeline.build import BuildConfig, BuildResult, run_build
@@ -21,8 +22,20 @@ def demo_sources() -> list[str]:
 
 
 def run_demo(out: Path, workers: int = 1, progress: bool = True) -> BuildResult:
+    """Write the fixtures and build them; with `progress`, says what it does on stderr."""
     slugs = demo_sources()
-    fixtures = write_fixtures(slugs, out / "raw")
+
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=sys.stderr, flush=True)
+
+    fixtures = {}
+    for n, slug in enumerate(slugs, 1):
+        there = (out / "raw" / slug).exists()
+        say(f"[{n}/{len(slugs)}] {'kept' if there else 'writing'} the miniature raw copy of "
+            f"{slug} in {out / 'raw' / slug}")
+        fixtures.update(write_fixtures([slug], out / "raw"))
+    say(f"building {len(slugs)} sources into {out / 'build'} (WebDataset tar and Parquet)")
     config = BuildConfig(
         sources=slugs,
         data_root=out / "raw",
@@ -34,3 +47,16 @@ def run_demo(out: Path, workers: int = 1, progress: bool = True) -> BuildResult:
         progress=progress,
     )
     return run_build(config)
+
+
+def next_steps(build: Path) -> list[str]:
+    """What to try after the demo, as lines to print."""
+    return [
+        "",
+        "Next, try:",
+        f"  medshard inspect {build}      # counts per source and split, beside the published",
+        f"  medshard validate {build}     # re-check every shard against the manifest",
+        "  python -c \"import medshard; ds = medshard.load('" + str(build)
+        + "', split='train', sources='ptb-xl'); s = next(iter(ds)); "
+          "print(s['key'], s['signal'].shape, ds.label_names[:3])\"",
+    ]

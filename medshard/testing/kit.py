@@ -558,6 +558,125 @@ def check_loader_reads_all(kit: KitBuild, slug: str) -> None:
                   f"{len(want)} samples")
 
 
+_JSON_TYPES = {bool: "boolean", int: "integer", float: "number", str: "string",
+               list: "array", dict: "object"}
+
+
+def _json_shape(value: Any, path: str, types: dict[str, set[str]],
+                keys: dict[str, set[frozenset[str]]]) -> None:
+    """Record the JSON type at every path (nulls aside) and the key set of every object."""
+    if value is None:
+        return
+    types.setdefault(path, set()).add(_JSON_TYPES[type(value)])
+    if isinstance(value, dict):
+        keys.setdefault(path, set()).add(frozenset(value))
+        for k, v in value.items():
+            _json_shape(v, f"{path}.{k}", types, keys)
+    elif isinstance(value, list):
+        for v in value:
+            _json_shape(v, f"{path}[]", types, keys)
+
+
+def check_stable_json(kit: KitBuild, slug: str) -> None:
+    """Every field of `<key>.json` has one type, and every object one key set, across the
+    source's samples (a value may be null). Readers that infer a schema from the first
+    samples (Hugging Face `datasets`) refuse a field that is a float in one sample and a
+    list in another, and a map keyed by data (file paths) gives each sample its own type."""
+    types: dict[str, set[str]] = {}
+    keys: dict[str, set[frozenset[str]]] = {}
+    for p in _shards(kit, slug, "webdataset"):
+        for members in _tar_samples(p).values():
+            _json_shape(json.loads(members["json"]), "", types, keys)
+    for path, seen in sorted(types.items()):
+        if len(seen) > 1:
+            _fail(slug, "stable_json", f"{path.lstrip('.')} is {' in one sample and '.join(sorted(seen))} in another")
+    for path, sets in sorted(keys.items()):
+        if len(sets) > 1:
+            union, common = frozenset().union(*sets), frozenset.intersection(*sets)
+            _fail(slug, "stable_json", f"{path.lstrip('.') or 'the sample'} has keys "
+                  f"{sorted(union - common)[:4]} in some samples only (give every sample every "
+                  "key, null when absent; a map keyed by data becomes a list of objects)")
+
+
+def hf_webdataset_features(tars: list[str]) -> Any:
+    """`datasets.Features` for a source's tars, typed from every sample's JSON.
+
+    Hugging Face's webdataset builder types the JSON from the first five samples of the
+    first tar; an optional field that is null in all five and set later fails there. The
+    types are one per field across a source (check `stable_json`), so the union of all
+    samples gives them; this is the snippet the README gives users, as a function.
+    """
+    import tarfile
+
+    import datasets
+    import pyarrow as pa
+    from datasets.features.features import cast_to_python_objects
+    from datasets.packaged_modules.webdataset.webdataset import WebDataset
+
+    rows: list[dict[str, Any]] = []
+    one: dict[str, Any] = {}  # one decoded value per payload member, as the builder decodes it
+    for path in tars:
+        with tarfile.open(path) as tf:
+            for m in tf:
+                ext = m.name.partition(".")[2]
+                if ext == "json":
+                    rows.append({"json": json.loads(tf.extractfile(m).read())})  # type: ignore[union-attr]
+                elif m.isfile() and ext not in one:
+                    data = tf.extractfile(m).read()  # type: ignore[union-attr]
+                    last = ext.rsplit(".", 1)[-1]
+                    one[ext] = WebDataset.DECODERS[last](data) if last in WebDataset.DECODERS else data
+    tables = [pa.Table.from_pylist([r]) for r in rows]
+    tables.append(pa.Table.from_pylist(cast_to_python_objects([one], only_1d_for_numpy=True)))
+    features = datasets.Features.from_arrow_schema(
+        pa.concat_tables(tables, promote_options="default").schema)
+    for ext in one:
+        last = ext.rsplit(".", 1)[-1]
+        for exts, feature in ((WebDataset.IMAGE_EXTENSIONS, datasets.Image),
+                              (WebDataset.VIDEO_EXTENSIONS, datasets.Video),
+                              (WebDataset.AUDIO_EXTENSIONS, datasets.Audio)):
+            if last in exts:
+                features[ext] = feature()
+    features["__key__"] = datasets.Value("string")
+    features["__url__"] = datasets.Value("string")
+    return features
+
+
+def check_hf_datasets_reads(kit: KitBuild, slug: str) -> None:
+    """Hugging Face `datasets` reads the source's tars (its webdataset builder, with the
+    features of `hf_webdataset_features`) and its Parquet shards (its parquet builder, as
+    is), every sample with its payload members."""
+    import datasets
+
+    want = {r["key"] for r in _source_rows(kit, slug)}
+    if not want:
+        return
+    cache = str(kit.out.parent / "hf-cache")
+    datasets.disable_progress_bars()
+    for fmt, builder in (("webdataset", "webdataset"), ("parquet", "parquet")):
+        files = [str(p) for p in _shards(kit, slug, fmt)]
+        features = hf_webdataset_features(files) if fmt == "webdataset" else None
+        try:
+            ds = datasets.load_dataset(builder, data_files=files, split="train",
+                                       cache_dir=cache, features=features)
+        except Exception as exc:  # noqa: BLE001 - report why the real client refused
+            cause = exc.__cause__ or exc
+            _fail(slug, "hf_datasets_reads", f"{builder} builder: {type(cause).__name__}: "
+                  f"{str(cause).splitlines()[0][:300]}")
+        key_col = "__key__" if fmt == "webdataset" else "key"
+        rows = ds.to_list()
+        got = {r[key_col] for r in rows}
+        if got != want:
+            _fail(slug, "hf_datasets_reads", f"{builder} builder read {len(got)} of "
+                  f"{len(want)} samples")
+        for r in rows:
+            meta = json.loads(r["json"]) if isinstance(r["json"], str) else r["json"]
+            for m in meta["members"]:
+                col = m if fmt == "webdataset" else m.replace(".", "_")
+                if r.get(col) is None:
+                    _fail(slug, "hf_datasets_reads", f"{builder} builder: sample "
+                          f"{r[key_col]} has no {col}")
+
+
 CHECKS: dict[str, Callable[[KitBuild, str], None]] = {
     "registered": check_registered,
     "label_space": check_label_space,
@@ -576,6 +695,8 @@ CHECKS: dict[str, Callable[[KitBuild, str], None]] = {
     "no_phi": check_no_phi,
     "sample_schema": check_sample_schema,
     "loader_reads_all": check_loader_reads_all,
+    "stable_json": check_stable_json,
+    "hf_datasets_reads": check_hf_datasets_reads,
 }
 
 

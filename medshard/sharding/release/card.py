@@ -15,25 +15,6 @@ import yaml
 
 from medshard.schemas import Manifest, SourceInfo
 
-# CLIMB's published counts (Table 6 / App. A.2 as SOURCES.md reproduces them): train, test
-PUBLISHED: dict[str, tuple[int | None, int | None, str]] = {
-    "ptb-xl": (17476, 4361, "CLIMB A.2, records"),
-    "chapman-shaoxing": (38207, 2051, "CLIMB A.2, records (the Challenge 2021 copy has 10,247; "
-                         "medshard counts 10-s windows)"),
-    "georgia": (18622, 2067, "CLIMB A.2, records (the Challenge copy has 10,344; medshard "
-                "counts 10-s windows)"),
-    "cpsc": (4815, 1377, "CLIMB A.2, records of CPSC 2018 (6,877 records of 6-60 s; medshard "
-             "counts 10-s windows)"),
-    "chexpert": (212243, 225, "CLIMB A.2, images; the paper's total 212,498 does not add up"),
-    "vindr-cxr": (15000, 3000, "CLIMB A.2, images"),
-    "iiic": (None, None, "CLIMB gives no counts: 60/20/20 % by patient of 134,450 segments"),
-    "hugadb": (291, 73, "CLIMB A.2, session files; medshard counts 2-s windows"),
-    "tuab": (2717, 276, "CLIMB Table 8, recordings (files), not 10-s windows"),
-    "tuev": (None, None, "CLIMB gives no counts: 518 sessions, 290 train / 78 eval patients"),
-    "kits23": (361, 117, "CLIMB A.2, cases"),
-    "echonet-dynamic": (8196, 2051, "CLIMB A.2, videos; 10,030 videos described"),
-}
-
 _TASK_CATEGORIES = {
     "chest-xray": "image-classification", "mammography": "image-classification",
     "dermoscopy": "image-classification", "fundus": "image-classification",
@@ -70,7 +51,8 @@ def card_header(manifest: Manifest, infos: dict[str, SourceInfo], data_format: s
         splits = [s for s in ("train", "val", "test") if s in present]
         configs.append({"config_name": slug,
                         "data_files": [{"split": "validation" if s == "val" else s,
-                                        "path": f"{slug}/{s}/*.{ext}"} for s in splits]})
+                                        "path": f"{data_format}/{slug}/{s}/*.{ext}"}
+                                       for s in splits]})
     header: dict[str, Any] = {
         "pretty_name": f"{rel.name} {rel.version}",
         "license": licenses[0] if len(licenses) == 1 else "other",
@@ -127,11 +109,17 @@ def render_card(manifest: Manifest, infos: dict[str, SourceInfo],
         f"change: {rel.required_bump.upper()}",
         "- files: `manifest.json` (counts, shards, per-sample content hashes), `SHA256SUMS`, "
         "`croissant.json` (Croissant 1.1 + RAI), `RELEASE_NOTES.md`, `index.parquet`, "
-        "shards as `<source>/<split>/<source>-<split>-NNNNNN.{tar,parquet}`",
+        "shards as `webdataset/<source>/<split>/<source>-<split>-NNNNNN.tar` and "
+        "`parquet/<source>/<split>/<source>-<split>-NNNNNN.parquet`",
         "- check a copy: `sha256sum -c SHA256SUMS` or `medshard verify URL`",
         "- load: `medshard.loaders` reads `manifest.json` from a path or URL; the Parquet "
         "shards also load with Hugging Face `datasets`, pyarrow or DuckDB",
         "- rebuild from your own raw copies: `medshard rebuild URL --data-root DIR --out REL`",
+        "- 16-bit images: PNG members keep their bit depth (`payloads.<role>.bit_depth`); "
+        "webdataset's `decode(\"pil\")` / `decode(\"l\")` clip them to 8 bits. Decode "
+        "them with Pillow into numpy (`np.asarray(Image.open(io.BytesIO(data)))` gives "
+        "uint16), e.g. `wds.WebDataset(urls).decode(png16)` with `png16` returning that "
+        "array for keys ending in `.png`",
         "",
         "## Overview",
         "",
@@ -178,21 +166,20 @@ def _source_section(manifest: Manifest, slug: str, info: SourceInfo, barrier: st
     if spec is not None:
         lines += ["", "```", *spec.describe(), "```"]
     lines += ["", "### Counts", ""]
-    pub = PUBLISHED.get(slug)
+    pub = info.published_counts  # declared by the source (SourceInfo.published_counts)
     rows = [["split", "listed", "written", "samples", "quarantined", "filtered",
              "published (CLIMB)"]]
     for split in ("train", "val", "test"):
         c = summary.counts.get(split)
         if c is None:
             continue
-        published = "-"
-        if pub and split in ("train", "test") and pub[0 if split == "train" else 1] is not None:
-            published = f"{pub[0 if split == 'train' else 1]:,}"
+        n = getattr(pub, split) if pub else None
         rows.append([split, c.listed, c.written, c.samples, c.quarantined,
-                     c.filtered, published])
+                     c.filtered, "-" if n is None else f"{n:,}"])
     lines += _table(rows)
     if pub:
-        lines += ["", f"Published counts: {pub[2]}."]
+        val_note = "; val is counted inside train" if pub.val is None else ""
+        lines += ["", f"Published counts: {pub.unit}, {pub.reference}{val_note}."]
     reasons = {r: n for c in summary.counts.values() for r, n in c.filtered_reasons.items()}
     if reasons:
         lines += ["", "Filtered: " + "; ".join(f"{r} ({n})" for r, n in sorted(reasons.items()))

@@ -202,7 +202,7 @@ def croissant_document(
                     "name": f"{slug}-{fmt}",
                     "description": f"{slug} shards in {fmt} format, all splits",
                     "encodingFormat": _mime(f".{ext}"),
-                    "includes": f"{slug}/*/{slug}-*.{ext}",
+                    "includes": f"{fmt}/{slug}/*/{slug}-*.{ext}",
                 })
     licenses = sorted({i.license.url or i.license.name for i in infos.values()})
     doc: dict[str, Any] = {

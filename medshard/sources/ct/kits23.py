@@ -45,6 +45,7 @@ from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import ROW_ERRORS, MissingRawData, Source, row_error_reason
 
@@ -110,6 +111,8 @@ class KiTS23(Source):
         layouts={"repository": [FileSpec(path="dataset/kits23.json")],
                  "dataset folder": [FileSpec(path="kits23.json")]},
     ))
+    payload_members = ("segmentation.npy", "volume.npy")
+    demographic_fields = {"sex": "gender", "age_years": "age_at_nephrectomy"}
     info: ClassVar[SourceInfo] = SourceInfo(
         name="kits23",
         title="KiTS23: the 2023 Kidney and Kidney Tumor Segmentation challenge dataset",
@@ -137,6 +140,10 @@ class KiTS23(Source):
             "0.1.0": "first medshard adapter: RAS volumes + masks, benign/malignant",
             "0.2.0": "sha256 of kits23.json in every sample's provenance and the manifest",
         },
+        published_counts=PublishedCounts(
+            train=361, test=117, unit="cases",
+            reference="CLIMB A.2",
+        ),
     )
 
     def dataset_dir(self, root: Path) -> Path:

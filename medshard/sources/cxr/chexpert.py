@@ -8,7 +8,8 @@ starts with the release folder name (`CheXpert-v1.0-small/train/...`). The data 
 be the folder holding the release folder, or the release folder itself.
 
 Labels. Each observation is 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or blank
-(not mentioned); `source_labels` keeps them verbatim (blank as null). Unified labels follow
+(not mentioned); `source_labels` keeps the cells as written, as text ("1.0", "-1.0", "" for
+blank: one JSON type in every sample). Unified labels follow
 the `uncertain` option: "negative" (default, as CLIMB: only positives count) or
 "positive" (the U-Ones policy of the CheXpert paper).
 
@@ -26,6 +27,7 @@ from pydantic import Field
 
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 OBSERVATIONS = [
@@ -36,14 +38,16 @@ OBSERVATIONS = [
 RELEASE_DIRS = ("CheXpert-v1.0-small", "CheXpert-v1.0")
 
 
-def _label_value(text: str) -> float | None:
+def _label_cell(text: str) -> str:
+    """The label cell as written ("1.0", "0.0", "-1.0", "" for blank), checked.
+
+    Kept as text, so every label is one JSON type in every sample (a blank is "", not a
+    null that readers inferring a schema from the first samples would type as null).
+    """
     text = text.strip()
-    if not text:
-        return None
-    value = float(text)
-    if value not in (1.0, 0.0, -1.0):
+    if text and float(text) not in (1.0, 0.0, -1.0):
         raise ValueError(f"label value {text!r} is not 1, 0, -1 or blank")
-    return value
+    return text
 
 
 class CheXpertOptions(CarveValOptions):
@@ -57,6 +61,7 @@ class CheXpert(Source):
     Options = CheXpertOptions
     fixture = "medshard.sources.cxr.chexpert_fixture:FIXTURE"
 
+    payload_members = ("image.jpg",)
     info: ClassVar[SourceInfo] = SourceInfo(
         name="chexpert",
         title="CheXpert: a large chest radiograph dataset with uncertainty labels",
@@ -78,6 +83,10 @@ class CheXpert(Source):
         label_space=list(OBSERVATIONS),
         split_policy="valid.csv is test; train.csv split train/val by keyed hash of the patient",
         release_notes={"0.1.0": "first medshard adapter, CheXpert v1.0 and v1.0-small"},
+        published_counts=PublishedCounts(
+            train=212243, test=225, unit="images",
+            reference="CLIMB A.2; the paper's total 212,498 does not add up",
+        ),
     )
     # Stanford AIMI hands out download links per registered user: steps, then verification.
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
@@ -115,9 +124,10 @@ class CheXpert(Source):
         super().check_root(root)
         self.release_dir(root)
 
-    def classes_for(self, labels: dict[str, float | None]) -> list[str]:
+    def classes_for(self, labels: dict[str, str]) -> list[str]:
         positive = {1.0, -1.0} if self._options["uncertain"] == "positive" else {1.0}
-        return [name for name in OBSERVATIONS if labels.get(name) in positive]
+        return [name for name in OBSERVATIONS
+                if labels.get(name) and float(labels[name]) in positive]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         release = self.release_dir(root)
@@ -139,16 +149,16 @@ class CheXpert(Source):
         rel = Path(prefix, *rel_in_release).as_posix()
         patient, study = rel_in_release[-3], rel_in_release[-2]
         view = Path(rel_in_release[-1]).stem
-        labels = {name: _label_value(row.get(name) or "") for name in OBSERVATIONS}
+        labels = {name: _label_cell(row.get(name) or "") for name in OBSERVATIONS}
         split = official or self.carve_val("train", patient)
-        meta: dict[str, Any] = {"view": row.get("Frontal/Lateral") or None}
-        if row.get("AP/PA"):
-            meta["ap_pa"] = row["AP/PA"]
-        if row.get("Sex"):
-            meta["sex"] = row["Sex"]
-        if row.get("Age"):
-            meta["age"] = float(row["Age"])
-        meta["study"] = study
+        # every key in every sample (null when the CSV cell is blank)
+        meta: dict[str, Any] = {
+            "view": row.get("Frontal/Lateral") or None,
+            "ap_pa": row.get("AP/PA") or None,
+            "sex": row.get("Sex") or None,
+            "age": float(row["Age"]) if row.get("Age") else None,
+            "study": study,
+        }
         file = root / rel
         return RawRecord(
             record_id=f"{patient}_{study}_{view}",
@@ -157,7 +167,7 @@ class CheXpert(Source):
             source_labels=labels,
             split=split,  # type: ignore[arg-type]
             size_bytes=file.stat().st_size if file.is_file() else 0,
-            meta={k: v for k, v in meta.items() if v is not None},
+            meta=meta,
         )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:

@@ -8,7 +8,8 @@ Raw layout (PhysioNet 1.0.0, https://physionet.org/content/vindr-cxr/1.0.0/):
         22 findings (Aortic enlargement ... Other lesion) then 6 diagnoses (COPD, Lung
         tumor, Pneumonia, Tuberculosis, Other diseases, No finding); one row per reader
         (train), the consensus row (test). The test file spells one column "Other
-        disease": it is read as "Other diseases". rad_id is optional (test).
+        disease": it is read as "Other diseases". rad_id is optional (test; "" when absent,
+        so the field is a string in every sample).
     annotations/annotations_{train,test}.csv
         image_id, rad_id, class_name, x_min, y_min, x_max, y_max: one box per reader and
         finding, in pixels of the DICOM image; rows without coordinates ("No finding")
@@ -64,6 +65,7 @@ from medshard.schemas import (
     SourceInfo,
 )
 from medshard.schemas.download import DownloadSpec
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 SLUG = "vindr-cxr"
@@ -153,7 +155,7 @@ def read_image_labels(
                 raise MissingRawData(
                     f"{SLUG}: {path.name} has a non-numeric label cell for image {image_id}"
                 ) from None
-            rows[image_id].append(((row.get("rad_id") or "").strip() or None, votes))
+            rows[image_id].append(((row.get("rad_id") or "").strip(), votes))
     return rows
 
 
@@ -185,7 +187,7 @@ def read_boxes(
                 continue
             boxes[image_id].append(
                 {
-                    "rad_id": (row.get("rad_id") or "").strip() or None,
+                    "rad_id": (row.get("rad_id") or "").strip(),
                     "class_name": LABEL_ALIASES.get(name, name),
                     "box_xyxy": box,
                 }
@@ -211,6 +213,7 @@ class VinDrCXROptions(CarveValOptions):
 class VinDrCXR(Source):
     Options = VinDrCXROptions
     fixture = "medshard.sources.cxr.vindr_cxr_fixture:FIXTURE"
+    payload_members = ("image.png", "image.npy")
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="VinDr-CXR: An open dataset of chest X-rays with radiologist annotations",
@@ -238,6 +241,10 @@ class VinDrCXR(Source):
         split_unit="image (the de-identified files carry no patient identity, so train/val "
         "is not patient-level)",
         release_notes={"0.1.0": "first medshard adapter, VinDr-CXR 1.0.0"},
+        published_counts=PublishedCounts(
+            train=15000, test=3000, unit="images",
+            reference="CLIMB A.2",
+        ),
     )
 
 
@@ -325,8 +332,7 @@ class VinDrCXR(Source):
             "reader_aggregation": rule,
             "annotations": record.meta.get("annotations", []),
         }
-        if image.descriptor.get("view"):
-            meta["view"] = image.descriptor["view"]
+        meta["view"] = image.descriptor.get("view") or None  # every key in every sample
         yield Sample(
             classes=aggregate_readers(record.source_labels, rule),
             source_labels=record.source_labels,

@@ -60,6 +60,7 @@ from medshard.formats.challenge_mat import (
 )
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
 
 WINDOW_S = 10.0
@@ -98,6 +99,7 @@ def _sex(text: str) -> str | None:
 
 class ChallengeECG(Source):
     """What the three Challenge sets share; a subclass sets `info`, `set_column` and `folder`."""
+    payload_members = ("signal.npy",)
 
     set_column: ClassVar[str]  # its column in the Challenge's mapping files
     folder: ClassVar[str]  # its folder under training/ in challenge-2021
@@ -123,13 +125,9 @@ class ChallengeECG(Source):
             seen[record_id] = rel
             with open(self.path(root, rel), encoding="utf-8", errors="replace") as f:
                 comments = parse_comments(f.read())
-            meta: dict[str, Any] = {}
-            age = _age(comments.get("Age", ""))
-            if age is not None:
-                meta["age"] = age
-            sex = _sex(comments.get("Sex", ""))
-            if sex is not None:
-                meta["sex"] = sex
+            # every key in every sample, null when the header leaves it blank (one JSON shape)
+            meta: dict[str, Any] = {"age": _age(comments.get("Age", "")),
+                                    "sex": _sex(comments.get("Sex", ""))}
             mat = hea.with_suffix(".mat")
             yield RawRecord(
                 record_id=record_id,
@@ -199,7 +197,7 @@ def _challenge_download(folder: str) -> DownloadSpec:
 
 
 def _info(name: str, title: str, column: str, *, citation: str, homepage: str,
-          split_note: str = "") -> SourceInfo:
+          published: PublishedCounts, split_note: str = "") -> SourceInfo:
     return SourceInfo(
         name=name,
         title=title,
@@ -220,6 +218,7 @@ def _info(name: str, title: str, column: str, *, citation: str, homepage: str,
         split_unit="record",
         release_notes={"0.1.0": "first medshard adapter: the Challenge 2021 training set, "
                        "SNOMED CT codes through the reviewed table, 10-s windows"},
+        published_counts=published,
     )
 
 
@@ -234,6 +233,10 @@ class CPSC2018(ChallengeECG):
         citation="Liu F, Liu C, Zhao L, et al. An open access database for evaluating the "
         "algorithms of electrocardiogram rhythm and morphology abnormality detection. "
         "Journal of Medical Imaging and Health Informatics 8(7):1368-1373 (2018).",
+        published=PublishedCounts(
+            train=4815, test=1377, unit="records",
+            reference="CLIMB A.2, records of CPSC 2018 (6,877 records of 6-60 s; medshard "
+            "counts 10-s windows)"),
         split_note="; CLIMB's paper links CPSC 2021 (Holter, 200 Hz) but its numbers and code "
         "come from this 2018 set (SOURCES.md note a)",
     )
@@ -251,6 +254,10 @@ class Georgia(ChallengeECG):
         homepage=CHALLENGE_URL,
         citation="Georgia 12-lead ECG Challenge Database, Emory University, as released in "
         "the PhysioNet/CinC Challenge 2020/2021.",
+        published=PublishedCounts(
+            train=18622, test=2067, unit="records",
+            reference="CLIMB A.2, records (the Challenge copy has 10,344; medshard counts "
+            "10-s windows)"),
     )
     download = _challenge_download("georgia")
     fixture = "medshard.sources.ecg.challenge_fixture:GEORGIA_FIXTURE"
@@ -268,6 +275,10 @@ class ChapmanShaoxing(ChallengeECG):
         citation="Zheng J, Zhang J, Danioko S, et al. A 12-lead electrocardiogram database "
         "for arrhythmia research covering more than 10,000 patients. Scientific Data 7, 48 "
         "(2020).",
+        published=PublishedCounts(
+            train=38207, test=2051, unit="records",
+            reference="CLIMB A.2, records (the Challenge 2021 copy has 10,247; medshard counts "
+            "10-s windows)"),
     )
     download = _challenge_download("chapman_shaoxing")
     fixture = "medshard.sources.ecg.challenge_fixture:CHAPMAN_FIXTURE"

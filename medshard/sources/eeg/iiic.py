@@ -49,6 +49,7 @@ import numpy as np
 
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.splits import hash_split
 
@@ -69,6 +70,7 @@ def majority(votes: dict[str, int]) -> tuple[str, bool]:
 
 
 class IIIC(Source):
+    payload_members = ("signal.npy", "ekg.npy")
     info: ClassVar[SourceInfo] = SourceInfo(
         name="iiic",
         title="IIIC patterns in ICU EEG (HMS Harmful Brain Activity Classification release)",
@@ -87,6 +89,10 @@ class IIIC(Source):
         "100(17):e1750-e1762 (2023).",
         label_space=list(VOTE_COLUMNS.values()),
         split_policy="keyed hash of patient_id, 60/20/20 train/val/test (CLIMB's proportions)",
+        published_counts=PublishedCounts(
+            unit="segments",
+            reference="CLIMB gives no per-split counts: 60/20/20 % by patient of 134,450 "
+            "segments from 1,950 patients"),
         release_notes={"0.1.0": "first medshard adapter: HMS release layout, central 10 s of "
                        "each labelled 50-s subsample, votes and soft label in meta"},
     )

@@ -52,6 +52,7 @@ from medshard.errors import UserError
 from medshard.formats.gdf import GDFError, GDFRecording
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
 
 CLASSES = ("left hand", "right hand", "feet", "tongue")  # class 1..4
@@ -73,6 +74,7 @@ _SESSION_FILE = re.compile(r"^(A0[1-9])([TE])$")
 
 class BCICompetitionIV2a(Source):
     """BNCI 2014-001 / BCI Competition IV 2a: 4-class motor imagery, one sample per trial."""
+    payload_members = ("signal.npy", "eog.npy")
 
     info: ClassVar[SourceInfo] = SourceInfo(
         name="moabb-mi",
@@ -97,6 +99,10 @@ class BCICompetitionIV2a(Source):
         split_policy="the competition's sessions: T (training day) is train, E (evaluation "
         "day) is test; no val",
         split_unit="session",
+        published_counts=PublishedCounts(
+            train=2592, test=2592, unit="trials",
+            reference="BCI Competition IV 2a description: 9 subjects, 288 trials per session "
+            "(T train, E test); MultiMed publishes no per-split counts"),
         release_notes={"0.1.0": "first medshard adapter: BNCI 2014-001 GDF sessions, trials "
                        "[cue, cue + 4 s), EOG as its own role"},
     )

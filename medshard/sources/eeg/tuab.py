@@ -24,6 +24,7 @@ from pathlib import Path
 
 from medshard.errors import UserError
 from medshard.schemas import RawRecord, Sample, SourceInfo
+from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered, Payload, RecordError
 from medshard.sources.eeg.tuh import (
     MONTAGE_16_NAME,
@@ -45,6 +46,7 @@ class TUAB(TUHSource):
     layout_hint = "edf/train/normal/01_tcp_ar/*.edf"
     fixture = "medshard.sources.eeg.tuab_fixture:FIXTURE"
     download = tuh_download("tuh_eeg_abnormal", "v3.0.1")
+    payload_members = ("signal.npy",)
     info = SourceInfo(
         name="tuab",
         title="TUH EEG Abnormal Corpus (TUAB)",
@@ -69,6 +71,10 @@ class TUAB(TUHSource):
         release_notes={
             "3.0.1": "EDF headers rewritten upstream; signals unchanged from 3.0.0 (AAREADME)",
         },
+        published_counts=PublishedCounts(
+            train=2717, test=276, unit="recordings",
+            reference="CLIMB Table 8: recordings (files), not 10-s windows",
+        ),
     )
 
     def list_records(self, root: Path) -> Iterator[RawRecord]:

@@ -36,6 +36,7 @@ from pydantic import Field
 
 from medshard.errors import UserError
 from medshard.schemas import RawRecord, Sample, SourceInfo
+from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered, Payload, RecordError
 from medshard.sources.base import CarveValOptions
 from medshard.sources.eeg.tuh import (
@@ -135,6 +136,7 @@ class TUEV(TUHSource):
     """TUH EEG Events Corpus: classes SPSW, GPED, PLED, EYEM, ARTF, BCKG from `.rec` codes 1-6."""
 
     layout_hint = "edf/train/<subject>/*.edf and .rec files"
+    payload_members = ("signal.npy",)
     info = SourceInfo(
         name="tuev",
         title="TUH EEG Events Corpus (TUEV)",
@@ -159,6 +161,10 @@ class TUEV(TUHSource):
         release_notes={
             "2.0.1": "same edf/{train,eval} tree and .rec format as 2.0.0 (used by BIOT)",
         },
+        published_counts=PublishedCounts(
+            unit="sessions",
+            reference="CLIMB gives no counts: 518 sessions, 290 train / 78 eval patients",
+        ),
     )
 
     Options = TUEVOptions

@@ -49,6 +49,7 @@ from pydantic import Field
 from medshard.errors import UserError
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
 from medshard.schemas.standards import IMU_WINDOW
 from medshard.sources.base import MissingRawData, Source, SourceOptions
@@ -115,6 +116,7 @@ def parse_session(text: str, name: str) -> tuple[dict[str, str], np.ndarray]:
 
 
 class HuGaDB(Source):
+    payload_members = ("acc.npy", "gyro.npy", "emg.npy")
     info: ClassVar[SourceInfo] = SourceInfo(
         name="hugadb",
         title="HuGaDB: Human Gait Database for activity recognition from wearable inertial "
@@ -132,6 +134,9 @@ class HuGaDB(Source):
         label_space=list(ACTIVITIES.values()),
         split_policy="no official split: keyed hash of the participant (80/10/10 by default)",
         split_unit="participant",
+        published_counts=PublishedCounts(
+            train=291, test=73, unit="session files",
+            reference="CLIMB A.2, session files; medshard counts 2-s windows"),
         release_notes={"0.1.0": "first medshard adapter: 2-s windows every 1 s, straddling "
                        "windows dropped and counted"},
     )

@@ -46,6 +46,7 @@ from typing import Any, ClassVar
 from medshard.formats.avi import parse_avi
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
+from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
 
@@ -104,6 +105,7 @@ class EchoNetDynamic(Source):
                  "flat": [FileSpec(path="FileList.csv"), FileSpec(path="VolumeTracings.csv")]},
         archives=[FileSpec(path="EchoNet-Dynamic.zip")],
     ))
+    payload_members = ("video.avi",)
     info: ClassVar[SourceInfo] = SourceInfo(
         name="echonet-dynamic",
         title="EchoNet-Dynamic: echocardiography videos with ejection fraction and LV tracings",
@@ -125,6 +127,10 @@ class EchoNetDynamic(Source):
         label_space=[],
         split_policy="the Split column of FileList.csv (TRAIN / VAL / TEST)",
         release_notes={"0.1.0": "first medshard adapter: original AVI bytes, EF targets, tracings"},
+        published_counts=PublishedCounts(
+            train=8196, test=2051, unit="videos",
+            reference="CLIMB A.2; 10,030 videos described",
+        ),
     )
 
     def release_dir(self, root: Path) -> Path:
@@ -206,10 +212,12 @@ class EchoNetDynamic(Source):
             "edv_ml": labels.get("EDV"),
             "codec": avi.codec,
             "tracings": tracings,
+            # every key in every sample (null when not known): one JSON shape per source
+            "es_frame": tracings[0]["frame"] if len(tracings) >= 2 else None,
+            "ed_frame": tracings[-1]["frame"] if len(tracings) >= 2 else None,
+            "filelist": None,
+            "filelist_split": record.meta.get("filelist_split"),
         }
-        if len(tracings) >= 2:
-            meta["es_frame"] = tracings[0]["frame"]
-            meta["ed_frame"] = tracings[-1]["frame"]
         listed = record.meta.get("filelist", {})
         header = {"fps": avi.fps, "n_frames": avi.n_frames, "height": avi.height,
                   "width": avi.width}
@@ -222,8 +230,6 @@ class EchoNetDynamic(Source):
             meta["filelist"] = listed
             log.warning("%s: FileList.csv %s disagree with the AVI header; header kept",
                         record.record_id, ", ".join(disagree))
-        if "filelist_split" in record.meta:
-            meta["filelist_split"] = record.meta["filelist_split"]
 
         yield Sample(
             classes=[],
@@ -242,6 +248,6 @@ class EchoNetDynamic(Source):
                     },
                 )
             },
-            meta={k: v for k, v in meta.items() if v is not None},
+            meta=meta,
             task="regression",
         )
