@@ -53,7 +53,8 @@ def test_a_broken_source_fails_the_check_that_names_its_defect(registered, tmp_p
     cls, check, needs_build = conformance_toy.BROKEN[slug]
     registered(**{slug: f"tests.conformance_toy:{cls.__name__}"})
     with pytest.raises(ConformanceError, match=rf"^{slug}: {check}: "):
-        kit = build_fixtures([slug], tmp_path, build=needs_build)
+        kit = build_fixtures([slug], tmp_path, build=needs_build,
+                             repeat=check == "rebuild_identical")
         run_check(kit, slug, check)
 
 

@@ -116,12 +116,14 @@ SOURCE_CHECKS = ("registered", "label_space", "options", "missing_root",
                  "labels_in_label_space")
 
 
-def build_fixtures(slugs: list[str], workdir: Path, build: bool = True) -> KitBuild:
+def build_fixtures(slugs: list[str], workdir: Path, build: bool = True,
+                   repeat: bool = True) -> KitBuild:
     """Write the fixtures and build them twice (both formats); the logs are kept.
 
     The sources' listings are checked first (registration, unique ids), so that a source
     the build itself would reject fails here with the check's name. `build=False` writes
-    the fixtures only, for the checks in SOURCE_CHECKS.
+    the fixtures only, for the checks in SOURCE_CHECKS; `repeat=False` builds once (every
+    check but rebuild_identical).
     """
     from medshard.pipeline.build import BuildConfig, run_build
 
@@ -136,7 +138,7 @@ def build_fixtures(slugs: list[str], workdir: Path, build: bool = True) -> KitBu
         return kit
     options = {s: dict(f.options) for s, f in fixtures.items() if f.options}
     with captured_logs() as logs:
-        for out in outs:
+        for out in outs if repeat else outs[:1]:
             run_build(BuildConfig(
                 sources=list(slugs), data_root=data_root, out=out,
                 formats=("webdataset", "parquet"), shard_size=4 << 20,
