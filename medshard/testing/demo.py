@@ -56,6 +56,7 @@ def next_steps(build: Path) -> list[str]:
         "Next, try:",
         f"  medshard inspect {build}      # counts per source and split, beside the published",
         f"  medshard validate {build}     # re-check every shard against the manifest",
+        "  # load it in PyTorch (needs the torch extra: pip install \"medshard[torch]\"):",
         "  python -c \"import medshard; ds = medshard.load('" + str(build)
         + "', split='train', sources='ptb-xl'); s = next(iter(ds)); "
           "print(s['key'], s['signal'].shape, ds.label_names[:3])\"",
