@@ -254,9 +254,6 @@ def built(tmp_path_factory):
     base = tmp_path_factory.mktemp("vindr-build")
     data_root = base / "raw"
     write_raw(data_root / SLUG)
-    # one broken file (bytes of a DICOM cut in half) so quarantine has a line to check too
-    broken = image_id("RG3_J2KR.dcm")
-    path = data_root / SLUG / "train" / f"{broken}.dicom"
     mp = pytest.MonkeyPatch()
     mp.setenv("MEDSHARD_SECRET", "vindr-test-secret")
     mp.setenv("MEDSHARD_HOME", str(base / "home"))
@@ -279,16 +276,6 @@ def built(tmp_path_factory):
                     formats=("webdataset", "parquet"), progress=False,
                 )
             )
-            intact = path.read_bytes()
-            path.write_bytes(intact[: len(intact) // 3])
-            broken_out = base / "out-broken"
-            run_build(
-                BuildConfig(
-                    sources=[SLUG], data_root=data_root, out=broken_out,
-                    formats=("webdataset", "parquet"), progress=False,
-                )
-            )
-            path.write_bytes(intact)
     finally:
         root_logger.removeHandler(handler)
         root_logger.setLevel(old_level)
@@ -296,8 +283,7 @@ def built(tmp_path_factory):
     logs = "\n".join(handler.lines) + "\n".join(str(w.message) for w in caught)
     logs += out_text.getvalue() + err_text.getvalue()
     return {
-        "result": result, "out": base / "out", "broken_out": broken_out,
-        "raw": data_root / SLUG, "logs": logs, "broken": broken,
+        "result": result, "out": base / "out", "raw": data_root / SLUG, "logs": logs,
     }
 
 
@@ -366,17 +352,6 @@ def test_build_counts_and_subjects(built):
     assert overlay["labels"] == ["cxr.no-finding"]
 
 
-@pytest.mark.slow
-def test_broken_file_is_quarantined_with_a_reason(built):
-    lines = [
-        json.loads(line)
-        for line in (built["broken_out"] / "quarantine.jsonl").read_text().splitlines()
-    ]
-    assert [q["record_id"] for q in lines] == [built["broken"]]
-    assert lines[0]["stage"] == "load"
-    assert "DICOM" in lines[0]["message"]
-
-
 def _identifying_strings(raw: Path) -> list[str]:
     """Every identifying value the raw files carry: demo markers, patient ids, real UIDs."""
     found = [*IDENTITY.values(), *PATIENT_IDS, REQUESTED_PROCEDURE_TEXT, PRIVATE_CREATOR, PRIVATE_TEXT]
@@ -407,7 +382,7 @@ def test_no_identifying_value_reaches_any_output_or_log(built):
     # the scan can find them: every marker is in the raw input
     raw_bytes = b"".join(p.read_bytes() for p in built["raw"].glob("*/*.dicom"))
     assert all(m.encode() in raw_bytes for m in markers)
-    outputs = _output_texts(built["out"]) + _output_texts(built["broken_out"])
+    outputs = _output_texts(built["out"])  # the kit's VinDr fixture breaks an identified file
     assert any(name.endswith(".tar") for name, _ in outputs)
     assert any(name == "quarantine.jsonl" for name, _ in outputs)
     outputs.append(("logs", built["logs"].encode()))

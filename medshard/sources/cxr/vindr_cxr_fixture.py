@@ -206,9 +206,16 @@ def write_raw(root: Path) -> list[Path]:
 MISSING_IMAGE = "0" * 32  # in image_labels_train.csv, no .dicom file
 
 
+TRUNCATED_IMAGE = "vlut_04.dcm"  # its pixel data cut short: the identified file breaks
+
+
 def write_fixture(root: Path) -> list[Path]:
-    """The miniature plus one broken record: a labelled image whose DICOM file is missing."""
+    """The miniature plus two broken records: a labelled image whose DICOM file is missing,
+    and an identified file whose pixel data is cut short (its error must leak nothing)."""
     written = write_raw(root)
+    broken = root / "train" / f"{image_id(TRUNCATED_IMAGE)}.dicom"
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 3])
     with open(root / "annotations" / "image_labels_train.csv", "a", newline="") as f:
         csv.writer(f, lineterminator="\n").writerow(
             [MISSING_IMAGE, "R1", *([0] * (len(LABELS) - 1)), 1]
@@ -235,14 +242,14 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 1, "val": 2, "test": 1},
-        quarantined={MISSING_IMAGE: "load"},
+        samples={"train": 1, "val": 1, "test": 1},
+        quarantined={MISSING_IMAGE: "load", image_id(TRUNCATED_IMAGE): "load"},
         adversarial={"malformed_row": malformed_row},
         phi_markers=(*IDENTITY.values(), *PATIENT_IDS, REQUESTED_PROCEDURE_TEXT, PRIVATE_TEXT),
         real="real DICOM files from pydicom / pydicom-data (a CR radiograph, MR slices, an "
         "8-bit image)",
         illustrative="identifying tags added on purpose (names, ids, dates, private tags) to "
-        "prove they never leak; labels, boxes; one labelled image has no file (quarantined)",
+        "prove they never leak; labels, boxes; one labelled image has no file and one file is cut short (both quarantined)",
     )
 
 
