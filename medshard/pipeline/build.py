@@ -33,6 +33,7 @@ from medshard.pipeline.shard_task import (
     ShardJob,
     load_done_part,
     raw_fingerprint,
+    read_part,
     records_digest,
     run_shard_job,
     sha256_file,
@@ -441,14 +442,8 @@ def _storage_error(exc: BaseException, out: Path) -> UserError | None:
 
 def _raw_changes(job: ShardJob, verify_raw: bool) -> list[str] | None:
     """Raw files of a finished shard that changed since it was built; None: not finished."""
-    path = job.part_path()
-    if not path.exists():
-        return None
-    try:
-        part = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if part.get("config_hash") != job.config_hash:
+    part = read_part(job)
+    if part is None:
         return None
     root = Path(job.source_root)
     old = part.get("raw_files", {})

@@ -521,8 +521,9 @@ def _abort(files: dict[str, tuple[Path, Path, Any, Any]], writers: dict[str, Any
         tmp.unlink(missing_ok=True)
 
 
-def load_done_part(job: ShardJob) -> dict[str, Any] | None:
-    """The part of a shard finished by an earlier run with the same config and records, if intact."""
+def read_part(job: ShardJob) -> dict[str, Any] | None:
+    """The part file an earlier run left for this shard with the same config; None if absent,
+    unreadable or from another config."""
     path = job.part_path()
     if not path.exists():
         return None
@@ -530,7 +531,13 @@ def load_done_part(job: ShardJob) -> dict[str, Any] | None:
         part = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if part.get("config_hash") != job.config_hash or part.get("records_digest") != job.records_digest:
+    return part if part.get("config_hash") == job.config_hash else None
+
+
+def load_done_part(job: ShardJob) -> dict[str, Any] | None:
+    """The part of a shard finished by an earlier run with the same config and records, if intact."""
+    part = read_part(job)
+    if part is None or part.get("records_digest") != job.records_digest:
         return None
     if sorted(s["format"] for s in part["shards"]) != sorted(job.formats):
         return None
