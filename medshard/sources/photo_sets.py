@@ -1,0 +1,110 @@
+"""What the photograph sources (dermatology, fundus) share: a file-name index, the keyed
+train/val/test split of sets without an official labelled test split, the image payload.
+
+These datasets ship a label CSV that names each image by file name, while the images sit
+in one or several folders whose names vary between the owner's release and the mirrors
+(HAM10000's two part folders, PAD-UFES-20's `imgs_part_N`, Messidor-2's `.jpg` names for
+`.JPG` files). `ImageIndex` maps a file name (case-insensitive, with or without its
+extension) to its path, from one directory walk: listing stays cheap and reads no payload.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field
+
+from medshard.schemas import Payload, RecordError
+from medshard.sources.base import Source, SourceOptions
+from medshard.sources.splits import hash_split
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
+_MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
+
+
+class HashSplitOptions(SourceOptions):
+    """Options of a source with no official labelled test split: val and test are carved by a
+    keyed hash of the split unit (patient, lesion, or image where nothing groups images)."""
+
+    val_fraction: float = Field(
+        0.1, ge=0.0, lt=1.0, description="share of the split units assigned to val (keyed hash)",
+    )
+    test_fraction: float = Field(
+        0.2, ge=0.0, lt=1.0,
+        description="share of the split units assigned to test (keyed hash); 0.2 as CLIMB's 80/20",
+    )
+
+
+def hash_split_of(source: Source, unit: str) -> str:
+    """train/val/test of one split unit, from the source's `val_fraction` / `test_fraction`
+    (HMAC-SHA256 keyed "medshard-split:<source>"): every image of a unit lands together."""
+    val = float(source.options()["val_fraction"])
+    test = float(source.options()["test_fraction"])
+    if val + test >= 1.0:
+        raise ValueError(f"{source.info.name}: val_fraction + test_fraction must be below 1 "
+                         f"(got {val} + {test}); lower one of them")
+    return hash_split(source.info.name, unit, {"train": 1.0 - val - test, "val": val,
+                                               "test": test})
+
+
+class ImageIndex:
+    """File name -> path relative to the root, for every image file under `root/under`."""
+
+    def __init__(self, root: Path, under: str = "") -> None:
+        self.by_name: dict[str, str] = {}
+        self.ambiguous: set[str] = set()
+        base = root / under if under else root
+        for dirpath, dirnames, filenames in os.walk(base):  # does not follow directory links
+            dirnames.sort()
+            for name in sorted(filenames):
+                if not name.lower().endswith(IMAGE_SUFFIXES) or name.startswith("._"):
+                    continue
+                rel = Path(dirpath, name).relative_to(root).as_posix()
+                for key in {name.lower(), Path(name).stem.lower()}:
+                    if key in self.by_name:
+                        self.ambiguous.add(key)
+                    else:
+                        self.by_name[key] = rel
+
+    def find(self, name: str) -> str | None:
+        """The path of the image called `name` (with or without its extension, any case);
+        None when no file has that name, or several do (a bare stem shared by two files)."""
+        for key in (name.lower(), Path(name).stem.lower()):
+            if key in self.by_name and key not in self.ambiguous:
+                return self.by_name[key]
+        return None
+
+
+def image_payload(source: Source, root: Path, rel: str, descriptor: dict) -> Payload:
+    """The image at `rel` as a payload: JPEG/PNG bytes kept as shipped (the encoder decodes
+    them fully, so a truncated file is quarantined); any other format (TIFF) is decoded and
+    stored losslessly as PNG at its native size and depth."""
+    path = source.path(root, rel)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise RecordError(f"missing image file {rel}") from None
+    if not data:
+        raise RecordError(f"empty image file {rel}")
+    encoding = next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), None)
+    if encoding is not None:
+        return Payload("image", data, {**descriptor, "source_encoding": encoding})
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            fmt = (im.format or "unknown").lower()
+            im.load()
+            arr = np.asarray(im.convert("RGB") if im.mode not in ("L", "RGB", "I;16") else im)
+    except Exception as exc:  # Pillow raises many types for broken files
+        raise RecordError(f"unreadable image {rel}: {exc}") from exc
+    return Payload("image", arr, {
+        **descriptor, "source_encoding": fmt, "bit_depth": 16 if arr.dtype == np.uint16 else 8,
+        "photometric": "RGB" if arr.ndim == 3 else "MONOCHROME2",
+    })
+
+
