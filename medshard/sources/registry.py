@@ -30,6 +30,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "ham10000": "medshard.sources.derm.ham10000:HAM10000",
+    "isic-2020": "medshard.sources.derm.isic2020:ISIC2020",
 }
 
 
