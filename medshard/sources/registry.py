@@ -31,6 +31,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "ham10000": "medshard.sources.derm.ham10000:HAM10000",
     "isic-2020": "medshard.sources.derm.isic2020:ISIC2020",
+    "pad-ufes-20": "medshard.sources.derm.pad_ufes20:PADUFES20",
 }
 
 
