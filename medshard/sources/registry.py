@@ -33,6 +33,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "isic-2020": "medshard.sources.derm.isic2020:ISIC2020",
     "pad-ufes-20": "medshard.sources.derm.pad_ufes20:PADUFES20",
     "aptos-2019": "medshard.sources.fundus.aptos2019:APTOS2019",
+    "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
 }
 
 
