@@ -34,6 +34,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "pad-ufes-20": "medshard.sources.derm.pad_ufes20:PADUFES20",
     "aptos-2019": "medshard.sources.fundus.aptos2019:APTOS2019",
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
+    "jichi": "medshard.sources.fundus.jichi:Jichi",
 }
 
 
