@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from medshard.schemas import Payload, RecordError
 from medshard.sources.base import Source, SourceOptions
@@ -35,15 +35,19 @@ class HashSplitOptions(SourceOptions):
         description="share of the split units assigned to test (keyed hash); 0.2 as CLIMB's 80/20",
     )
 
+    @model_validator(mode="after")
+    def _room_for_train(self) -> HashSplitOptions:
+        if self.val_fraction + self.test_fraction >= 1.0:
+            raise ValueError(f"val_fraction + test_fraction is {self.val_fraction + self.test_fraction}"
+                             "; it must stay below 1 so that train keeps some units")
+        return self
+
 
 def hash_split_of(source: Source, unit: str) -> str:
     """train/val/test of one split unit, from the source's `val_fraction` / `test_fraction`
     (HMAC-SHA256 keyed "medshard-split:<source>"): every image of a unit lands together."""
     val = float(source.options()["val_fraction"])
     test = float(source.options()["test_fraction"])
-    if val + test >= 1.0:
-        raise ValueError(f"{source.info.name}: val_fraction + test_fraction must be below 1 "
-                         f"(got {val} + {test}); lower one of them")
     return hash_split(source.info.name, unit, {"train": 1.0 - val - test, "val": val,
                                                "test": test})
 

@@ -5,9 +5,12 @@ Kaggle mirror `kmader/skin-cancer-mnist-ham10000` ships the same names plus `hmn
 files, which are not read):
     HAM10000_metadata.csv        lesion_id, image_id, dx, dx_type, age, sex, localization
                                  (newer copies add a trailing `dataset` column: kept in meta)
-    HAM10000_images_part_1/<image_id>.jpg     600 x 450 JPEG
-    HAM10000_images_part_2/<image_id>.jpg
-Facts: the column list and the part folders from the Dataverse file list and the Kaggle page
+    HAM10000_images_part_1/<image_id>.jpg     600 x 450 JPEG (Dataverse: HAM10000_images_part1.zip,
+    HAM10000_images_part_2/<image_id>.jpg     5,000 files, and part2.zip, 5,015 files)
+Facts: the zips, their counts, the dx and dx_type codes and "lesions with multiple images, which
+can be tracked by the lesion_id-column" from the Dataverse description; the licence, CC BY-NC
+4.0, as the ISIC archive lists HAM10000 (the Kaggle mirror states CC BY-NC-SA 4.0: medshard
+declares the owner's); the column list and the part folders from the Kaggle page
 (../shared/SOURCES.md, re-checked against public loaders through the code search); the dx codes
 `akiec, bcc, bkl, df, mel, nv, vasc` from Tschandl et al., Sci Data 5:180161 (2018) and CLIMB's
 `src/datasets/derm/HAM10000.py`. Dataverse lists the metadata as a tabular file: download it
@@ -89,11 +92,11 @@ class HAM10000(Source):
             url="https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/DVN/DBW86T",
             steps=[
                 "Open the Dataverse page above and accept its terms (CC BY-NC 4.0).",
-                "Download HAM10000_images_part_1.zip, HAM10000_images_part_2.zip and "
-                "HAM10000_metadata (choose 'Original File Format', a CSV; save it as "
-                "HAM10000_metadata.csv).",
-                "Unpack each zip into a folder of the same name (HAM10000_images_part_1/, "
-                "HAM10000_images_part_2/) inside the folder named below, beside the CSV. "
+                "Download HAM10000_images_part1.zip (5,000 JPEGs), HAM10000_images_part2.zip "
+                "(5,015 JPEGs) and HAM10000_metadata (choose 'Original File Format', a CSV; "
+                "save it as HAM10000_metadata.csv).",
+                "Unpack the zips into the folder named below, beside the CSV (any folder "
+                "names: images are found by file name). "
                 "The Kaggle copy (kmader/skin-cancer-mnist-ham10000), unpacked, works too.",
             ],
             layouts={"dataverse": [FileSpec(path=METADATA)]},

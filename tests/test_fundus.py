@@ -1,0 +1,162 @@
+"""Fundus sources (APTOS 2019, Messidor-2, Jichi) over their miniatures: grades and their
+scales, splits that keep a patient's images together, real fixture pixels."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+from collections import defaultdict
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from medshard.schemas import Filtered
+from medshard.sources import get_source
+from medshard.sources.fundus import aptos2019_fixture, jichi_fixture, messidor2_fixture
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("fundus")
+    aptos2019_fixture.write_fixture(root / "aptos-2019")
+    messidor2_fixture.write_fixture(root / "messidor-2")
+    jichi_fixture.write_fixture(root / "jichi")
+    return root
+
+
+def _records(slug: str, root: Path, **options):
+    return {r.record_id: r for r in get_source(slug, **options).list_records(root)}
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list], delimiter: str = ",") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f, delimiter=delimiter)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+# The competition's Data page: "0 - No DR, 1 - Mild, 2 - Moderate, 3 - Severe,
+# 4 - Proliferative DR"; Kaggle messidor_readme: 0 None ... 4 PDR (typed here, not imported)
+APTOS_NAMES = {0: "No DR", 1: "Mild", 2: "Moderate", 3: "Severe", 4: "Proliferative DR"}
+MESSIDOR_NAMES = {0: "None", 1: "Mild DR", 2: "Moderate DR", 3: "Severe DR", 4: "PDR"}
+
+
+def test_aptos_grade_is_the_icdr_class_and_an_ordered_integer(raw):
+    root = raw / "aptos-2019"
+    src = get_source("aptos-2019")
+    with open(root / "train.csv", newline="") as f:
+        written = {r["id_code"]: int(r["diagnosis"]) for r in csv.DictReader(f)}
+    recs = _records("aptos-2019", root)
+    assert set(recs) == set(written)  # train.csv only: the unlabelled test images are not built
+    for rid, rec in recs.items():
+        assert rec.source_labels == {"diagnosis": str(written[rid]), "grade": written[rid],
+                                     "grading_scale": "ICDR 0-4"}
+        assert rec.subject_id == rid  # no patient identity: the image is the unit
+        if rid not in (aptos2019_fixture.TRUNCATED[0], aptos2019_fixture.MISSING[0]):
+            assert next(src.load(rec, root)).classes == [APTOS_NAMES[written[rid]]]
+
+
+def test_aptos_png_is_kept_and_decodes_like_the_file(raw):
+    root = raw / "aptos-2019"
+    rec = _records("aptos-2019", root)["0000000001"]
+    payload = next(get_source("aptos-2019").load(rec, root)).payloads["image"]
+    shipped = (root / "train_images" / "0000000001.png").read_bytes()
+    assert payload.data == shipped
+    decoded = cv2.imdecode(np.frombuffer(payload.data, np.uint8), cv2.IMREAD_COLOR)
+    from PIL import Image
+
+    with Image.open(root / "train_images" / "0000000001.png") as im:
+        assert np.array_equal(decoded[..., ::-1], np.asarray(im.convert("RGB")))
+
+
+def test_messidor_two_eyes_of_one_examination_share_a_split(raw):
+    recs = _records("messidor-2", raw / "messidor-2")
+    for left, right in messidor2_fixture.EXAMS:
+        a, b = recs[Path(left).stem], recs[Path(right).stem]
+        assert a.subject_id == b.subject_id and a.split == b.split
+        assert a.meta["paired"] and b.meta["paired"]
+
+
+def test_messidor_split_is_by_examination(tmp_path):
+    exams = [(f"IM{2 * i:06d}.JPG", f"IM{2 * i + 1:06d}.JPG") for i in range(300)]
+    with open(tmp_path / "messidor-2.csv", "w") as f:
+        f.write("Exam;Left;Right\n")
+        f.writelines(f"e{i};{a};{b}\n" for i, (a, b) in enumerate(exams))
+    _write_csv(tmp_path / "messidor_data.csv",
+               ["image_id", "adjudicated_dr_grade", "adjudicated_dme", "adjudicated_gradable"],
+               [[n.lower(), "1.0", "0.0", "1.0"] for pair in exams for n in pair])
+    recs = list(get_source("messidor-2").list_records(tmp_path))
+    units = defaultdict(set)
+    for r in recs:
+        units[r.subject_id].add(r.split)
+    assert len(units) == 300 and all(len(s) == 1 for s in units.values())
+    assert {r.split for r in recs} == {"train", "val", "test"}
+    assert all(r.source_labels["grade"] == 1 for r in recs)  # "1.0" as pandas writes it
+
+
+def test_messidor_lower_case_names_find_upper_case_files_and_grades_map(raw):
+    root = raw / "messidor-2"
+    src = get_source("messidor-2")
+    recs = _records("messidor-2", root)
+    assert recs["IM000001"].files == ["IMAGES/IM000001.JPG"]  # the CSV says IM000001.jpg
+    for image, grade, dme, _gradable in messidor2_fixture.GRADES:
+        rec = recs[Path(image).stem]
+        if not grade:
+            with pytest.raises(Filtered, match="ungradable"):
+                next(src.load(rec, root))
+            continue
+        assert rec.source_labels["grade"] == int(grade)
+        assert rec.source_labels["adjudicated_dme"] == dme
+        if Path(image).stem not in ("IM000005", "IM000008"):
+            assert next(src.load(rec, root)).classes == [MESSIDOR_NAMES[int(grade)]]
+
+
+def test_jichi_patient_from_the_file_name_and_both_grades_kept(raw):
+    root = raw / "jichi"
+    recs = _records("jichi", root)
+    patient1 = [recs[k] for k in ("1_1_R", "1_2_L", "1_3_R")]
+    assert {r.subject_id for r in patient1} == {"patient:1"}
+    assert len({r.split for r in patient1}) == 1
+    assert [r.meta["laterality"] for r in patient1] == ["R", "L", "R"]
+    assert recs["15_1_L"].source_labels == {
+        "Davis_grading_of_one_figure": "sdr", "Davis_grading_of_concatenated_figures": "ppdr",
+        "grade": 1, "grading_scale": "modified Davis (ndr<sdr<ppdr<pdr)"}
+    sample = next(get_source("jichi").load(recs["15_1_L"], root))
+    assert sample.classes == ["sdr"]  # the one-figure grade, as CLIMB
+
+
+def test_jichi_split_is_by_patient(tmp_path):
+    rows = [[f"{p}_{k}_{'LR'[k % 2]}.jpg", "ndr", "ndr"] for p in range(1, 301) for k in (1, 2, 3)]
+    _write_csv(tmp_path / "list.csv", ["Image", "Davis_grading_of_concatenated_figures",
+                                       "Davis_grading_of_one_figure"], rows)
+    recs = list(get_source("jichi").list_records(tmp_path))
+    units = defaultdict(set)
+    for r in recs:
+        units[r.subject_id].add(r.split)
+    assert len(units) == 300 and all(len(s) == 1 for s in units.values())
+    assert {r.split for r in recs} == {"train", "val", "test"}
+
+
+def test_fixture_pixels_are_scikit_images_real_fundus_photographs():
+    import skimage
+    from skimage.data._registry import registry
+
+    data = Path(skimage.__file__).parent / "data"
+    for name in ("retina.jpg", "microaneurysms.png"):
+        digest = hashlib.sha256((data / name).read_bytes()).hexdigest()
+        assert digest == registry[f"data/{name}"]  # the file scikit-image vouches for
+    from medshard.sources.fundus.retina_pictures import fundus_view, retina
+
+    full = retina()
+    assert full.shape == (1411, 1411, 3)
+    view = fundus_view(0, 96)
+    ref = cv2.resize(full, view.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(view.astype(int) - ref.astype(int)).mean() < 6  # a downsized real photograph
+
+
+def test_fractions_that_leave_no_train_are_refused():
+    with pytest.raises(ValueError, match="below 1"):
+        get_source("aptos-2019", val_fraction=0.4, test_fraction=0.6)
