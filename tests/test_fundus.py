@@ -123,7 +123,7 @@ def test_jichi_patient_from_the_file_name_and_both_grades_kept(raw):
     assert [r.meta["laterality"] for r in patient1] == ["R", "L", "R"]
     assert recs["15_1_L"].source_labels == {
         "Davis_grading_of_one_figure": "sdr", "Davis_grading_of_concatenated_figures": "ppdr",
-        "grade": 1, "grading_scale": "modified Davis (ndr<sdr<ppdr<pdr)"}
+        "grade": 1, "grading_scale": "modified Davis"}
     sample = next(get_source("jichi").load(recs["15_1_L"], root))
     assert sample.classes == ["sdr"]  # the one-figure grade, as CLIMB
 
@@ -160,3 +160,50 @@ def test_fixture_pixels_are_scikit_images_real_fundus_photographs():
 def test_fractions_that_leave_no_train_are_refused():
     with pytest.raises(ValueError, match="below 1"):
         get_source("aptos-2019", val_fraction=0.4, test_fraction=0.6)
+
+
+@pytest.mark.parametrize(("slug", "scale"), [
+    ("aptos-2019", "ICDR 0-4"), ("messidor-2", "ICDR 0-4"), ("jichi", "modified Davis"),
+])
+def test_each_source_grade_is_its_concepts_rank_on_the_vocabulary_scale(raw, slug, scale):
+    from medshard.schemas.vocabulary import load_vocabulary
+
+    vocab = load_vocabulary()
+    order = vocab.scale(scale)
+    src = get_source(slug)
+    seen = set()
+    for rec in src.list_records(raw / slug):
+        grade = rec.source_labels["grade"]
+        if grade is None:  # Messidor-2's ungradable image
+            continue
+        assert rec.source_labels["grading_scale"] == scale
+        cls = src.info.label_space[grade]  # each label space lists its grades in order
+        assert vocab.map_classes(slug, [cls]) == [order[grade]]
+        seen.add(grade)
+    assert len(seen) >= 3
+
+
+def test_scales_are_ordered_and_kept_apart():
+    from medshard.schemas.vocabulary import load_vocabulary
+
+    vocab = load_vocabulary()
+    assert vocab.scale("ICDR 0-4") == ["fundus.no-dr", "fundus.dr-mild", "fundus.dr-moderate",
+                                       "fundus.dr-severe", "fundus.dr-proliferative"]
+    assert vocab.scale("modified Davis") == ["fundus.no-dr", "fundus.davis-simple-dr",
+                                             "fundus.davis-preproliferative-dr",
+                                             "fundus.dr-proliferative"]
+    with pytest.raises(KeyError, match="no grading scale"):
+        vocab.scale("Davis 0-4")
+
+
+def test_a_rank_taken_twice_is_refused():
+    import json
+    from importlib import resources
+
+    from medshard.schemas.vocabulary import Vocabulary
+
+    data = json.loads(resources.files("medshard.schemas").joinpath("vocabulary.json").read_text())
+    mild = next(c for c in data["concepts"] if c["id"] == "fundus.dr-mild")
+    mild["grades"] = [{"scale": "ICDR 0-4", "rank": 2}]
+    with pytest.raises(ValueError, match="share rank 2"):
+        Vocabulary.from_dict(data)

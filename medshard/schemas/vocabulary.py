@@ -5,6 +5,10 @@ class maps to zero or more concept ids; zero means the class has no unified
 concept (it stays in `source_labels`). The concepts a source can express
 form its mask (CLIMB's evaluation mask): "cannot say" is explicit, not a zero.
 
+A concept with `grades` is a grade of one or more ordered scales (DR on the ICDR 0-4 and the
+modified Davis scale): `Vocabulary.scale(name)` lists a scale's concepts in order, so an
+ordinal head or a "grade >= k" view needs no table of its own.
+
 A concept with `union_of` is derived (CLIMB's merged "A. Fib/Aflutter" is the union
 of atrial fibrillation and atrial flutter): sources never map to it, so it is in no
 source's mask; a loader label view fills it from its members.
@@ -21,6 +25,15 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 
+class Grade(BaseModel):
+    """A concept's place on an ordered grading scale (ICDR 0-4, the modified Davis scale)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scale: str = Field(description="the grading scale, as the sources' `grading_scale` names it")
+    rank: int = Field(ge=0, description="position on the scale, 0 = no disease; higher is worse")
+
+
 class Concept(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -32,6 +45,10 @@ class Concept(BaseModel):
     union_of: list[str] | None = Field(
         default=None,
         description="a derived concept: positive when any of these is; no source maps to it",
+    )
+    grades: list[Grade] = Field(
+        default_factory=list,
+        description="the ordered grading scales this concept is a grade of, with its rank",
     )
 
 
@@ -65,6 +82,20 @@ class Vocabulary:
                 if unknown or not c.union_of:
                     raise ValueError(f"vocabulary: {c.id} is a union of unknown {unknown}")
                 self.unions[c.id] = list(c.union_of)
+        self.scales: dict[str, list[str]] = {}
+        ranks: dict[str, dict[int, str]] = {}
+        for c in data.concepts:
+            for g in c.grades:
+                taken = ranks.setdefault(g.scale, {})
+                if g.rank in taken:
+                    raise ValueError(f"vocabulary: {c.id} and {taken[g.rank]} share rank "
+                                     f"{g.rank} of scale {g.scale!r}")
+                taken[g.rank] = c.id
+        for scale, by_rank in ranks.items():
+            if sorted(by_rank) != list(range(len(by_rank))):
+                raise ValueError(f"vocabulary: scale {scale!r} has ranks {sorted(by_rank)}, "
+                                 "not 0..n-1")
+            self.scales[scale] = [by_rank[r] for r in sorted(by_rank)]
         for slug, mapping in data.sources.items():
             for cls, targets in mapping.items():
                 for t in targets:
@@ -106,6 +137,13 @@ class Vocabulary:
                 )
             out.update(mapping[c])
         return sorted(out, key=self.index.__getitem__)
+
+    def scale(self, name: str) -> list[str]:
+        """The concept ids of the ordered grading scale `name`, from rank 0 up."""
+        if name not in self.scales:
+            raise KeyError(f"vocabulary {self.version} has no grading scale {name!r}; it has "
+                           f"{', '.join(sorted(self.scales)) or 'none'}")
+        return list(self.scales[name])
 
     def source_concepts(self, source: str) -> list[str]:
         mapping = self.data.sources.get(source, {})

@@ -20,7 +20,7 @@ ppdr (pre-proliferative DR) < pdr (proliferative DR). `classes` is the grade of
 `Davis_grading_of_one_figure` (the one-image grade, as CLIMB; the vocabulary keeps sdr/ppdr
 apart from the ICDR concepts because they straddle ICDR grades). `source_labels` keeps both
 grades as written, the integer `grade` 0-3 of the one-figure grade (ordered) and
-`grading_scale` "modified Davis (ndr<sdr<ppdr<pdr)". Meta: laterality (L/R) from the name.
+`grading_scale` "modified Davis". Meta: laterality (L/R) from the name.
 
 Split: no official split. The file name carries the patient number, so train/val/test
 are assigned by a keyed hash of the **patient** (`val_fraction`, `test_fraction`): every
@@ -43,7 +43,7 @@ from medshard.sources.base import MissingRawData, Source
 from medshard.sources.photo_sets import HashSplitOptions, ImageIndex, hash_split_of, image_payload
 
 DAVIS = ("ndr", "sdr", "ppdr", "pdr")
-SCALE = "modified Davis (ndr<sdr<ppdr<pdr)"
+SCALE = "modified Davis"
 LIST_CSV = "list.csv"
 _NAME = re.compile(r"^(\d+)_(\d+)_([LR])\.jpe?g$", re.IGNORECASE)
 _SAFE = re.compile(r"[^A-Za-z0-9_-]")
