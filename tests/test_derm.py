@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
+from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
 from medshard.schemas import Filtered, RecordError
 from medshard.sources import get_source
 from medshard.sources.derm import ham10000_fixture, isic2020_fixture, pad_ufes20_fixture
@@ -30,20 +31,36 @@ def _records(slug: str, root: Path, **options):
     return {r.record_id: r for r in get_source(slug, **options).list_records(root)}
 
 
-def _splits_per_unit(records) -> dict[str, set[str]]:
+@pytest.fixture(scope="module")
+def built(raw, tmp_path_factory) -> dict[str, str]:
+    """The HAM10000 and ISIC 2020 miniatures built by the real pipeline: key -> split."""
+    import pyarrow.parquet as pq
+
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    out = tmp_path_factory.mktemp("derm-build")
+    run_build(BuildConfig(sources=["ham10000", "isic-2020"], data_root=raw, out=out,
+                          formats=("webdataset",), progress=False))
+    index = pq.read_table(out / "index.parquet", columns=["key", "split"]).to_pylist()
+    return {row["key"]: row["split"] for row in index}
+
+
+def _splits_per_unit(slug: str, records, unit_of: dict[str, str],
+                     fractions: dict[str, float]) -> dict[str, set[str]]:
+    """The splits the build gives each unit (lesion, patient) named by the raw CSV."""
     units: dict[str, set[str]] = defaultdict(set)
     for r in records:
-        units[r.subject_id].add(r.split)
+        units[unit_of[r.record_id]].add(assign_split(slug, r.subject_id, r.split, fractions))
     return units
 
 
-def test_ham10000_two_images_of_one_lesion_share_a_split(raw):
+def test_ham10000_two_images_of_one_lesion_land_in_one_split(raw, built):
     recs = _records("ham10000", raw / "ham10000")
     a, b = recs["ISIC_0000101"], recs["ISIC_0000102"]
-    assert a.subject_id == b.subject_id == "HAM_0000001"
     assert a.files[0].startswith("HAM10000_images_part_1/")  # the two part folders
     assert b.files[0].startswith("HAM10000_images_part_2/")
-    assert a.split == b.split
+    assert built["ham10000_ISIC_0000101"] == built["ham10000_ISIC_0000102"]
+    assert len({s for k, s in built.items() if k.startswith("ham10000_")}) == 3
 
 
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
@@ -54,36 +71,43 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
         w.writerows(rows)
 
 
-@pytest.mark.parametrize("fractions", [{}, {"val_fraction": 0.3, "test_fraction": 0.4}])
+FRACTIONS = [DEFAULT_FRACTIONS, {"train": 0.5, "val": 0.2, "test": 0.3}]
+
+
+@pytest.mark.parametrize("fractions", FRACTIONS)
 def test_ham10000_split_is_by_lesion_not_by_image(tmp_path, fractions):
-    # 300 lesions with 3 images each: an image-level split would part almost every lesion
+    # 300 lesions with 3 images each: an image-level split would part most lesions
     rows = [[f"HAM_{les:07d}", f"ISIC_{les * 3 + k:07d}", "nv", "histo", "40.0", "male", "back"]
             for les in range(300) for k in range(3)]
     _write_csv(tmp_path / "HAM10000_metadata.csv", ham10000_fixture.HEADER[:7], rows)
-    recs = list(get_source("ham10000", **fractions).list_records(tmp_path))
-    assert len(recs) == 900
-    assert all(len(s) == 1 for s in _splits_per_unit(recs).values())
-    counts = {s: sum(r.split == s for r in recs) for s in ("train", "val", "test")}
-    test_share = fractions.get("test_fraction", 0.2)
-    assert abs(counts["test"] / 900 - test_share) < 0.08, counts
+    recs = list(get_source("ham10000").list_records(tmp_path))
+    assert len(recs) == 900 and all(r.split is None for r in recs)  # no official split
+    lesion = {r[1]: r[0] for r in rows}
+    units = _splits_per_unit("ham10000", recs, lesion, fractions)
+    assert all(len(s) == 1 for s in units.values())
+    test_units = sum(s == {"test"} for s in units.values())
+    assert abs(test_units / 300 - fractions["test"]) < 0.07, test_units
 
 
-def test_isic_two_images_of_one_patient_share_a_split(raw):
+def test_isic_two_images_of_one_patient_land_in_one_split(raw, built):
     recs = _records("isic-2020", raw / "isic-2020")
     a, b = recs["ISIC_0000201"], recs["ISIC_0000202"]
-    assert a.subject_id == b.subject_id == "IP_0000001"
     assert a.source_labels["benign_malignant"] != b.source_labels["benign_malignant"]
-    assert a.split == b.split
+    assert built["isic-2020_ISIC_0000201"] == built["isic-2020_ISIC_0000202"]
+    assert "isic-2020_ISIC_0000209" not in built  # the duplicate's second copy
+    assert len({s for k, s in built.items() if k.startswith("isic-2020_")}) == 3
 
 
-def test_isic_split_is_by_patient(tmp_path):
+@pytest.mark.parametrize("fractions", FRACTIONS)
+def test_isic_split_is_by_patient(tmp_path, fractions):
     rows = [[f"ISIC_{p * 4 + k:07d}", f"IP_{p:07d}", f"IL_{p * 4 + k:07d}", "female", "50.0",
              "torso", "nevus", "benign", "0"] for p in range(250) for k in range(4)]
     _write_csv(tmp_path / "ISIC_2020_Training_GroundTruth_v2.csv", isic2020_fixture.HEADER, rows)
     recs = list(get_source("isic-2020").list_records(tmp_path))
-    units = _splits_per_unit(recs)
+    patient = {r[0]: r[1] for r in rows}
+    units = _splits_per_unit("isic-2020", recs, patient, fractions)
     assert len(units) == 250 and all(len(s) == 1 for s in units.values())
-    assert {r.split for r in recs} == {"train", "val", "test"}
+    assert set().union(*units.values()) == {"train", "val", "test"}
 
 
 def test_isic_second_copy_of_a_duplicate_pair_is_filtered_first_kept(raw):
@@ -159,8 +183,8 @@ def test_ham10000_labels_are_the_dx_codes(raw):
 
 def test_pad_ufes20_groups_by_patient_and_types_clinical_fields(raw):
     recs = _records("pad-ufes-20", raw / "pad-ufes-20")
-    patient2 = [r for r in recs.values() if r.subject_id == "PAT_2"]
-    assert len(patient2) == 3 and len({r.split for r in patient2}) == 1  # two lesions, one split
+    patient2 = [r for r in recs.values() if r.record_id.startswith("PAT_2_")]
+    assert len(patient2) == 3 and {r.subject_id for r in patient2} == {"PAT_2"}  # two lesions
     # the cells as metadata.csv writes them: True / False / UNK / blank
     with open(raw / "pad-ufes-20" / "metadata.csv", newline="") as f:
         rows = {Path(r["img_id"]).stem: r for r in csv.DictReader(f)}

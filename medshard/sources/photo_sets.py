@@ -1,5 +1,5 @@
-"""What the photograph sources (dermatology, fundus) share: a file-name index, the keyed
-train/val/test split of sets without an official labelled test split, the image payload.
+"""What the photograph sources (dermatology, fundus) share: a file-name index and the image
+payload.
 
 These datasets ship a label CSV that names each image by file name, while the images sit
 in one or several folders whose names vary between the owner's release and the mirrors
@@ -13,43 +13,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, model_validator
-
 from medshard.schemas import Payload, RecordError
-from medshard.sources.base import Source, SourceOptions
-from medshard.sources.splits import hash_split
+from medshard.sources.base import Source
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
-
-
-class HashSplitOptions(SourceOptions):
-    """Options of a source with no official labelled test split: val and test are carved by a
-    keyed hash of the split unit (patient, lesion, or image where nothing groups images)."""
-
-    val_fraction: float = Field(
-        0.1, ge=0.0, lt=1.0, description="share of the split units assigned to val (keyed hash)",
-    )
-    test_fraction: float = Field(
-        0.2, ge=0.0, lt=1.0,
-        description="share of the split units assigned to test (keyed hash); 0.2 as CLIMB's 80/20",
-    )
-
-    @model_validator(mode="after")
-    def _room_for_train(self) -> HashSplitOptions:
-        if self.val_fraction + self.test_fraction >= 1.0:
-            raise ValueError(f"val_fraction + test_fraction is {self.val_fraction + self.test_fraction}"
-                             "; it must stay below 1 so that train keeps some units")
-        return self
-
-
-def hash_split_of(source: Source, unit: str) -> str:
-    """train/val/test of one split unit, from the source's `val_fraction` / `test_fraction`
-    (HMAC-SHA256 keyed "medshard-split:<source>"): every image of a unit lands together."""
-    val = float(source.options()["val_fraction"])
-    test = float(source.options()["test_fraction"])
-    return hash_split(source.info.name, unit, {"train": 1.0 - val - test, "val": val,
-                                               "test": test})
 
 
 class ImageIndex:

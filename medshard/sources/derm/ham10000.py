@@ -24,12 +24,13 @@ was confirmed). Meta: age (years, null when blank), sex, localization, dataset.
 
 Split: HAM10000 has no official split and no patient identity; several images show one
 lesion (same lesion_id). The split unit is the **lesion**: train/val/test by a keyed hash of
-the lesion_id (`val_fraction`, `test_fraction`), never of the image, so two images of one lesion
-always share a split (CLIMB splits images at random, 80/20 per class, which lets a lesion's
-images straddle train and test). Two lesions of one patient can still straddle splits: the
-data cannot tell (`info.split_unit` says so). CLIMB reads the ISIC 2018 Task 3 copy instead
-(one-hot CSV, same 10,015 images); this adapter reads the owner's release, whose
-lesion_id is what makes a leak-free split possible.
+the lesion_id (HMAC-SHA256 keyed "medshard-split:<source>", the build's split fractions,
+80/10/10 by default), never of the image, so two images of one lesion always share a split
+(CLIMB splits images at random, 80/20 per class, which lets a lesion's images straddle train
+and test). Two lesions of one patient can still straddle splits: the data cannot tell
+(`info.split_unit` says so). CLIMB reads the ISIC 2018 Task 3 copy instead (one-hot CSV,
+same 10,015 images); this adapter reads the owner's release, whose lesion_id is what makes a
+leak-free split possible.
 """
 
 from __future__ import annotations
@@ -43,14 +44,13 @@ from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.photo_sets import (
-    HashSplitOptions,
-    ImageIndex,
-    hash_split_of,
-    image_payload,
+        ImageIndex,
+        image_payload,
 )
 
 DX_CODES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 METADATA = "HAM10000_metadata.csv"
+DATAVERSE = "https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/DVN/DBW86T"
 
 
 def _age(text: str) -> float | None:
@@ -59,7 +59,6 @@ def _age(text: str) -> float | None:
 
 
 class HAM10000(Source):
-    Options = HashSplitOptions
     fixture = "medshard.sources.derm.ham10000_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
     info: ClassVar[SourceInfo] = SourceInfo(
@@ -70,16 +69,16 @@ class HAM10000(Source):
         modality="dermoscopy",
         tasks=["classification"],
         license=License(name="Creative Commons Attribution-NonCommercial 4.0", spdx="CC-BY-NC-4.0",
-                        url="https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/DVN/DBW86T",
-                        terms_version="V4", non_commercial=True),
+                        url=DATAVERSE, terms_version="V4", non_commercial=True),
         access="open",
-        homepage="https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/DVN/DBW86T",
+        homepage=DATAVERSE,
         citation="Tschandl P, Rosendahl C, Kittler H. The HAM10000 dataset, a large collection of "
         "multi-source dermatoscopic images of common pigmented skin lesions. Sci Data 5, 180161 "
         "(2018).",
         label_space=list(DX_CODES),
-        split_policy="no official split: train/val/test by keyed hash of the lesion_id, so the "
-        "images of one lesion never straddle splits",
+        split_policy="no official split: train/val/test by keyed hash of the lesion_id (the "
+        "build's split fractions, 80/10/10 by default), so the images of one lesion never "
+        "straddle splits",
         split_unit="lesion (the release carries no patient identity: two lesions of one patient "
         "can land in different splits)",
         release_notes={"0.1.0": "first medshard adapter (Dataverse release, Kaggle mirror)"},
@@ -89,7 +88,7 @@ class HAM10000(Source):
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="manual",
         manual=ManualSteps(
-            url="https://dataverse.harvard.edu/dataset.xhtml?persistentId=doi:10.7910/DVN/DBW86T",
+            url=DATAVERSE,
             steps=[
                 "Open the Dataverse page above and accept its terms (CC BY-NC 4.0).",
                 "Download HAM10000_images_part1.zip (5,000 JPEGs), HAM10000_images_part2.zip "
@@ -135,7 +134,7 @@ class HAM10000(Source):
         return RawRecord(
             record_id=image_id, subject_id=lesion, files=[rel],
             source_labels={"dx": dx, "dx_type": (row.get("dx_type") or "").strip()},
-            split=hash_split_of(self, lesion),  # type: ignore[arg-type]
+            split=None,  # the build's keyed hash of the subject
             size_bytes=file.stat().st_size if file.is_file() else 0, meta=meta,
         )
 

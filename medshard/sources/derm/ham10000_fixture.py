@@ -68,7 +68,8 @@ def outside_path(root: Path, outside: Path):
     """An image_id with `..` in it that leads to a JPEG outside the root."""
     from medshard.testing.adversarial import Expect, plant_outside
 
-    plant_outside(outside, "ISIC_0077777.jpg", (root / _folder(1) / "ISIC_0000101.jpg").read_bytes())
+    jpeg = (root / _folder(1) / "ISIC_0000101.jpg").read_bytes()
+    plant_outside(outside, "ISIC_0077777.jpg", jpeg)
     lines = _append(root, [["HAM_0077777", f"../{outside.name}/ISIC_0077777", "nv", "histo", "50.0",
                             "male", "back", "vidir_modern"]])
     return Expect({f"HAM10000_metadata.csv:{lines[0]}": "list"})
@@ -92,7 +93,7 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 8, "val": 1, "test": 3},
+        samples={"train": 9, "val": 2, "test": 1},
         quarantined={TRUNCATED[1]: "transform", MISSING[1]: "load"},
         adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
         real="the Dataverse layout, CSV columns and JPEG encoding",

@@ -29,8 +29,9 @@ patient split could put one copy in train and the other in test. Excluding the s
 is what the organisers' list is for and what most published pipelines do (code search).
 
 Split: the challenge's test labels are private, so train/val/test are carved from the
-training set by a keyed hash of the **patient_id** (`val_fraction`, `test_fraction`): all
-images of one patient share a split (CLIMB splits 80/20 per class by image, no seed).
+training set by a keyed hash of the **patient_id** (HMAC-SHA256 keyed "medshard-
+split:<source>", the build's split fractions, 80/10/10 by default): all images of one
+patient share a split (CLIMB splits 80/20 per class by image, no seed).
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from medshard.schemas import BadRow, Filtered, License, RawRecord, Sample, Sourc
 from medshard.schemas.download import DownloadSpec, FileSpec
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.photo_sets import HashSplitOptions, ImageIndex, hash_split_of, image_payload
+from medshard.sources.photo_sets import ImageIndex, image_payload
 
 GROUND_TRUTH = ("ISIC_2020_Training_GroundTruth_v2.csv", "ISIC_2020_Training_GroundTruth.csv")
 DUPLICATES = "ISIC_2020_Training_Duplicates.csv"
@@ -54,7 +55,6 @@ _S3 = "https://isic-challenge-data.s3.amazonaws.com/2020/"
 
 
 class ISIC2020(Source):
-    Options = HashSplitOptions
     fixture = "medshard.sources.derm.isic2020_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
     demographic_fields = {"age_years": "age_approx", "site": "anatom_site_general_challenge"}
@@ -74,7 +74,8 @@ class ISIC2020(Source):
         "(2021). doi:10.34970/2020-ds01",
         label_space=list(CLASSES),
         split_policy="test labels are private: train/val/test carved from the training set by "
-        "keyed hash of the patient_id; the second copy of each published duplicate pair excluded",
+        "keyed hash of the patient_id (the build's split fractions, 80/10/10 by default); the "
+        "second copy of each published duplicate pair excluded",
         split_unit="patient",
         release_notes={"0.1.0": "first medshard adapter (JPEG release, ground truth v2/v1)"},
         published_counts=PublishedCounts(train=26501, test=6625, unit="images",
@@ -112,9 +113,9 @@ class ISIC2020(Source):
         if not (root / DUPLICATES).is_file():
             return {}
         with open(self.path(root, DUPLICATES), newline="", encoding="utf-8") as f:
-            return {row["image_name_2"].strip(): row["image_name_1"].strip()
-                    for row in csv.DictReader(f)
-                    if (row.get("image_name_1") or "").strip() and (row.get("image_name_2") or "").strip()}
+            pairs = [((row.get("image_name_1") or "").strip(),
+                      (row.get("image_name_2") or "").strip()) for row in csv.DictReader(f)]
+        return {second: first for first, second in pairs if first and second}
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         gt = self.ground_truth(root)
@@ -148,7 +149,7 @@ class ISIC2020(Source):
             record_id=name, subject_id=patient, files=[rel],
             source_labels={"benign_malignant": verdict,
                            "diagnosis": (row.get("diagnosis") or "").strip(), "target": target},
-            split=hash_split_of(self, patient),  # type: ignore[arg-type]
+            split=None,  # the build's keyed hash of the subject
             size_bytes=file.stat().st_size if file.is_file() else 0, meta=meta,
         )
 

@@ -93,7 +93,8 @@ def malformed_rows(root: Path, outside: Path):
         ["ISIC_0077002", "IP_0077002", "", "male", "50.0", "torso", "melanoma", "malignant", "0"],
         ["ISIC_0077003", "IP_0077003", "", "male", "old", "torso", "nevus", "benign", "0"],
     ])
-    return Expect({f"{csv_rel}:{n}": "list" for n in lines}, {f"{csv_rel}:{lines[1]}": "contradicts"})
+    return Expect({f"{csv_rel}:{n}": "list" for n in lines},
+                  {f"{csv_rel}:{lines[1]}": "contradicts"})
 
 
 def _fixture():
@@ -101,7 +102,7 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 6, "val": 1, "test": 2},
+        samples={"train": 7, "val": 1, "test": 1},
         quarantined={TRUNCATED[0]: "transform", MISSING[0]: "load"},
         filtered={"listed as a duplicate (image_name_2) in ISIC_2020_Training_Duplicates.csv": 1},
         adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},

@@ -25,9 +25,10 @@ cancer_history, has_piped_water, has_sewage_system) as true/false/null ("UNK" or
 null). background_father/mother (ancestry country) are left out: they narrow who a patient is
 without serving the classification task. These are clinical photographs, not dermoscopy.
 
-Split: no official split. train/val/test by a keyed hash of the **patient_id**
-(`val_fraction`, `test_fraction`), so every image of a patient, and so of a lesion, shares a
-split (CLIMB splits 80/20 per class by image, no seed).
+Split: no official split. train/val/test by a keyed hash of the **patient_id** (HMAC-SHA256
+keyed "medshard-split:<source>", the build's split fractions, 80/10/10 by default), so every
+image of a patient, and so of a lesion, shares a split (CLIMB splits 80/20 per class by
+image, no seed).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.photo_sets import HashSplitOptions, ImageIndex, hash_split_of, image_payload
+from medshard.sources.photo_sets import ImageIndex, image_payload
 
 DIAGNOSTICS = ("ACK", "BCC", "MEL", "NEV", "SCC", "SEK")
 METADATA = "metadata.csv"
@@ -64,7 +65,6 @@ def _number(text: str | None) -> float | None:
 
 
 class PADUFES20(Source):
-    Options = HashSplitOptions
     fixture = "medshard.sources.derm.pad_ufes20_fixture:FIXTURE"
     payload_members = ("image.png", "image.jpg")
     demographic_fields = {"sex": "gender"}
@@ -83,7 +83,8 @@ class PADUFES20(Source):
         "composed of patient data and clinical images collected from smartphones. Data in "
         "Brief 32, 106221 (2020).",
         label_space=list(DIAGNOSTICS),
-        split_policy="no official split: train/val/test by keyed hash of the patient_id",
+        split_policy="no official split: train/val/test by keyed hash of the patient_id (the "
+        "build's split fractions, 80/10/10 by default)",
         split_unit="patient",
         release_notes={"0.1.0": "first medshard adapter (Mendeley release)"},
         published_counts=PublishedCounts(train=1839, test=459, unit="images",
@@ -139,7 +140,7 @@ class PADUFES20(Source):
         return RawRecord(
             record_id=Path(img_id).stem, subject_id=patient, files=[rel],
             source_labels={"diagnostic": diagnostic, "biopsed": _yes_no(row.get("biopsed"))},
-            split=hash_split_of(self, patient),  # type: ignore[arg-type]
+            split=None,  # the build's keyed hash of the subject
             size_bytes=file.stat().st_size if file.is_file() else 0, meta=meta,
         )
 

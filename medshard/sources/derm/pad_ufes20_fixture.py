@@ -108,7 +108,7 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 4, "val": 1, "test": 4},
+        samples={"train": 5, "val": 1, "test": 3},
         quarantined={_img_id(TRUNCATED)[:-4]: "transform", _img_id(MISSING)[:-4]: "load"},
         adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
         real="the Mendeley layout, the 26 CSV columns with UNK and blank cells, PNG encoding",

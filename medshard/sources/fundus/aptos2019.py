@@ -15,10 +15,11 @@ DR (Data page). `classes` is the grade's name; `source_labels` keeps `diagnosis`
 "ICDR 0-4", so a user can train an ordinal or regression head.
 
 Split: the test labels are not public (the competition's private leaderboard), so only
-train.csv is built and train/val/test are carved from it by a keyed hash
-(`val_fraction`, `test_fraction`). APTOS publishes **no patient or eye identity**: the unit is
-the image, and two images of one patient (both eyes, repeat visits) can straddle splits;
-`info.split_unit` and the manifest say so.
+train.csv is built and train/val/test are carved from it by a keyed hash (HMAC-SHA256 keyed
+"medshard-split:<source>", the build's split fractions, 80/10/10 by default). APTOS
+publishes **no patient or eye identity**: the unit is the image, and two images of one
+patient (both eyes, repeat visits) can straddle splits; `info.split_unit` and the manifest
+say so.
 """
 
 from __future__ import annotations
@@ -32,15 +33,15 @@ from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.photo_sets import HashSplitOptions, hash_split_of, image_payload
+from medshard.sources.photo_sets import image_payload
 
+RULES = "https://www.kaggle.com/competitions/aptos2019-blindness-detection/rules"
 GRADES = ("No DR", "Mild", "Moderate", "Severe", "Proliferative DR")
 SCALE = "ICDR 0-4"
 _ID = re.compile(r"^[0-9a-f]+$")
 
 
 class APTOS2019(Source):
-    Options = HashSplitOptions
     fixture = "medshard.sources.fundus.aptos2019_fixture:FIXTURE"
     payload_members = ("image.png", "image.jpg")
     info: ClassVar[SourceInfo] = SourceInfo(
@@ -50,15 +51,14 @@ class APTOS2019(Source):
         modality="fundus",
         tasks=["ordinal classification"],
         license=License(name="Kaggle competition rules (APTOS 2019 Blindness Detection)",
-                        url="https://www.kaggle.com/competitions/aptos2019-blindness-detection/rules",
-                        terms_version="2019", non_commercial=True),
+                        url=RULES, terms_version="2019", non_commercial=True),
         access="registration",
         homepage="https://www.kaggle.com/competitions/aptos2019-blindness-detection",
         citation="Karthik, Maggie, Dane S. APTOS 2019 Blindness Detection. Kaggle (2019). "
         "https://kaggle.com/competitions/aptos2019-blindness-detection",
         label_space=list(GRADES),
         split_policy="test labels are not public: train/val/test carved from train.csv by keyed "
-        "hash of the image",
+        "hash of the image (the build's split fractions, 80/10/10 by default)",
         split_unit="image (no patient or eye identity is published: images of one patient can "
         "land in different splits)",
         release_notes={"0.1.0": "first medshard adapter"},
@@ -95,7 +95,7 @@ class APTOS2019(Source):
         return RawRecord(
             record_id=id_code, subject_id=id_code, files=[rel],
             source_labels={"diagnosis": cell, "grade": int(cell), "grading_scale": SCALE},
-            split=hash_split_of(self, id_code),  # type: ignore[arg-type]
+            split=None,  # the build's keyed hash of the subject
             size_bytes=file.stat().st_size if file.is_file() else 0,
         )
 

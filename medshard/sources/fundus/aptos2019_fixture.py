@@ -13,9 +13,9 @@ from pathlib import Path
 
 from medshard.sources.fundus.retina_pictures import encode, fundus_view
 
-ROWS = [("000000000d", 0), ("0000000001", 1), ("0000000002", 2), ("0000000003", 3),
-        ("0000000004", 4), ("0000000005", 0), ("0000000006", 2), ("000000001e", 1),
-        ("0000000014", 0)]
+ROWS = [("0000000006", 0), ("0000000001", 1), ("0000000002", 2), ("0000000003", 3),
+        ("0000000004", 4), ("0000000005", 0), ("000000001f", 2), ("0000000027", 1),
+        ("000000001e", 0)]
 TRUNCATED = ("0000000007", 2)
 MISSING = ("0000000008", 4)
 
@@ -51,7 +51,8 @@ def outside_path(root: Path, outside: Path):
     """An id_code with `..` in it: refused at listing (ids are hexadecimal)."""
     from medshard.testing.adversarial import Expect, plant_outside
 
-    plant_outside(outside, "0000000777.png", (root / "train_images" / "0000000001.png").read_bytes())
+    png = (root / "train_images" / "0000000001.png").read_bytes()
+    plant_outside(outside, "0000000777.png", png)
     lines = _append(root, [[f"../../{outside.name}/0000000777", "1"]])
     return Expect({f"train.csv:{lines[0]}": "list"})
 

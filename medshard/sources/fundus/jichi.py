@@ -22,11 +22,11 @@ apart from the ICDR concepts because they straddle ICDR grades). `source_labels`
 grades as written, the integer `grade` 0-3 of the one-figure grade (ordered) and
 `grading_scale` "modified Davis". Meta: laterality (L/R) from the name.
 
-Split: no official split. The file name carries the patient number, so train/val/test
-are assigned by a keyed hash of the **patient** (`val_fraction`, `test_fraction`): every
-image of a patient, both eyes and all visits, shares a split (CLIMB splits images 80/20 per
-grade). A name that does not follow the pattern is its own unit (`meta["patient_in_name"]`
-false).
+Split: no official split. The file name carries the patient number, so train/val/test are
+assigned by a keyed hash of the **patient** (HMAC-SHA256 keyed "medshard-split:<source>",
+the build's split fractions, 80/10/10 by default): every image of a patient, both eyes and
+all visits, shares a split (CLIMB splits images 80/20 per grade). A name that does not
+follow the pattern is its own unit (`meta["patient_in_name"]` false).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.photo_sets import HashSplitOptions, ImageIndex, hash_split_of, image_payload
+from medshard.sources.photo_sets import ImageIndex, image_payload
 
 DAVIS = ("ndr", "sdr", "ppdr", "pdr")
 SCALE = "modified Davis"
@@ -57,7 +57,6 @@ def _davis(text: str, column: str) -> str:
 
 
 class Jichi(Source):
-    Options = HashSplitOptions
     fixture = "medshard.sources.fundus.jichi_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
     info: ClassVar[SourceInfo] = SourceInfo(
@@ -77,7 +76,7 @@ class Jichi(Source):
         "retinopathy. PLoS ONE 12(6): e0179790 (2017).",
         label_space=list(DAVIS),
         split_policy="no official split: train/val/test by keyed hash of the patient number in "
-        "the file name",
+        "the file name (the build's split fractions, 80/10/10 by default)",
         split_unit="patient",
         release_notes={"0.1.0": "first medshard adapter"},
         published_counts=PublishedCounts(train=7950, test=1989, unit="images",
@@ -127,7 +126,7 @@ class Jichi(Source):
             source_labels={"Davis_grading_of_one_figure": one,
                            "Davis_grading_of_concatenated_figures": concatenated,
                            "grade": DAVIS.index(one), "grading_scale": SCALE},
-            split=hash_split_of(self, unit),  # type: ignore[arg-type]
+            split=None,  # the build's keyed hash of the subject
             size_bytes=file.stat().st_size if file.is_file() else 0,
             meta={"laterality": match.group(3).upper() if match else None,
                   "patient_in_name": bool(match)},

@@ -32,7 +32,8 @@ def write_fixture(root: Path) -> Path:
         (root / "dmr" / image).write_bytes(data)
     with open(root / "list.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["Image", "Davis_grading_of_concatenated_figures", "Davis_grading_of_one_figure"])
+        w.writerow(["Image", "Davis_grading_of_concatenated_figures",
+                    "Davis_grading_of_one_figure"])
         w.writerows([*ROWS, TRUNCATED, MISSING])
     return root
 
@@ -69,7 +70,7 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 4, "val": 1, "test": 4},
+        samples={"train": 5, "val": 3, "test": 1},
         quarantined={"7_1_L": "transform", "8_1_R": "load"},
         adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
         real="pixels of scikit-image's bundled fundus photographs (retina.jpg, "

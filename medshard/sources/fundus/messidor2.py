@@ -5,7 +5,8 @@ Raw layout (two owners, both needed):
                                      https://www.adcis.net/en/third-party/messidor2/)
     messidor-2.csv                   ADCIS's examination list: one row per examination, the
                                      left- and right-eye image names separated by ';'
-    messidor_data.csv                adjudicated grades, from Kaggle `google-brain/messidor2-dr-grades`
+    messidor_data.csv                adjudicated grades, from Kaggle
+                                     `google-brain/messidor2-dr-grades`
                                      (Krause et al. 2018): image_id, adjudicated_dr_grade,
                                      adjudicated_dme, adjudicated_gradable
     messidor_readme.txt              Kaggle's description of the grades (not read)
@@ -25,9 +26,9 @@ with the counted reason "ungradable: no adjudicated DR grade" (CLIMB drops them 
 
 Split: Messidor-2 has no official split. Each examination is one patient's two eyes, so the
 split unit is the **examination** from messidor-2.csv: train/val/test by a keyed hash of it
-(`val_fraction`, `test_fraction`), never of the image (CLIMB splits images 80/20 per grade,
-which separates the eyes of one patient). An image in no examination row is its own unit
-(`meta["paired"]` false).
+(HMAC-SHA256 keyed "medshard-split:<source>", the build's split fractions, 80/10/10 by
+default), never of the image (CLIMB splits images 80/20 per grade, which separates the eyes
+of one patient). An image in no examination row is its own unit (`meta["paired"]` false).
 """
 
 from __future__ import annotations
@@ -43,10 +44,8 @@ from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.photo_sets import (
     IMAGE_SUFFIXES,
-    HashSplitOptions,
-    ImageIndex,
-    hash_split_of,
-    image_payload,
+        ImageIndex,
+        image_payload,
 )
 
 GRADES = ("None", "Mild DR", "Moderate DR", "Severe DR", "PDR")
@@ -69,7 +68,6 @@ def _grade(text: str) -> int | None:
 
 
 class Messidor2(Source):
-    Options = HashSplitOptions
     fixture = "medshard.sources.fundus.messidor2_fixture:FIXTURE"
     payload_members = ("image.png", "image.jpg")
     info: ClassVar[SourceInfo] = SourceInfo(
@@ -90,7 +88,8 @@ class Messidor2(Source):
         "Ophthalmology 125(8):1264-1272 (2018).",
         label_space=list(GRADES),
         split_policy="no official split: train/val/test by keyed hash of the examination (both "
-        "eyes of a patient) from messidor-2.csv; ungradable images excluded",
+        "eyes of a patient) from messidor-2.csv (the build's split fractions, 80/10/10 by "
+        "default); ungradable images excluded",
         split_unit="examination (one patient's two eyes)",
         release_notes={"0.1.0": "first medshard adapter"},
         published_counts=PublishedCounts(train=1394, test=350, unit="images",
@@ -157,7 +156,7 @@ class Messidor2(Source):
             source_labels={"adjudicated_dr_grade": row["adjudicated_dr_grade"].strip(),
                            "grade": grade, "grading_scale": SCALE,
                            "adjudicated_dme": (row.get("adjudicated_dme") or "").strip()},
-            split=hash_split_of(self, unit),  # type: ignore[arg-type]
+            split=None,  # the build's keyed hash of the subject
             size_bytes=file.stat().st_size if file.is_file() else 0,
             meta={"paired": unit.startswith("exam:"),
                   "adjudicated_gradable": (row.get("adjudicated_gradable") or "").strip() or None},

@@ -96,7 +96,7 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 3, "val": 1, "test": 5},
+        samples={"train": 4, "val": 2, "test": 3},
         quarantined={"IM000005": "transform", "IM000008": "load"},
         filtered={"ungradable: no adjudicated DR grade": 1},
         adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
