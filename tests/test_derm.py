@@ -206,3 +206,13 @@ def test_pad_ufes20_refuses_a_yes_no_cell_it_cannot_read(tmp_path):
     _write_csv(tmp_path / "metadata.csv", pad_ufes20_fixture.HEADER, [row])
     [bad] = list(get_source("pad-ufes-20").list_records(tmp_path))
     assert bad.line == 2 and "sometimes" in bad.reason
+
+
+def test_isic_duplicate_pairs_keep_one_copy_of_every_picture(tmp_path):
+    _write_csv(tmp_path / "ISIC_2020_Training_GroundTruth_v2.csv", isic2020_fixture.HEADER, [])
+    pairs = [("A", "B"), ("B", "C"), ("D", "E"), ("E", "D"), ("F", "F"), ("G", "")]
+    _write_csv(tmp_path / "ISIC_2020_Training_Duplicates.csv", ["image_name_1", "image_name_2"],
+               [list(p) for p in pairs])
+    dropped = get_source("isic-2020").duplicates(tmp_path)
+    # A-B-C are one picture: A kept; D-E listed both ways: D kept; F with itself: kept
+    assert dropped == {"B": "A", "C": "B", "E": "D"}

@@ -20,7 +20,8 @@ root, so both part folders, a merged `HAM10000_images/` or the Kaggle double fol
 Labels. `classes` is the dx code verbatim (the vocabulary maps it: mel, nv, bcc, akiec kept as
 CLIMB's MEL/NV/BCC/AKIEC; CLIMB's OTHER is bkl + df + vasc, kept apart as three concepts).
 `source_labels` keeps dx and dx_type (histo, follow_up, consensus, confocal: how the diagnosis
-was confirmed). Meta: age (years, null when blank), sex, localization, dataset.
+was confirmed). Meta: age (years, null when blank), sex, localization (anatomic site), and
+dataset (the collection: vidir_molemax, vidir_modern, rosendahl, ...; the index's `site`).
 
 Split: HAM10000 has no official split and no patient identity; several images show one
 lesion (same lesion_id). The split unit is the **lesion**: train/val/test by a keyed hash of
@@ -61,6 +62,7 @@ def _age(text: str) -> float | None:
 class HAM10000(Source):
     fixture = "medshard.sources.derm.ham10000_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
+    demographic_fields = {"site": "dataset"}  # the collection an image came from (Vienna, ...)
     info: ClassVar[SourceInfo] = SourceInfo(
         name="ham10000",
         title="HAM10000: a large collection of multi-source dermatoscopic images of common "

@@ -57,7 +57,7 @@ _S3 = "https://isic-challenge-data.s3.amazonaws.com/2020/"
 class ISIC2020(Source):
     fixture = "medshard.sources.derm.isic2020_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
-    demographic_fields = {"age_years": "age_approx", "site": "anatom_site_general_challenge"}
+    demographic_fields = {"age_years": "age_approx"}  # anatomic site is not the index's site
     info: ClassVar[SourceInfo] = SourceInfo(
         name="isic-2020",
         title="SIIM-ISIC 2020 Challenge: dermoscopic images of patients with melanoma",
@@ -109,13 +109,25 @@ class ISIC2020(Source):
         return files + ([DUPLICATES] if (root / DUPLICATES).is_file() else [])
 
     def duplicates(self, root: Path) -> dict[str, str]:
-        """image_name_2 -> image_name_1 of the published duplicate pairs ({} without the list)."""
+        """image_name_2 -> image_name_1 of the published duplicate pairs ({} without the list).
+
+        One copy of every picture survives: a pair whose second image is already the kept
+        copy of its first (listed both ways, or in a cycle) drops nothing."""
         if not (root / DUPLICATES).is_file():
             return {}
         with open(self.path(root, DUPLICATES), newline="", encoding="utf-8") as f:
             pairs = [((row.get("image_name_1") or "").strip(),
                       (row.get("image_name_2") or "").strip()) for row in csv.DictReader(f)]
-        return {second: first for first, second in pairs if first and second}
+        dropped: dict[str, str] = {}
+        for first, second in pairs:
+            if not first or not second or first == second or second in dropped:
+                continue
+            kept = first
+            while kept in dropped:  # follow the chain to the copy that is kept
+                kept = dropped[kept]
+            if kept != second:
+                dropped[second] = first
+        return dropped
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         gt = self.ground_truth(root)
