@@ -216,3 +216,20 @@ def test_isic_duplicate_pairs_keep_one_copy_of_every_picture(tmp_path):
     dropped = get_source("isic-2020").duplicates(tmp_path)
     # A-B-C are one picture: A kept; D-E listed both ways: D kept; F with itself: kept
     assert dropped == {"B": "A", "C": "B", "E": "D"}
+
+
+def test_isic_dicom_release_decodes_to_pydicoms_pixels_and_keeps_no_header(raw):
+    import pydicom
+
+    root = raw / "isic-2020"
+    rec = _records("isic-2020", root)[isic2020_fixture.DICOM_IMAGE]
+    assert rec.files == [f"train/{isic2020_fixture.DICOM_IMAGE}.dcm"]
+    sample = next(get_source("isic-2020").load(rec, root))
+    payload = sample.payloads["image"]
+    expected = pydicom.dcmread(root / rec.files[0]).pixel_array
+    assert np.array_equal(payload.data, expected)
+    assert payload.descriptor["photometric"] == "RGB"
+    text = repr(sample.meta) + repr(sample.source_labels) + repr(payload.descriptor)
+    assert not any(marker in text for marker in isic2020_fixture.IDENTITY.values())
+    assert set(sample.meta) == set(_records("isic-2020", root)["ISIC_0000201"].meta) - {
+        "duplicate_of"}

@@ -23,14 +23,15 @@ _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
 class ImageIndex:
     """File name -> path relative to the root, for every image file under `root/under`."""
 
-    def __init__(self, root: Path, under: str = "") -> None:
+    def __init__(self, root: Path, under: str = "",
+                 suffixes: tuple[str, ...] = IMAGE_SUFFIXES) -> None:
         self.by_name: dict[str, str] = {}
         self.ambiguous: set[str] = set()
         base = root / under if under else root
         for dirpath, dirnames, filenames in os.walk(base):  # does not follow directory links
             dirnames.sort()
             for name in sorted(filenames):
-                if not name.lower().endswith(IMAGE_SUFFIXES) or name.startswith("._"):
+                if not name.lower().endswith(suffixes) or name.startswith("._"):
                     continue
                 rel = Path(dirpath, name).relative_to(root).as_posix()
                 for key in {name.lower(), Path(name).stem.lower()}:
@@ -40,8 +41,9 @@ class ImageIndex:
                         self.by_name[key] = rel
 
     def find(self, name: str) -> str | None:
-        """The path of the image called `name` (with or without its extension, any case);
-        None when no file has that name, or several do (a bare stem shared by two files)."""
+        """The path of the image called `name` (with or without its extension, any case):
+        the exact name first, then the bare stem; None when no file has that name, or several
+        do (the same name in two folders, a stem shared by `x.jpg` and `x.dcm`)."""
         for key in (name.lower(), Path(name).stem.lower()):
             if key in self.by_name and key not in self.ambiguous:
                 return self.by_name[key]

@@ -3,6 +3,9 @@
 Raw layout (the ISIC challenge's own files, https://challenge2020.isic-archive.com; the
 "Data" page links the S3 bucket `isic-challenge-data/2020/`):
     ISIC_2020_Training_JPEG.zip  ->  train/<image_name>.jpg
+    ISIC_2020_Training_Dicom.zip ->  train/<image_name>.dcm   (the same pictures as DICOM;
+        read where an image has no JPEG: pixels decoded by `medshard.formats.dicom` and
+        stored as lossless PNG, no header field kept: meta comes from the CSV either way)
     ISIC_2020_Training_GroundTruth_v2.csv   image_name, patient_id, lesion_id, sex,
         age_approx, anatom_site_general_challenge, diagnosis, benign_malignant, target
         (v1, ISIC_2020_Training_GroundTruth.csv, lacks lesion_id: read when v2 is absent)
@@ -12,8 +15,9 @@ Facts: file names and URLs from the challenge page as public download scripts an
 quote them (code search: `ISIC_2020_Training_GroundTruth_v2.csv`,
 `ISIC_2020_Training_Duplicates.csv` with `image_name_1/_2`); CLIMB's
 `src/datasets/derm/isic2020.py` reads the JPEG zip and GroundTruth.csv (image_name,
-benign_malignant). The DICOM release (same pixels with DICOM metadata) is not read; the
-test set's labels were never published, so only the training set is built.
+benign_malignant). The DICOM files' encoding (transfer syntax) was not confirmed; any the
+DICOM reader decodes works. The test set's labels were never published, so only the
+training set is built.
 
 Labels. `classes` is `benign_malignant` verbatim (Table 7's 2 classes). `source_labels`
 keeps benign_malignant, diagnosis (the full diagnosis: nevus, melanoma, seborrheic
@@ -41,11 +45,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from medshard.schemas import BadRow, Filtered, License, RawRecord, Sample, SourceInfo
+from medshard.formats.dicom import read_image
+from medshard.schemas import BadRow, Filtered, License, Payload, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.photo_sets import ImageIndex, image_payload
+from medshard.sources.photo_sets import IMAGE_SUFFIXES, ImageIndex, image_payload
 
 GROUND_TRUTH = ("ISIC_2020_Training_GroundTruth_v2.csv", "ISIC_2020_Training_GroundTruth.csv")
 DUPLICATES = "ISIC_2020_Training_Duplicates.csv"
@@ -131,7 +136,7 @@ class ISIC2020(Source):
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         gt = self.ground_truth(root)
-        index = ImageIndex(root)
+        index = ImageIndex(root, suffixes=(*IMAGE_SUFFIXES, ".dcm"))
         dups = self.duplicates(root)
         yield from self.csv_records(root, gt, lambda row: self._record(root, index, dups, row))
 
@@ -147,7 +152,8 @@ class ISIC2020(Source):
         if not name or not patient:
             raise ValueError("image_name or patient_id is blank")
         age = (row.get("age_approx") or "").strip()
-        rel = index.find(f"{name}.jpg") or f"train/{name}.jpg"
+        # the JPEG release first; the DICOM release (same pictures) where no JPEG is there
+        rel = index.find(f"{name}.jpg") or index.find(f"{name}.dcm") or f"train/{name}.jpg"
         meta: dict[str, Any] = {
             "sex": (row.get("sex") or "").strip() or None,
             "age_approx": float(age) if age else None,
@@ -169,9 +175,17 @@ class ISIC2020(Source):
         if record.meta.get("duplicate_of"):
             raise Filtered(DUPLICATE_REASON)
         meta = {k: v for k, v in record.meta.items() if k != "duplicate_of"}
+        rel = record.files[0]
+        if rel.lower().endswith(".dcm"):
+            # decoded by the DICOM reader (allow-listed tags only; nothing of the header
+            # reaches meta, which comes from the CSV for both releases alike)
+            image = read_image(self.path(root, rel))
+            payload = Payload("image", image.pixels, {**image.descriptor, "view": "dermoscopic"})
+        else:
+            payload = image_payload(self, root, rel, {"view": "dermoscopic"})
         yield Sample(
             classes=[record.source_labels["benign_malignant"]],
             source_labels=record.source_labels,
-            payloads={"image": image_payload(self, root, record.files[0], {"view": "dermoscopic"})},
+            payloads={"image": payload},
             meta=meta,
         )

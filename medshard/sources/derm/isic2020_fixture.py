@@ -4,8 +4,9 @@ v2, duplicates list).
 Illustrative: every picture (no dermoscopy ships in any package: `lesion_pictures`), the
 ids, demographics and diagnoses. Real: the layout, the CSV columns, the JPEG encoding.
 Patient IP_0000001 has two images of two lesions (they must share a split); ISIC_0000209
-is listed as the second copy of ISIC_0000208 (filtered); one JPEG is truncated (transform)
-and one row's image is missing (load).
+is listed as the second copy of ISIC_0000208 (filtered); ISIC_0000210 ships as DICOM (the
+DICOM release) with names planted in its header that must never come out, nor any
+patient_id; one JPEG is truncated (transform) and one row's image is missing (load).
 """
 
 from __future__ import annotations
@@ -42,12 +43,45 @@ TRUNCATED = ("ISIC_0000211", "IP_0000010", "IL_0000011", "male", "30.0", "torso"
 MISSING = ("ISIC_0000212", "IP_0000011", "IL_0000012", "female", "65.0", "torso", "melanoma",
            "malignant")
 DUPLICATE_PAIRS = [("ISIC_0000208", "ISIC_0000209")]
+DICOM_IMAGE = "ISIC_0000210"  # shipped as DICOM (the DICOM release), with identities planted
+IDENTITY = {"PatientName": "Quillfeather^Ottoline", "InstitutionName": "Brackenridge Skin Clinic",
+            "ReferringPhysicianName": "Ashgrove^Peregrine"}
+
+
+def write_dicom(path: Path, picture) -> None:
+    """An RGB VL Photographic Image (the IOD dermoscopy uses) holding `picture`, with the
+    planted identities and the CSV's patient id in its header."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.77.1.4"
+    meta.MediaStorageSOPInstanceUID = generate_uid(entropy_srcs=[path.name])
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.Modality = "XC"
+    for keyword, value in IDENTITY.items():
+        setattr(ds, keyword, value)
+    ds.PatientID = "IP_0000009"
+    ds.Rows, ds.Columns = picture.shape[:2]
+    ds.SamplesPerPixel, ds.PhotometricInterpretation, ds.PlanarConfiguration = 3, "RGB", 0
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
+    ds.BurnedInAnnotation = "NO"
+    ds.PixelData = picture.tobytes()
+    ds.save_as(path, enforce_file_format=True)
 
 
 def write_fixture(root: Path) -> Path:
     (root / "train").mkdir(parents=True, exist_ok=True)
     for n, row in enumerate([*ROWS, TRUNCATED]):
-        data = encode(lesion_picture(100 + min(n, 7)), "JPEG")  # 208 and 209: one picture
+        picture = lesion_picture(100 + min(n, 7))  # 208 and 209: one picture
+        if row[0] == DICOM_IMAGE:
+            write_dicom(root / "train" / f"{row[0]}.dcm", picture)
+            continue
+        data = encode(picture, "JPEG")
         if row is TRUNCATED:
             data = data[: len(data) // 3]
         (root / "train" / f"{row[0]}.jpg").write_bytes(data)
@@ -105,12 +139,13 @@ def _fixture():
         samples={"train": 7, "val": 1, "test": 1},
         quarantined={TRUNCATED[0]: "transform", MISSING[0]: "load"},
         filtered={"listed as a duplicate (image_name_2) in ISIC_2020_Training_Duplicates.csv": 1},
+        phi_markers=(*IDENTITY.values(), *sorted({row[1] for row in [*ROWS, TRUNCATED, MISSING]})),
         adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
-        real="the challenge's layout, CSV columns (ground truth v2, duplicates list) and JPEG "
-        "encoding",
+        real="the challenge's layout, CSV columns (ground truth v2, duplicates list), JPEG "
+        "encoding and a DICOM VL Photographic Image (pydicom)",
         illustrative="every picture (drawn: no dermoscopy ships in any package), ids, "
-        "demographics, diagnoses; one duplicate pair (filtered), one JPEG truncated and one "
-        "row's image missing (quarantined)",
+        "demographics, diagnoses, the DICOM header's identities; one duplicate pair "
+        "(filtered), one JPEG truncated and one row's image missing (quarantined)",
     )
 
 
