@@ -209,3 +209,23 @@ def test_a_rank_taken_twice_is_refused():
     mild["grades"] = [{"scale": "ICDR 0-4", "rank": 2}]
     with pytest.raises(ValueError, match="share rank 2"):
         Vocabulary.from_dict(data)
+
+
+def test_a_tiff_is_decoded_and_kept_losslessly(raw, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    root = tmp_path / "messidor-2"
+    shutil.copytree(raw / "messidor-2", root)
+    jpeg = root / "IMAGES" / "IM000002.JPG"
+    with Image.open(jpeg) as im:
+        pixels = np.asarray(im.convert("RGB"))
+    jpeg.unlink()
+    Image.fromarray(pixels).save(root / "IMAGES" / "IM000002.tif", format="TIFF")
+    rec = _records("messidor-2", root)["IM000002"]  # the CSV still says IM000002.jpg
+    assert rec.files == ["IMAGES/IM000002.tif"]
+    payload = next(get_source("messidor-2").load(rec, root)).payloads["image"]
+    assert payload.descriptor["source_encoding"] == "tiff"
+    reread = cv2.imread(str(root / "IMAGES" / "IM000002.tif"), cv2.IMREAD_COLOR)[..., ::-1]
+    assert np.array_equal(payload.data, reread)
