@@ -12,6 +12,7 @@ pixels stay fundus.
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +28,15 @@ def _data_file(name: str) -> Path:
     return path
 
 
+@lru_cache(maxsize=1)
 def retina() -> np.ndarray:
-    """The bundled colour fundus photograph, H x W x 3 uint8."""
+    """The bundled colour fundus photograph, H x W x 3 uint8 (read-only: cached)."""
     from PIL import Image
 
     with Image.open(_data_file("retina.jpg")) as im:
-        return np.asarray(im.convert("RGB"))
+        picture = np.asarray(im.convert("RGB"))
+    picture.flags.writeable = False
+    return picture
 
 
 def microaneurysms() -> np.ndarray:
