@@ -84,8 +84,10 @@ class HAM10000(Source):
         split_unit="lesion (the release carries no patient identity: two lesions of one patient "
         "can land in different splits)",
         release_notes={"0.1.0": "first medshard adapter (Dataverse release, Kaggle mirror)"},
-        published_counts=PublishedCounts(train=8012, test=2003, unit="images",
-                                         reference="CLIMB Table 7 (random 80/20 of images)"),
+        published_counts=PublishedCounts(
+            train=8012, test=2003, unit="images",
+            reference="CLIMB Table 7 (random 80/20 of images); the build's default "
+            "fractions hold out 10% for test, not 20%"),
     )
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="manual",

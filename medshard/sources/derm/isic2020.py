@@ -85,7 +85,8 @@ class ISIC2020(Source):
         release_notes={"0.1.0": "first medshard adapter (JPEG release, ground truth v2/v1)"},
         published_counts=PublishedCounts(train=26501, test=6625, unit="images",
                                          reference="CLIMB Table 7 (80/20 of the 33,126 "
-                                         "training images by class, duplicates kept)"),
+                                         "training images by class, duplicates kept); the build's "
+                                         "default fractions hold out 10% for test, not 20%"),
     )
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="https",

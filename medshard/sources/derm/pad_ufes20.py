@@ -87,8 +87,10 @@ class PADUFES20(Source):
         "build's split fractions, 80/10/10 by default)",
         split_unit="patient",
         release_notes={"0.1.0": "first medshard adapter (Mendeley release)"},
-        published_counts=PublishedCounts(train=1839, test=459, unit="images",
-                                         reference="CLIMB Table 7 (random 80/20 of images)"),
+        published_counts=PublishedCounts(
+            train=1839, test=459, unit="images",
+            reference="CLIMB Table 7 (random 80/20 of images); the build's default "
+            "fractions hold out 10% for test, not 20%"),
     )
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="manual",

@@ -62,8 +62,11 @@ class APTOS2019(Source):
         split_unit="image (no patient or eye identity is published: images of one patient can "
         "land in different splits)",
         release_notes={"0.1.0": "first medshard adapter"},
-        published_counts=PublishedCounts(train=2929, test=733, unit="images",
-                                         reference="CLIMB Table 7 (80/20 of train.csv by class)"),
+        published_counts=PublishedCounts(
+            train=2929, test=733, unit="images",
+            reference="CLIMB Table 7 (80/20 of train.csv by class); the "
+            "build's default fractions hold out 10% for test, "
+            "not 20%"),
     )
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="kaggle", competition="aptos2019-blindness-detection",

@@ -79,8 +79,10 @@ class Jichi(Source):
         "the file name (the build's split fractions, 80/10/10 by default)",
         split_unit="patient",
         release_notes={"0.1.0": "first medshard adapter"},
-        published_counts=PublishedCounts(train=7950, test=1989, unit="images",
-                                         reference="CLIMB Table 7 (80/20 of images by grade)"),
+        published_counts=PublishedCounts(
+            train=7950, test=1989, unit="images",
+            reference="CLIMB Table 7 (80/20 of images by grade); the build's "
+            "default fractions hold out 10% for test, not 20%"),
     )
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="manual",

@@ -94,7 +94,8 @@ class Messidor2(Source):
         release_notes={"0.1.0": "first medshard adapter"},
         published_counts=PublishedCounts(train=1394, test=350, unit="images",
                                          reference="CLIMB Table 7 (80/20 of the 1,744 graded "
-                                         "images by grade)"),
+                                         "images by grade); the build's default fractions hold "
+                                         "out 10% for test, not 20%"),
     )
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="manual",
