@@ -12,6 +12,8 @@ import pytest
 _HOME = tempfile.mkdtemp(prefix="medshard-home-")
 os.environ["MEDSHARD_HOME"] = _HOME
 os.environ["MEDSHARD_SECRET"] = "test-installation-secret"
+# real recordings come from the cache the test command fills first; tests never fetch
+os.environ["MEDSHARD_REALDATA_OFFLINE"] = "1"
 
 
 def pytest_sessionfinish(session, exitstatus):
