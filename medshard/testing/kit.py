@@ -20,11 +20,13 @@ fixture declares (`..` paths, malformed index rows, long file names).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import json
 import logging
 import os
 import sys
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -137,14 +139,19 @@ def build_fixtures(slugs: list[str], workdir: Path, build: bool = True,
     if not build:
         return kit
     options = {s: dict(f.options) for s, f in fixtures.items() if f.options}
-    with captured_logs() as logs:
+    printed, errors = io.StringIO(), io.StringIO()
+    with (captured_logs() as logs, warnings.catch_warnings(record=True) as caught,
+          contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors)):
+        warnings.simplefilter("always")
         for out in outs if repeat else outs[:1]:
             run_build(BuildConfig(
                 sources=list(slugs), data_root=data_root, out=out,
                 formats=("webdataset", "parquet"), shard_size=4 << 20,
                 source_options=options, progress=False,
             ))
-    kit.log_text = "\n".join(logs.lines)
+    # everything the build said, however it said it: log lines, warnings, prints
+    kit.log_text = "\n".join([*logs.lines, *(str(w.message) for w in caught),
+                              printed.getvalue(), errors.getvalue()])
     kit.index = pq.read_table(kit.out / "index.parquet").to_pylist()
     kit.quarantine = [json.loads(line) for line in
                       (kit.out / "quarantine.jsonl").read_text().splitlines() if line]
