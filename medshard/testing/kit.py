@@ -62,6 +62,7 @@ class KitBuild:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     traces: dict[str, Any] = field(default_factory=dict)  # slug -> SourceTrace, made once
+    phi_hits: dict[str, str] | None = None  # slug -> first leak found; one scan for all
 
 
 def fixture_of(slug: str) -> Fixture:
@@ -521,8 +522,8 @@ def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
         if path.is_file():
             yield str(path.relative_to(kit.out)), path.read_bytes()
             if path.suffix == ".parquet":  # pages may be compressed: read the values too
-                for name, col in zip(pq.read_table(path).column_names,
-                                     pq.read_table(path).columns, strict=True):
+                table = pq.read_table(path)
+                for name, col in zip(table.column_names, table.columns, strict=True):
                     for v in col.to_pylist():
                         if isinstance(v, str):
                             yield f"{path.name}:{name}", v.encode()
@@ -533,15 +534,26 @@ def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
     yield "logs", kit.log_text.encode()
 
 
+def _phi_hits(kit: KitBuild) -> dict[str, str]:
+    """Every source's planted markers against every output, in one pass over the outputs."""
+    if kit.phi_hits is None:
+        wanted = {slug: [m.lower().encode() for m in f.phi_markers]
+                  for slug, f in kit.fixtures.items() if f.phi_markers}
+        hits: dict[str, str] = {}
+        for where, data in _output_texts(kit):
+            lowered = data.lower()  # "ROE" and "Roe" are the same leak
+            for slug, markers in wanted.items():
+                found = next((m for m in markers if m in lowered), None)
+                if slug not in hits and found is not None:
+                    hits[slug] = f"planted marker {found.decode()!r} found in {where}"
+        kit.phi_hits = hits
+    return kit.phi_hits
+
+
 def check_no_phi(kit: KitBuild, slug: str) -> None:
-    markers = [m.lower().encode() for m in kit.fixtures[slug].phi_markers]
-    if not markers:
-        return
-    for where, data in _output_texts(kit):
-        lowered = data.lower()  # "ROE" and "Roe" are the same leak
-        for m in markers:
-            if m in lowered:
-                _fail(slug, "no_phi", f"planted marker {m.decode()!r} found in {where}")
+    leak = _phi_hits(kit).get(slug)
+    if leak:
+        _fail(slug, "no_phi", leak)
 
 
 def check_sample_schema(kit: KitBuild, slug: str) -> None:
