@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import io
 import json
-import logging
 import tarfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +19,13 @@ from medshard.sources.base import MissingRawData
 from medshard.sources.cxr.vindr_cxr import LABELS, SLUG, VinDrCXR, aggregate_readers
 from medshard.sources.cxr.vindr_cxr_fixture import (
     DEMO_IMAGES,
-    MISSING_IMAGE,
-    TRUNCATED_IMAGE,
     IDENTITY,
+    MISSING_IMAGE,
     PATIENT_IDS,
     PRIVATE_CREATOR,
     PRIVATE_TEXT,
     REQUESTED_PROCEDURE_TEXT,
+    TRUNCATED_IMAGE,
     image_id,
     write_raw,
 )
@@ -241,8 +237,11 @@ def test_bad_layout_and_options(tmp_path):
 
 @pytest.fixture(scope="module")
 def built(kit):
-    """The conformance kit's build (every fixture, webdataset + parquet, VinDr-CXR's `write_fixture`:
-    `write_raw`'s miniature plus a missing and a truncated image) with every log line, warning and print it made."""
+    """The conformance kit's build (every fixture, webdataset + parquet; VinDr-CXR's is
+    `write_raw`'s miniature plus a missing and a truncated image) with every log line,
+    warning and print the build made."""
+    if SLUG not in kit.fixtures:
+        pytest.skip(f"--sources leaves out {SLUG}")
     return {"manifest": kit.manifest, "out": kit.out, "raw": kit.data_root / SLUG,
             "logs": kit.log_text, "quarantine": kit.quarantine}
 
