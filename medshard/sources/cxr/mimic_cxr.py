@@ -216,9 +216,8 @@ class MIMICCXR(Source):
         yield from bad
         bad.clear()
         meta_rel = self._table(root, "metadata")
-        for record in self._rows(root, meta_rel,
-                                 lambda r: self._record(root, r, splits, labels), bad):
-            yield record
+        yield from self._rows(root, meta_rel,
+                              lambda r: self._record(root, r, splits, labels), bad)
         yield from bad
 
     def _record(self, root: Path, row: dict[str, str], splits: dict[str, str],
