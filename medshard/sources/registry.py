@@ -30,6 +30,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "mimic-cxr": "medshard.sources.cxr.mimic_cxr:MIMICCXR",
+    "coronahack": "medshard.sources.cxr.coronahack:CoronaHack",
 }
 
 
