@@ -178,6 +178,7 @@ class CoronaHack(Source):
         meta: dict[str, Any] = {
             "class": cls,
             "dataset_type": dataset_type,
+            "file_name": name,
             "patient_from_file_name": kermany_patient(name) is not None,
         }
         return RawRecord(

@@ -18,6 +18,9 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # patient (several images share it), M the image.
 _KERMANY_PERSON = re.compile(r"^(person\d+)_(?:bacteria|virus)_\d+", re.IGNORECASE)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# sample keys longer than 64 characters are shortened by the pipeline; ids of up to 50
+# keep "<slug>_<id>" whole for these sources' slugs
+MAX_RECORD_ID = 50
 
 
 def kermany_patient(name: str) -> str | None:
@@ -28,14 +31,15 @@ def kermany_patient(name: str) -> str | None:
 
 def image_record_id(prefix: str, name: str) -> str:
     """A record id for an image file name: `<prefix>_<name stem>`, with characters a shard
-    key cannot hold replaced by "_" and, when any was, 8 hex digits of the exact name's
-    sha256 appended (two names that differ only there stay two ids)."""
+    key cannot hold replaced by "_". When any was replaced, or the id would pass
+    MAX_RECORD_ID characters (so that the sample key stays whole), it is cut and 8 hex
+    digits of the exact name's sha256 are appended: two names stay two ids."""
     suffix = Path(name).suffix
     stem = name[: -len(suffix)] if suffix.lower() in IMAGE_SUFFIXES else name
-    clean = _UNSAFE.sub("_", stem)
-    if clean != stem:
-        clean += "_" + hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{prefix}_{clean}"[:120]
+    rid = f"{prefix}_{_UNSAFE.sub('_', stem)}"
+    if rid != f"{prefix}_{stem}" or len(rid) > MAX_RECORD_ID:
+        rid = f"{rid[:MAX_RECORD_ID - 9]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
+    return rid
 
 
 def read_image_bytes(path: Path, rel: str) -> bytes:
