@@ -31,6 +31,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "mimic-cxr": "medshard.sources.cxr.mimic_cxr:MIMICCXR",
     "coronahack": "medshard.sources.cxr.coronahack:CoronaHack",
+    "covid-19": "medshard.sources.cxr.covid19:Covid19",
 }
 
 
