@@ -149,3 +149,19 @@ def test_a_truncated_label_table_is_a_bad_row_not_a_crash(raw, tmp_path):
     bad = [b for b in items if isinstance(b, BadRow)]
     assert len(bad) == 1 and bad[0].file == "mimic-cxr-2.0.0-chexpert.csv.gz"
     assert sum(isinstance(r, RawRecord) for r in items) == len(mimic_cxr_fixture.IMAGES)
+
+
+def test_a_malformed_label_row_makes_its_images_bad_rows_too(raw, tmp_path):
+    root = tmp_path / "mimic"
+    shutil.copytree(raw / "mimic-cxr", root)
+    path = root / "mimic-cxr-2.0.0-chexpert.csv.gz"
+    header, body = mimic_cxr_fixture.read_table(path)
+    body[0][header.index("Edema")] = "maybe"
+    mimic_cxr_fixture.write_table(path, header, body)
+    items = list(get_source("mimic-cxr").list_records(root))
+    bad = [b for b in items if isinstance(b, BadRow)]
+    subject, study = body[0][0], body[0][1]
+    n_images = sum(1 for s, t, *_ in mimic_cxr_fixture.IMAGES if (s, t) == (subject, study))
+    assert [b.file for b in bad] == ["mimic-cxr-2.0.0-chexpert.csv.gz"] + [
+        "mimic-cxr-2.0.0-metadata.csv.gz"] * n_images
+    assert "maybe" in bad[0].reason and f"study {study}" in bad[1].reason

@@ -209,10 +209,15 @@ class MIMICCXR(Source):
                 lambda r: (r["dicom_id"].strip(), SPLITS[r["split"].strip()]), bad):
             splits[dicom_id] = split
         labels_rel = self._table(root, self._options["labeler"])
-        labels: dict[tuple[str, str], dict[str, str]] = {}
-        for key, cells in self._rows(
-                root, labels_rel, lambda r: (_study_key(r), observation_cells(r)), bad):
-            labels[key] = cells
+        labels: dict[tuple[str, str], dict[str, str] | None] = {}
+
+        def label_row(row: dict[str, str]) -> None:
+            key = _study_key(row)
+            labels[key] = None  # a malformed row still names its study: its images are bad
+            labels[key] = observation_cells(row)
+
+        for _ in self._rows(root, labels_rel, label_row, bad):
+            pass
         yield from bad
         bad.clear()
         meta_rel = self._table(root, "metadata")
@@ -221,7 +226,7 @@ class MIMICCXR(Source):
         yield from bad
 
     def _record(self, root: Path, row: dict[str, str], splits: dict[str, str],
-                labels: dict[tuple[str, str], dict[str, str]]) -> RawRecord:
+                labels: dict[tuple[str, str], dict[str, str] | None]) -> RawRecord:
         dicom_id = row["dicom_id"].strip()
         subject, study = _study_key(row)
         rel = f"files/p{subject[:2]}/p{subject}/s{study}/{dicom_id}.jpg"
@@ -237,6 +242,9 @@ class MIMICCXR(Source):
             "columns": _int_or_none(row.get("Columns")),
             "labeler": self._options["labeler"],
         }
+        if (subject, study) in labels and labels[(subject, study)] is None:
+            raise ValueError(f"the labeller row of study {study} is malformed (quarantined "
+                             "with its line)")
         if dicom_id not in splits:
             raise ValueError(f"image {dicom_id} has no row in {TABLE_PREFIX}split.csv.gz")
         file = root / rel
@@ -244,7 +252,7 @@ class MIMICCXR(Source):
             record_id=dicom_id,
             subject_id=subject,
             files=[rel],
-            source_labels=labels.get((subject, study), {}),
+            source_labels=labels.get((subject, study)) or {},
             split=splits[dicom_id],  # type: ignore[arg-type]
             size_bytes=file.stat().st_size if file.is_file() else 0,
             meta=meta,
