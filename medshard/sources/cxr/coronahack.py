@@ -1,7 +1,6 @@
 """CoronaHack: 5,910 chest radiographs, normal or pneumonia (bacterial, viral, COVID-19).
 
-Raw layout (Kaggle praveengovi/coronahack-chest-xraydataset, as CLIMB code
-`src/datasets/chest_xray/coronahack.py` reads it):
+Raw layout (Kaggle praveengovi/coronahack-chest-xraydataset):
     Chest_xray_Corona_Metadata.csv
         an unnamed index column, X_ray_image_name, Label ("Normal" / "Pnemonia", sic),
         Dataset_type ("TRAIN" / "TEST"), Label_2_Virus_category (blank, "COVID-19",
@@ -9,10 +8,13 @@ Raw layout (Kaggle praveengovi/coronahack-chest-xraydataset, as CLIMB code
         "Virus", "Stress-Smoking"); columns read by name
     Chest_xray_Corona_dataset_Summary.csv   counts per class (not read)
     Coronahack-Chest-XRay-Dataset/Coronahack-Chest-XRay-Dataset/{train,test}/<image name>
-Kaggle's archive nests the image folder twice; a root where it is unpacked once
-(`Coronahack-Chest-XRay-Dataset/{train,test}/`) is read too. The images are Kermany et
-al.'s paediatric radiographs (JPEG) plus COVID-19/SARS/ARDS images from Cohen et al.'s
-covid-chestxray-dataset (JPEG or PNG).
+    Kaggle's archive nests the image folder twice; a root where it is unpacked once
+    (`Coronahack-Chest-XRay-Dataset/{train,test}/`) is read too.
+
+Sources: the Kaggle dataset page; CLIMB code `src/datasets/chest_xray/coronahack.py`
+(the paths and columns it reads); public notebooks that print the metadata columns. The
+images are Kermany et al.'s paediatric radiographs (JPEG) plus COVID-19/SARS/ARDS images
+from Cohen et al.'s covid-chestxray-dataset (JPEG or PNG).
 
 Labels. `source_labels` keeps the row's Label, Label_1_Virus_category and
 Label_2_Virus_category verbatim (blank as ""). Classes:
@@ -89,7 +91,7 @@ class CoronaHack(Source):
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="CoronaHack: chest X-ray dataset (normal, bacterial, viral and COVID-19 pneumonia)",
-        version="3",
+        version="Kaggle release as downloaded (the dataset page shows no pinned version)",
         modality="chest-xray",
         tasks=["classification"],
         license=License(

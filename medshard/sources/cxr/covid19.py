@@ -1,16 +1,18 @@
 """COVID-19 Detection X-Ray: 2,990 chest radiographs in four classes (Kaggle, darshan1504).
 
-Raw layout (Kaggle darshan1504/covid19-detection-xray-dataset, as CLIMB code
-`src/datasets/chest_xray/covid19.py` reads it):
+Raw layout (Kaggle darshan1504/covid19-detection-xray-dataset):
     TrainData/<class>/<image>     the release's training images
     ValData/<class>/<image>       its held-out images (CLIMB's test split)
-with <class> one of Normal, BacterialPneumonia, ViralPneumonia, COVID-19 and images
-JPEG or PNG (walked recursively, as CLIMB does; files outside the class folders are not
-part of the set). The COVID-19 images come from Cohen et al.'s covid-chestxray-dataset
-(github.com/ieee8023/covid-chestxray-dataset), the others from Kermany et al.'s paediatric
-pneumonia set. Optional: that upstream's `metadata.csv` put in the data root (columns read
-by name: patientid, finding, view, modality, filename; nothing else, so its free-text
-and date columns never leave the source).
+    <class>: Normal, BacterialPneumonia, ViralPneumonia, COVID-19; images JPEG or PNG,
+    walked recursively; files outside the class folders are not part of the set.
+    metadata.csv (optional): ieee8023/covid-chestxray-dataset's table, put here by the
+    user; read by name: patientid, finding, view, modality, filename (nothing else).
+
+Sources: CLIMB code `src/datasets/chest_xray/covid19.py` (the folders and class names it
+reads) and the Kaggle dataset page; the upstream's metadata.csv columns from
+github.com/ieee8023/covid-chestxray-dataset. The COVID-19 images come from that upstream
+(Cohen et al.), the others from Kermany et al.'s paediatric pneumonia set. The upstream's
+free-text and date columns are never read, so they never leave the source.
 
 Labels: the class folder, verbatim (`source_labels`: {"class_folder": ...}). COVID-19 is
 its own class and also maps to cxr.viral-pneumonia and cxr.pneumonia
@@ -93,7 +95,7 @@ class Covid19(Source):
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="COVID-19 Detection X-Ray Dataset (normal, bacterial, viral, COVID-19)",
-        version="1",
+        version="Kaggle release as downloaded (the dataset page shows no pinned version)",
         modality="chest-xray",
         tasks=["classification"],
         license=License(

@@ -1,7 +1,6 @@
 """MIMIC-CXR-JPG: 377,110 chest radiographs (JPEG) of 227,827 studies, 64,588 patients (BIDMC).
 
-Raw layout (PhysioNet, https://physionet.org/content/mimic-cxr-jpg/; CLIMB code
-`src/datasets/chest_xray/mimic_cxr.py` downloads the same files for 2.0.0):
+Raw layout (PhysioNet mimic-cxr-jpg 2.0.0 and 2.1.0; the version folder is the root):
     mimic-cxr-2.0.0-metadata.csv.gz   one row per image: dicom_id, subject_id, study_id,
                                       PerformedProcedureStepDescription, ViewPosition, Rows,
                                       Columns, StudyDate, StudyTime,
@@ -13,10 +12,12 @@ Raw layout (PhysioNet, https://physionet.org/content/mimic-cxr-jpg/; CLIMB code
     mimic-cxr-2.0.0-chexpert.csv.gz   subject_id, study_id, the 14 observations
     mimic-cxr-2.0.0-negbio.csv.gz     the same columns, from the NegBio labeller
     files/p<first 2 digits of subject>/p<subject_id>/s<study_id>/<dicom_id>.jpg
-The tables are gzip-compressed CSVs and are read as shipped; a table someone decompressed
-(`.csv`, as CLIMB's code does) is read too. Columns are read by name. Versions 2.0.0 and
-2.1.0 keep these table names and this layout (../shared/SOURCES.md); the data root is the
-version folder (`mimic-cxr-jpg/2.1.0/`).
+    The tables are gzip-compressed CSVs, read as shipped; a decompressed `.csv` (CLIMB's
+    code unpacks them) is read too. Columns are read by name.
+
+Sources: the PhysioNet project page (https://physionet.org/content/mimic-cxr-jpg/) and
+CLIMB code `src/datasets/chest_xray/mimic_cxr.py`, which downloads these files for 2.0.0;
+versions 2.0.0 and 2.1.0 keep these table names and this layout (../shared/SOURCES.md).
 
 Labels. Study-level: each image takes its study's row of the labeller table chosen by
 `labeler` ("chexpert", default and CLIMB's; or "negbio"). The cells (1.0 / 0.0 / -1.0 /
