@@ -27,9 +27,12 @@ ran the CheXpert labeller on the reports, so a row means the same in both datase
 gives the same unified labels. `source_labels` keeps the 14 cells verbatim, as text. An
 image whose study has no labeller row (a few studies have none) is filtered, counted.
 
-Views. `views="frontal"` (default, CLIMB's choice) keeps ViewPosition PA and AP, the two
-frontal projections; lateral, decubitus, oblique and blank view positions are filtered
-and counted ("not a frontal (PA/AP) view"). `views="all"` keeps every image.
+Views. `views="frontal"` (default) keeps ViewPosition PA and AP, the two frontal
+projections; lateral, decubitus, oblique and blank view positions are filtered and
+counted ("not a frontal (PA/AP) view"). `views="all"` keeps every image. Frontal-only is
+the choice medshard's issue attributes to CLIMB; CLIMB's public loader (mimic_cxr.py)
+joins the split table's dicom_ids without a view filter, so its counts are closer to
+`views="all"` (neither matches CLIMB A.2's 348,516 / 7,709 exactly).
 
 Images: the JPEG bytes as shipped (8-bit, full resolution), never re-encoded.
 
@@ -93,8 +96,8 @@ class MIMICCXROptions(SourceOptions):
         "mimic-cxr-2.0.0-chexpert.csv.gz (CLIMB's) or -negbio.csv.gz",
     )
     views: Literal["frontal", "all"] = Field(
-        "frontal", description="keep frontal images only (ViewPosition PA or AP; CLIMB's "
-        "choice) or every view; the others are filtered and counted",
+        "frontal", description="keep frontal images only (ViewPosition PA or AP) or every "
+        "view; the others are filtered and counted",
     )
 
 
