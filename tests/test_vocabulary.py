@@ -178,6 +178,7 @@ EXTRA_SOURCE_CLASSES: dict[str, list[str]] = {
     "jichi": ["ndr"],  # in the data and CLIMB's loader, not in Table 7
     "rspect": ["Acute and Chronic PE"],  # for an adapter that keeps acute_and_chronic_pe
     "hugadb": HUGADB_ACTIVITIES,  # all 12 activities, Table 7 lists CLIMB's 4
+    "coronahack": ["COVID-19"],  # Label_2_Virus_category separates it; CLIMB folds it in
 }
 
 
@@ -197,7 +198,7 @@ def expected_source_classes(slug: str) -> set[str]:
 EXPECTED_MASK_SIZE: dict[str, int] = {
     "ptb-xl": 8, "chapman-shaoxing": 7, "georgia": 7, "cpsc": 4,
     "iiic": 6, "tuab": 2, "tuev": 6,
-    "mimic-cxr": 14, "chexpert": 14, "vindr-cxr": 31, "covid-19": 5, "coronahack": 4,
+    "mimic-cxr": 14, "chexpert": 14, "vindr-cxr": 31, "covid-19": 5, "coronahack": 5,
     "vindr-mammo": 5, "cbis-ddsm": 6, "cmmd": 2,
     "isic-2020": 2, "ham10000": 7, "pad-ufes-20": 7,
     "messidor-2": 5, "aptos-2019": 5, "jichi": 4,
@@ -231,6 +232,7 @@ MULTI_CONCEPT_CLASSES: dict[tuple[str, str], set[str]] = {
     ("covid-19", "COVID-19"): {"cxr.covid-19", "cxr.viral-pneumonia", "cxr.pneumonia"},
     ("coronahack", "Bacterial Pneumonia"): {"cxr.bacterial-pneumonia", "cxr.pneumonia"},
     ("coronahack", "Viral Pneumonia"): {"cxr.viral-pneumonia", "cxr.pneumonia"},
+    ("coronahack", "COVID-19"): {"cxr.covid-19", "cxr.viral-pneumonia", "cxr.pneumonia"},
     ("pad-ufes-20", "SEK"): {"derm.seborrheic-keratosis", "derm.benign-keratosis"},
     ("inspect", "Acute Subsegmental-only PE"): {"ct.acute-pe", "ct.subsegmental-only-pe"},
     ("inspect", "Subsegmental-only PE"): {"ct.chronic-pe", "ct.subsegmental-only-pe"},

@@ -29,6 +29,9 @@ BUILTIN_SOURCES: dict[str, str] = {
     "moabb-mi": "medshard.sources.eeg.moabb_mi:BCICompetitionIV2a",
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
     "iiic": "medshard.sources.eeg.iiic:IIIC",
+    "mimic-cxr": "medshard.sources.cxr.mimic_cxr:MIMICCXR",
+    "coronahack": "medshard.sources.cxr.coronahack:CoronaHack",
+    "covid-19": "medshard.sources.cxr.covid19:Covid19",
 }
 
 

@@ -26,7 +26,7 @@ import os
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from medshard.schemas.sample import RecordError
 
@@ -55,6 +55,9 @@ def check_encoded_image(data: bytes) -> dict[str, Any]:
             mode = im.mode
     except RecordError:
         raise
+    except UnidentifiedImageError as exc:  # its message holds an object address: not stable
+        raise RecordError("unreadable image: not in an image format Pillow can identify "
+                          f"({len(data)} bytes)") from exc
     except Exception as exc:  # Pillow raises many types for broken files
         raise RecordError(f"unreadable image: {exc}") from exc
     if fmt not in _FORMAT_EXT:
