@@ -29,6 +29,9 @@ BUILTIN_SOURCES: dict[str, str] = {
     "moabb-mi": "medshard.sources.eeg.moabb_mi:BCICompetitionIV2a",
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
     "iiic": "medshard.sources.eeg.iiic:IIIC",
+    "brain-tumor": "medshard.sources.mri.brain_tumor:BrainTumor",
+    "brain-mri": "medshard.sources.mri.brain_mri:BrainMRI",
+    "brain-tumor-mri-7023": "medshard.sources.mri.brain_tumor_mri_7023:BrainTumorMRI7023",
 }
 
 
