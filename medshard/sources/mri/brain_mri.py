@@ -1,10 +1,10 @@
 """Brain MRI Images for Brain Tumor Detection, Kaggle (Navoneel Chakrabarty): 253 JPEGs, yes/no.
 
-Raw layout (the Kaggle download `navoneel/brain-mri-images-for-brain-tumor-detection`, or
-CLIMB's mirror `jjprotube/brain-mri-images-for-brain-tumor-detection`, unzipped):
+Raw layout (Kaggle `navoneel/brain-mri-images-for-brain-tumor-detection`, unzipped):
     yes/*.jpg   (tumour; names like `Y1.jpg`, `Y100.JPG`)
     no/*.jpg    (no tumour; names like `N1.JPG`, `no 1.jpg`, `1 no.jpeg`)
-The archive also holds the same two folders again under `brain_tumor_dataset/`; the top
+CLIMB downloads the mirror `jjprotube/brain-mri-images-for-brain-tumor-detection` of the
+same files; either unzipped folder works. The archive also holds the same two folders again under `brain_tumor_dataset/`; the top
 `yes/`, `no/` are read when present (as CLIMB does), else `brain_tumor_dataset/{yes,no}`,
 never both (they would double every image). Where each fact came from: folder names and
 CLIMB's reading (DDVD233/CLIMB `src/datasets/mri/brain_tumor_2.py`: labels `no`, `yes`,
