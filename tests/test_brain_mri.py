@@ -217,7 +217,7 @@ def test_masks_and_repeats_inside_one_sample_are_not_duplicates() -> None:
     assert [r[1] for r in rows_a] == ["image.jpg"]  # the mask is not hashed
     twice = [["c", "x.png", hashlib.sha256(b"x").hexdigest()],
              ["c", "y.png", hashlib.sha256(b"x").hexdigest()]]
-    report = duplicate_report([("s", "train", rows_a + rows_b + twice)])
+    report = duplicate_report(lambda: [("s", "train", rows_a + rows_b + twice)])
     assert report.groups == 0 and report.payloads_hashed == 4
-    report = duplicate_report([("s", "train", rows_a), ("t", "test", rows_a)])
+    report = duplicate_report(lambda: [("s", "train", rows_a), ("t", "test", rows_a)])
     assert report.groups == 1 and report.across_sources == 1 and report.across_splits == 1

@@ -21,7 +21,8 @@ With `--dedupe` the shard tasks first run in hash-only mode (the same load, tran
 and validation, no shard written; `ShardJob.hash_only`), the driver picks the later
 copies, and each shard task gets the keys it must drop (`ShardJob.dedupe_drop`, entering
 the shard's records digest so a changed choice rebuilds the shard). The driver holds
-hashes and keys only, never a payload: about 150 bytes per sample.
+hashes and keys only, never a payload: about 100 bytes per distinct payload (measured:
+a peak of 104 MiB for the report over 1,000,000 payloads).
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def plan_dedupe(jobs: list[ShardJob], run: Callable[[list[ShardJob]], None]) -> 
     todo = [h for h in hashed if load_done_part(h) is None]
     if todo:
         run(todo)
-    seen: dict[bytes, str] = {}
+    seen: set[bytes] = set()  # digests of the kept samples: 32 bytes each, no key
     result = Dedupe(hash_jobs=hashed)
     for job, h in zip(jobs, hashed, strict=True):
         part = read_part(h)
@@ -120,8 +121,7 @@ def plan_dedupe(jobs: list[ShardJob], run: Callable[[list[ShardJob]], None]) -> 
             if any(d in seen for d in digests):
                 drop.append(key)  # a later copy: its hashes do not become "first"
                 continue
-            for d in digests:
-                seen.setdefault(d, key)
+            seen.update(digests)
         if drop:
             result.drop[job.stem] = drop
             job.dedupe_drop = tuple(drop)
@@ -130,26 +130,34 @@ def plan_dedupe(jobs: list[ShardJob], run: Callable[[list[ShardJob]], None]) -> 
     return result
 
 
-def duplicate_report(entries: Iterable[tuple[str, str, list[list[str]]]],
+def duplicate_report(entries: Callable[[], Iterable[tuple[str, str, list[list[str]]]]],
                      dropped: set[str] | None = None) -> DuplicateReport:
     """The report from `(source, split, hash rows)` per shard, in build order.
 
-    `dropped`: the `source/key` of the samples --dedupe removed (None: no --dedupe).
+    `entries()` is read twice: first counting each digest (the driver then holds 32 bytes
+    and a count per distinct payload), then keeping the copies of the digests seen more
+    than once. `dropped`: the `source/key` of the samples --dedupe removed (None: none).
     """
-    first: dict[bytes, tuple[str, str, str, str]] = {}
-    groups: dict[bytes, list[tuple[str, str, str, str]]] = {}
+    counts: dict[bytes, int] = {}
     hashed = 0
-    for source, split, rows in entries:
-        for key, member, sha in rows:
+    for _source, _split, rows in entries():
+        for _key, _member, sha in rows:
             hashed += 1
             digest = bytes.fromhex(sha)
-            copy = (source, split, key, member)
-            if digest not in first:
-                first[digest] = copy
-            elif first[digest][0] == source and first[digest][2] == key:
-                continue  # the same bytes twice in one sample is not a duplicate sample
-            else:
-                groups.setdefault(digest, [first[digest]]).append(copy)
+            counts[digest] = counts.get(digest, 0) + 1
+    repeated = {d for d, n in counts.items() if n > 1}
+    del counts
+    groups: dict[bytes, list[tuple[str, str, str, str]]] = {}
+    for source, split, rows in entries():
+        for key, member, sha in rows:
+            digest = bytes.fromhex(sha)
+            if digest not in repeated:
+                continue
+            copies = groups.setdefault(digest, [])
+            # the same bytes twice in one sample is not a duplicate sample
+            if not any(c[0] == source and c[2] == key for c in copies):
+                copies.append((source, split, key, member))
+    groups = {d: c for d, c in groups.items() if len(c) > 1}
     out: list[DuplicateGroup] = []
     links: dict[tuple[str, str], int] = {}
     across_sources = across_splits = one_split = extra = 0
@@ -200,4 +208,4 @@ def build_report(jobs: list[ShardJob], dedupe: Dedupe | None) -> DuplicateReport
     if dedupe is not None:
         by_stem = {j.stem: j.source for j in jobs}
         dropped = {f"{by_stem[stem]}/{k}" for stem, keys in dedupe.drop.items() for k in keys}
-    return duplicate_report(entries(), dropped)
+    return duplicate_report(entries, dropped)
