@@ -123,6 +123,7 @@ TABLE7_TO_SOURCE: dict[str, dict[str, list[str]]] = {
         "No Tumor": ["no_tumor"], "Pituitary Tumor": ["pituitary_tumor"],
         "Glioma Tumor": ["glioma_tumor"], "Meningioma Tumor": ["meningioma_tumor"],
     },
+    "brain-mri": {"Yes": ["yes"], "No": ["no"]},
     "lc25000": {
         "Colon adenocarcinomas": ["colon_aca"], "Benign colon": ["colon_n"],
         "Lung adenocarcinomas": ["lung_aca"], "Lung squamous cell carcinomas": ["lung_scc"],
@@ -240,6 +241,9 @@ MULTI_CONCEPT_CLASSES: dict[tuple[str, str], set[str]] = {
     ("brain-tumor", "glioma_tumor"): {"mri.glioma", "mri.brain-tumor"},
     ("brain-tumor", "meningioma_tumor"): {"mri.meningioma", "mri.brain-tumor"},
     ("brain-tumor", "pituitary_tumor"): {"mri.pituitary-tumor", "mri.brain-tumor"},
+    ("brain-tumor-mri-7023", "glioma"): {"mri.glioma", "mri.brain-tumor"},
+    ("brain-tumor-mri-7023", "meningioma"): {"mri.meningioma", "mri.brain-tumor"},
+    ("brain-tumor-mri-7023", "pituitary"): {"mri.pituitary-tumor", "mri.brain-tumor"},
     # SNOMED CT 195080001 "atrial fibrillation and flutter": both rhythms coded at once
     ("georgia", "195080001"): {"ecg.afib", "ecg.aflutter"},
 }
@@ -272,6 +276,7 @@ def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
 # MultiMed sources outside CLIMB's table: slug -> (classes, mask size)
 MULTIMED: dict[str, tuple[list[str], int]] = {
     "moabb-mi": (["left hand", "right hand", "feet", "tongue"], 4),
+    "brain-tumor-mri-7023": (["glioma", "meningioma", "notumor", "pituitary"], 5),
 }
 
 
@@ -423,7 +428,9 @@ def test_every_class_is_named_by_one_of_its_concepts(vocab: Vocabulary) -> None:
         (("ham10000", "nv"), ("pad-ufes-20", "NEV")),
         (("inspect", "No PE"), ("rspect", "No PE")),
         (("covid-blues", "Has COVID"), ("covid-us", "covid")),
-        (("brain-mri", "No"), ("brain-tumor", "no_tumor")),
+        (("brain-mri", "no"), ("brain-tumor", "no_tumor")),
+        (("brain-tumor-mri-7023", "glioma"), ("brain-tumor", "glioma_tumor")),
+        (("brain-tumor-mri-7023", "notumor"), ("brain-tumor", "no_tumor")),
     ],
 )
 def test_same_meaning_is_one_concept(vocab: Vocabulary, left: tuple, right: tuple) -> None:

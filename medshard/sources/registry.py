@@ -32,6 +32,9 @@ BUILTIN_SOURCES: dict[str, str] = {
     "mimic-cxr": "medshard.sources.cxr.mimic_cxr:MIMICCXR",
     "coronahack": "medshard.sources.cxr.coronahack:CoronaHack",
     "covid-19": "medshard.sources.cxr.covid19:Covid19",
+    "brain-tumor": "medshard.sources.mri.brain_tumor:BrainTumor",
+    "brain-mri": "medshard.sources.mri.brain_mri:BrainMRI",
+    "brain-tumor-mri-7023": "medshard.sources.mri.brain_tumor_mri_7023:BrainTumorMRI7023",
 }
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from typing import Any
 
 import numpy as np
@@ -33,6 +34,9 @@ from medshard.schemas.sample import RecordError
 _FORMAT_EXT = {"JPEG": "jpg", "PNG": "png"}
 MAX_IMAGE_PIXELS = 64_000_000
 MAX_PIXELS_PER_BYTE = {"JPEG": 512, "PNG": 4096}
+
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 def max_image_pixels() -> int:
@@ -59,7 +63,10 @@ def check_encoded_image(data: bytes) -> dict[str, Any]:
         raise RecordError("unreadable image: not in an image format Pillow can identify "
                           f"({len(data)} bytes)") from exc
     except Exception as exc:  # Pillow raises many types for broken files
-        raise RecordError(f"unreadable image: {exc}") from exc
+        # Pillow names the stream by its repr (`<_io.BytesIO object at 0x...>`): a memory
+        # address would make the quarantine line differ between two runs
+        message = _OBJECT_REPR.sub("the image bytes", str(exc))
+        raise RecordError(f"unreadable image: {message}") from exc
     if fmt not in _FORMAT_EXT:
         raise RecordError(f"unsupported image encoding {fmt}")
     bit_depth = 16 if mode in ("I;16", "I;16B", "I") else 8
