@@ -148,20 +148,31 @@ def test_jichi_split_is_by_patient(tmp_path):
 
 
 def test_fixture_pixels_are_scikit_images_real_fundus_photographs():
-    import skimage
+    from medshard.sources.fundus.retina_pictures import fundus_view, microaneurysms, retina
+    from medshard.testing import realdata
+
+    for name in ("skimage-retina", "skimage-microaneurysms"):
+        path = realdata.get(name)
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == realdata.REGISTRY[name].sha256
+    full = retina()
+    decoded = cv2.imread(str(realdata.get("skimage-retina")), cv2.IMREAD_COLOR)[..., ::-1]
+    assert full.shape == (1411, 1411, 3)
+    assert np.abs(full.astype(int) - decoded.astype(int)).max() <= 2  # two JPEG decoders
+    assert microaneurysms().shape == (102, 102, 3)
+    view = fundus_view(0, 96)
+    ref = cv2.resize(decoded, view.shape[1::-1], interpolation=cv2.INTER_AREA)
+    assert np.abs(view.astype(int) - ref.astype(int)).mean() < 6  # a downsized real photograph
+
+
+def test_registered_fundus_files_are_the_ones_scikit_image_vouches_for():
+    pytest.importorskip("skimage")
     from skimage.data._registry import registry
 
-    data = Path(skimage.__file__).parent / "data"
-    for name in ("retina.jpg", "microaneurysms.png"):
-        digest = hashlib.sha256((data / name).read_bytes()).hexdigest()
-        assert digest == registry[f"data/{name}"]  # the file scikit-image vouches for
-    from medshard.sources.fundus.retina_pictures import fundus_view, retina
+    from medshard.testing import realdata
 
-    full = retina()
-    assert full.shape == (1411, 1411, 3)
-    view = fundus_view(0, 96)
-    ref = cv2.resize(full, view.shape[1::-1], interpolation=cv2.INTER_AREA)
-    assert np.abs(view.astype(int) - ref.astype(int)).mean() < 6  # a downsized real photograph
+    for name, member in (("skimage-retina", "data/retina.jpg"),
+                         ("skimage-microaneurysms", "data/microaneurysms.png")):
+        assert realdata.REGISTRY[name].sha256 == registry[member]
 
 
 @pytest.mark.parametrize(("slug", "scale"), [

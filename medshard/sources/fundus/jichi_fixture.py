@@ -26,7 +26,7 @@ MISSING = ("8_1_R.jpg", "ndr", "ndr")
 def write_fixture(root: Path) -> Path:
     (root / "dmr").mkdir(parents=True, exist_ok=True)
     for n, (image, *_grades) in enumerate([*ROWS, TRUNCATED]):
-        data = encode(fundus_view(n + 3, 64 + 8 * (n % 2)), "JPEG")
+        data = encode(fundus_view(n + 3, 56 + 4 * (n % 2)), "JPEG")
         if image == TRUNCATED[0]:
             data = data[: len(data) // 3]
         (root / "dmr" / image).write_bytes(data)

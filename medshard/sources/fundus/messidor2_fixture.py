@@ -48,7 +48,7 @@ def write_fixture(root: Path) -> Path:
     for n, name in enumerate(name for pair in EXAMS for name in pair):
         if name == MISSING:
             continue
-        data = encode(fundus_view(n, 72), "PNG" if name.endswith(".png") else "JPEG")
+        data = encode(fundus_view(n, 88), "PNG" if name.endswith(".png") else "JPEG")
         if name == TRUNCATED:
             data = data[: len(data) // 3]
         (root / "IMAGES" / name).write_bytes(data)
