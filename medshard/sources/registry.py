@@ -30,6 +30,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "vindr-mammo": "medshard.sources.mammo.vindr_mammo:VinDrMammo",
+    "cbis-ddsm": "medshard.sources.mammo.cbis_ddsm:CBISDDSM",
 }
 
 

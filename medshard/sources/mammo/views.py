@@ -23,15 +23,16 @@ ROLES: tuple[str, ...] = ("cc", "mlo")
 INCOMPLETE_BREAST = "breast without both a CC and an MLO view"
 
 
-def require_views(roles: list[str] | set[str]) -> None:
-    """Filter a breast that lacks a CC or an MLO view; refuse one view given twice."""
+def require_views(roles: list[str] | set[str], reason: str = INCOMPLETE_BREAST) -> None:
+    """Filter (with `reason`) a breast that lacks a CC or an MLO view; refuse one view
+    given twice."""
     listed = list(roles)
     if len(set(listed)) != len(listed):
         twice = sorted({r for r in listed if listed.count(r) > 1})
         raise RecordError(f"breast has more than one {twice[0].upper()} image; the index lists "
                           "each view once per breast")
     if set(listed) != set(ROLES):
-        raise Filtered(INCOMPLETE_BREAST)
+        raise Filtered(reason)
 
 
 def view_payload(path: Path, view: str, laterality: str, *, monochrome1: str,
