@@ -20,7 +20,7 @@ from PIL import Image
 
 from medshard.pipeline.build import BuildConfig, run_build
 from medshard.schemas import BadRow, Filtered
-from medshard.sources.mammo.cbis_ddsm import SLUG, CBISDDSM, parse_row, series_key
+from medshard.sources.mammo.cbis_ddsm import CBISDDSM, SLUG, parse_row, series_key
 from medshard.sources.mammo.cbis_ddsm_fixture import record_id, write_raw
 
 P1 = record_id("P_00001", "LEFT", "mass")  # MLO: crop and mask in one series, crop first
