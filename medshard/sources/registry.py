@@ -31,6 +31,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "vindr-mammo": "medshard.sources.mammo.vindr_mammo:VinDrMammo",
     "cbis-ddsm": "medshard.sources.mammo.cbis_ddsm:CBISDDSM",
+    "cmmd": "medshard.sources.mammo.cmmd:CMMD",
 }
 
 

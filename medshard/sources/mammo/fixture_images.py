@@ -65,6 +65,8 @@ def mg_view(name: str, crop: tuple[int, int, int, int], *, view: str | None, lat
     ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = MG_SOP_CLASS
     ds.BodyPartExamined = "BREAST"
     ds.ImageLaterality = laterality
+    if "ViewPosition" in ds:  # the radiograph's own (AP)
+        del ds.ViewPosition
     if view is not None and view_as_code:
         code, meaning = VIEW_CODES[view]
         item = Dataset()
