@@ -35,8 +35,9 @@ frame that is not the image's).
 Split: the official `split` column (training -> train, test -> test). Validation is
 carved from train by a keyed hash of the study (`val_fraction`, default 0.1, key
 "medshard-split:vindr-mammo"): both breasts of an exam stay together. The release is
-de-identified to the exam: it names no patient, so each exam counts as its own subject
-(one exam per woman in the collection, per the paper).
+de-identified to the exam: it names no patient, so each exam counts as its own subject;
+two exams of one woman, if the collection holds any, cannot be linked and may land in
+train and val.
 """
 
 from __future__ import annotations
@@ -184,7 +185,8 @@ class VinDrMammo(Source):
             "official split column (training/test); val = a keyed hash of the exam over "
             "training (val_fraction, default 0.1)"
         ),
-        split_unit="exam (the release names no patient; one exam per woman per the paper)",
+        split_unit="exam (the release names no patient, so exams of one woman cannot be "
+        "linked)",
         release_notes={"0.1.0": "first medshard adapter, VinDr-Mammo 1.0.0: one sample per "
                        "breast with CC and MLO roles"},
         published_counts=PublishedCounts(
