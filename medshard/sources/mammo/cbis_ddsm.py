@@ -1,9 +1,6 @@
 """CBIS-DDSM: scanned-film mammograms (DICOM) with outlined masses and calcifications.
 
-Raw layout (TCIA collection CBIS-DDSM, https://www.cancerimagingarchive.net/collection/cbis-ddsm/;
-Lee et al., Scientific Data 4, 170177 (2017); CSV columns as CLIMB reads them,
-`DDVD233/CLIMB:src/datasets/mammo/cbis.py`, and as third-party readers of the release
-name them; the mapping of CSV paths to the download through `metadata.csv` is CLIMB's):
+Raw layout (TCIA, https://www.cancerimagingarchive.net/collection/cbis-ddsm/):
     mass_case_description_{train,test}_set.csv
         patient_id, breast_density, left or right breast (LEFT|RIGHT), image view (CC|MLO),
         abnormality id, abnormality type (mass), mass shape, mass margins, assessment
@@ -15,6 +12,12 @@ name them; the mapping of CSV paths to the download through `metadata.csv` is CL
     CBIS-DDSM/<Subject>/<study folder>/<series folder>/1-1.dcm   (NBIA Data Retriever)
     metadata.csv    the Retriever's list of series: Subject ID, Study UID, Series UID, ...,
                     File Location (./CBIS-DDSM/<Subject>/<study folder>/<series folder>)
+
+Sources: the collection page and Lee et al., Scientific Data 4, 170177 (2017); the CSV
+columns as CLIMB reads them (`DDVD233/CLIMB:src/datasets/mammo/cbis.py`, columns 0, 2, 3,
+8, 11) and as third-party readers of the release name them; the mapping of CSV paths to
+the download through `metadata.csv` is CLIMB's; the Retriever's folder naming and the
+crop/mask sharing one series, from third-party readers of the release (public code).
 
 The CSVs' path columns read `<Subject>/<Study UID>/<Series UID>/000000.dcm`, which is
 not where the Retriever puts the files: it names folders `<date>-DDSM-...-<last 5 digits

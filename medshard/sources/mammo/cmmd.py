@@ -1,8 +1,6 @@
 """CMMD: the Chinese Mammography Database, biopsy-confirmed benign or malignant breasts.
 
-Raw layout (TCIA collection CMMD, https://www.cancerimagingarchive.net/collection/cmmd/,
-DOI 10.7937/tcia.eqde-4b16; Cui et al., Scientific Data 2023; CLIMB reads the table's
-`ID1` and `classification`, `DDVD233/CLIMB:src/datasets/mammo/cmmd.py`):
+Raw layout (TCIA, https://www.cancerimagingarchive.net/collection/cmmd/):
     CMMD_clinicaldata_revision.xlsx   one row per breast with a lesion (1,872 rows, 1,775
         patients): ID1 (D1-0001 ...; D2-... for the patients with molecular subtypes),
         LeftRight (L|R), Age, number, abnormality (calcification | mass | both),
@@ -10,6 +8,12 @@ DOI 10.7937/tcia.eqde-4b16; Cui et al., Scientific Data 2023; CLIMB reads the ta
         HER2-enriched | triple negative, D2 patients only)
     CMMD/<ID1>/<study folder>/<series folder>/1-1.dcm, 1-2.dcm, ...   (NBIA Data Retriever;
         `medshard download` writes <ID1>/<Study UID>/<Series UID>/ instead, also read)
+
+Sources: the collection page (DOI 10.7937/tcia.eqde-4b16); CLIMB reads the table's `ID1`
+and `classification` and the patient folders (`DDVD233/CLIMB:src/datasets/mammo/cmmd.py`);
+the other columns and row counts from a third-party audit (../shared/SOURCES.md). Which
+header attribute names the view in CMMD's files (ViewPosition or ViewCodeSequence) is
+unconfirmed: both are read.
 The images of a patient are not named by breast or view: each file's header says
 (ImageLaterality or Laterality; ViewPosition, or the ViewCodeSequence code for CC / MLO,
 `medshard.formats.dicom.read_view_laterality`), read while listing (headers only). The

@@ -1,9 +1,6 @@
 """VinDr-Mammo: 5,000 four-view screening mammography exams (DICOM) with breast-level BI-RADS.
 
-Raw layout (PhysioNet 1.0.0, https://physionet.org/content/vindr-mammo/1.0.0/; Nguyen et
-al., Scientific Data 10, 277 (2023); column order confirmed by CLIMB's reader,
-`DDVD233/CLIMB:src/datasets/mammo/vindr.py`, which reads columns 0, 1, 2, 7, 9 as
-study_id, series_id, image_id, breast_birads, split):
+Raw layout (PhysioNet 1.0.0, https://physionet.org/content/vindr-mammo/1.0.0/):
     images/<study_id>/<image_id>.dicom      one exam per study, four views (L/R x CC/MLO)
     breast-level_annotations.csv            one row per image:
         study_id, series_id, image_id, laterality (L|R), view_position (CC|MLO), height,
@@ -16,6 +13,13 @@ study_id, series_id, image_id, breast_birads, split):
         split
     metadata.csv                            DICOM attributes per image (not read: the
                                             files' own headers are, through the allow-list)
+
+Sources: the PhysioNet project page and Nguyen et al., Scientific Data 10, 277 (2023);
+the column order as CLIMB reads it (`DDVD233/CLIMB:src/datasets/mammo/vindr.py`: columns
+0, 1, 2, 7, 9 are study_id, series_id, image_id, breast_birads, split) and as
+third-party readers list the breast-level columns; the finding columns and the list
+literal in finding_categories from third-party readers (public code), not re-checked
+against the release.
 
 Sample: one breast (`<study_id>_<L|R>`), its CC and MLO images as roles `cc` and `mlo`
 (`medshard.sources.mammo.views`); a breast without both views is filtered. The label is
