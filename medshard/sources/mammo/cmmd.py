@@ -21,7 +21,8 @@ table's rows join the images by ID1 and laterality; the rows name no view.
 
 Sample: one breast, `<ID1>_<L|R>`, its CC and MLO images as roles `cc` and `mlo`
 (`medshard.sources.mammo.views`); a breast without both is filtered, one whose images
-are missing or unreadable is quarantined. Labels: `classification` verbatim ("Benign" /
+are missing or unreadable is quarantined. A file whose header cannot be read cannot say
+its breast, so it quarantines every breast of its patient (with the file's reason). Labels: `classification` verbatim ("Benign" /
 "Malignant", biopsy-confirmed; not mapped to BI-RADS, `docs/vocabulary.md`).
 `source_labels` keeps classification, subtype, abnormality and number. CLIMB lists CMMD
 but leaves it out of its experiments pending label verification. Age comes from the
