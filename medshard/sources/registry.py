@@ -35,6 +35,9 @@ BUILTIN_SOURCES: dict[str, str] = {
     "brain-tumor": "medshard.sources.mri.brain_tumor:BrainTumor",
     "brain-mri": "medshard.sources.mri.brain_mri:BrainMRI",
     "brain-tumor-mri-7023": "medshard.sources.mri.brain_tumor_mri_7023:BrainTumorMRI7023",
+    "vindr-mammo": "medshard.sources.mammo.vindr_mammo:VinDrMammo",
+    "cbis-ddsm": "medshard.sources.mammo.cbis_ddsm:CBISDDSM",
+    "cmmd": "medshard.sources.mammo.cmmd:CMMD",
 }
 
 
