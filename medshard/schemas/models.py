@@ -167,6 +167,12 @@ class ImageDescriptor(_Descriptor):
         description="stored as MONOCHROME2 by `inverted_from - value` from a MONOCHROME1 "
         "original (exact; apply it again to get the original values back)",
     )
+    metadata_removed: list[str] = Field(
+        default_factory=list,
+        description="metadata segments dropped from the source's JPEG/PNG bytes before they "
+        "were stored (EXIF, XMP, comments, PNG text chunks: they can carry PHI); the pixels "
+        "are unchanged",
+    )
 
 
 class MaskDescriptor(_Descriptor):
