@@ -30,6 +30,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "hugadb": "medshard.sources.imu.hugadb:HuGaDB",
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "lc25000": "medshard.sources.pathology.lc25000:LC25000",
+    "busi": "medshard.sources.ultrasound.busi:BUSI",
 }
 
 
