@@ -261,8 +261,8 @@ def test_table_is_the_45_climb_datasets() -> None:
 
 def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
     data = VocabularyFile.model_validate(raw)
-    assert data.version == "2.1.0"
-    assert vocab.version == "2.1.0"
+    assert data.version == "2.2.0"
+    assert vocab.version == "2.2.0"
     # ASCII-only JSON: readable whatever the locale's default encoding
     resources.files("medshard.schemas").joinpath("vocabulary.json").read_bytes().decode("ascii")
 
@@ -270,6 +270,8 @@ def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
 # MultiMed sources outside CLIMB's table: slug -> (classes, mask size)
 MULTIMED: dict[str, tuple[list[str], int]] = {
     "moabb-mi": (["left hand", "right hand", "feet", "tongue"], 4),
+    "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
+    "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
 }
 
 

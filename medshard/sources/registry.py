@@ -31,6 +31,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "iiic": "medshard.sources.eeg.iiic:IIIC",
     "lc25000": "medshard.sources.pathology.lc25000:LC25000",
     "busi": "medshard.sources.ultrasound.busi:BUSI",
+    "kermany-oct": "medshard.sources.oct.kermany:KermanyOCT",
 }
 
 
