@@ -32,6 +32,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "lc25000": "medshard.sources.pathology.lc25000:LC25000",
     "busi": "medshard.sources.ultrasound.busi:BUSI",
     "kermany-oct": "medshard.sources.oct.kermany:KermanyOCT",
+    "lhncbc-malaria": "medshard.sources.microscopy.malaria:LHNCBCMalaria",
 }
 
 
