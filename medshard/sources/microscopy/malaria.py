@@ -49,8 +49,8 @@ from medshard.sources.folders import files_in, first_existing_dir
 CLASSES = ("Parasitized", "Uninfected")
 RELEASE_DIRS = ("cell_images/cell_images", "cell_images", "")
 _NAME = re.compile(
-    r"^(?P<smear>C(?P<c>\d+)(?:P(?P<p>\d+))?[A-Za-z_]*?)_?IMG_(?P<field>\d{8}_\d{6}[a-z]?)"
-    r"_cell_(?P<cell>\d+)\.png$")
+    r"^(?P<smear>C(?P<c>\d+)(?:P(?P<p>\d{1,9}))?[A-Za-z_]*?)_?IMG_(?P<field>\d{8}_\d{6}[a-z]?)"
+    r"_cell_(?P<cell>\d{1,9})\.png$")
 
 
 def parse_cell_name(name: str) -> dict[str, str | int | None]:
@@ -65,6 +65,15 @@ def parse_cell_name(name: str) -> dict[str, str | int | None]:
         "field_image": f"{smear}_IMG_{m['field']}",
         "cell": int(m["cell"]),
     }
+
+
+def cell_record_id(cls: str, parsed: dict) -> str:
+    """`P_C100P61ThinF_20150918144104_162`: class initial, smear, field time, cell number.
+
+    Short enough that the sample key stays within a tar member name (the file name itself
+    would not: the pipeline would hash it, for some cells and not others)."""
+    field = str(parsed["field_image"]).split("_IMG_", 1)[1].replace("_", "")
+    return f"{cls[0]}_{parsed['smear']}_{field}_{parsed['cell']}"
 
 
 class MalariaOptions(SourceOptions):
@@ -141,7 +150,7 @@ class LHNCBCMalaria(Source):
                     yield BadRow(f.rel, 0, str(exc))
                     continue
                 yield RawRecord(
-                    record_id=f"{cls}_{f.name[:-4]}",
+                    record_id=cell_record_id(cls, parsed),
                     subject_id=self.subject_of(parsed),
                     files=[f.rel],
                     source_labels={"class": cls},

