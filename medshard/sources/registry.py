@@ -33,6 +33,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "busi": "medshard.sources.ultrasound.busi:BUSI",
     "kermany-oct": "medshard.sources.oct.kermany:KermanyOCT",
     "lhncbc-malaria": "medshard.sources.microscopy.malaria:LHNCBCMalaria",
+    "bcss": "medshard.sources.pathology.bcss:BCSS",
 }
 
 
