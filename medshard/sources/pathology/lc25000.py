@@ -19,13 +19,18 @@ map from an image to its original. A split by image (the default here, and CLIMB
 stratified random 75/25) therefore puts copies of one original on both sides: test accuracy
 on LC25000 is inflated by leakage, and the manifest says so (split unit "image").
 What can be done: the `near_duplicate_groups` option reads every image at listing time,
-computes a perceptual hash that is the same for flips and quarter turns and changes little
-under small rotations and jitter (`medshard.formats.perceptual_hash`), links images whose
-hashes are within `near_duplicate_max_bits` bits (single linkage, within a class) and
-splits by group, so the copies it finds stay in one split. It cannot promise to find all
-copies (arbitrary-angle rotations move the hash), and a loose threshold merges distinct
-originals into one group (harmless for leakage, costly for balance); the group id is in
-each sample's meta. Listing then costs one decode per image (minutes for 25,000).
+computes a descriptor that does not change under rotation about the centre, flips, the
+crop-and-zoom Augmentor applies after a rotation, and brightness/contrast jitter
+(`medshard.formats.near_duplicates`: ring means and angular Fourier magnitudes of
+log-spaced rings), links images within `near_duplicate_max_distance` of each other
+(single linkage, within a class) and splits by group, so the copies it finds stay in one
+split; the group id is in each sample's meta. Measured on real H&E tiles, copies lay at
+most 0.115 from their original and distinct tiles at least 0.279 apart (the default
+threshold is 0.18), but it cannot promise to find every copy of 1,250 unknown originals,
+and distinct originals of uniform tissue may be merged (harmless for leakage, costly for
+balance). Listing then costs one decode per image (~55 ms for 768 px) and all pairs within
+a class (~4 minutes per 5,000-image class on a shared 2-core machine): ~40 minutes for the
+full 25,000, once per build.
 """
 
 from __future__ import annotations
@@ -57,9 +62,9 @@ class LC25000Options(SourceOptions):
         "by group (reads every image at listing); off: split by image, with the leakage the "
         "dataset's augmentation brings",
     )
-    near_duplicate_max_bits: int = Field(
-        8, ge=0, le=32, description="largest Hamming distance (of 63 bits) between two hashes "
-        "linked as copies of one original",
+    near_duplicate_max_distance: float = Field(
+        0.18, ge=0.0, le=1.0, description="largest descriptor distance (1 - correlation) "
+        "between two images linked as copies of one original",
     )
 
 
@@ -154,22 +159,23 @@ class LC25000(Source):
     def _grouped(self, records: list[RawRecord], root: Path) -> list[RawRecord]:
         """Records with subject = their near-duplicate group (within a class); an image
         that cannot be decoded keeps itself as its group (load quarantines it)."""
-        from medshard.formats.perceptual_hash import dihedral_phash, group_near_duplicates
+        from medshard.formats.near_duplicates import group_near_duplicates, ring_descriptor
 
         out: list[RawRecord] = []
         by_class: dict[str, list[RawRecord]] = {}
         for r in records:
             by_class.setdefault(r.source_labels["class"], []).append(r)
         for members in by_class.values():
-            hashes: list[int] = []
+            descriptors = []
             readable: list[RawRecord] = []
             for r in members:
                 try:
-                    hashes.append(dihedral_phash(_decode(self.path(root, r.files[0]))))
+                    descriptors.append(ring_descriptor(_decode(self.path(root, r.files[0]))))
                     readable.append(r)
                 except RecordError:
                     out.append(r)
-            roots = group_near_duplicates(hashes, int(self._options["near_duplicate_max_bits"]))
+            roots = group_near_duplicates(
+                descriptors, float(self._options["near_duplicate_max_distance"]))
             for r, g in zip(readable, roots):
                 group = readable[g].record_id
                 out.append(r.model_copy(update={

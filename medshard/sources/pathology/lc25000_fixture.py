@@ -3,9 +3,10 @@
 Real: the pixels, 160 x 160 tiles cut from `cmu_small_region.svs` (H&E skin; LC25000's own
 images are 768 x 768 lung and colon tissue, so tissue type and size are illustrative),
 saved as JPEG like the release. Illustrative: the class of each tile. One original in
-colon_aca comes with augmented copies as LC25000 made them (horizontal flip, vertical
-flip, quarter turn, a 7-degree rotation with zoom, a brightness jitter): the
-near-duplicate grouping must put exactly these six in one group. One file is a truncated
+colon_aca comes with augmented copies as LC25000 made them with Augmentor (rotations of
+18 and -9 degrees, each cropped to the largest inscribed square and resized back, flips),
+a quarter turn, and a brightness jitter: the near-duplicate grouping must put exactly
+these six in one group. One file is a truncated
 JPEG (quarantined).
 """
 
@@ -30,33 +31,42 @@ PLAIN = {
 # the augmented family: stem -> how it was made from the original
 FAMILY = {
     "colonca1": "original", "colonca1001": "flip_lr", "colonca1002": "flip_ud",
-    "colonca1003": "rot90", "colonca1004": "rotate7", "colonca1005": "brighter",
+    "colonca1003": "rot90", "colonca1004": "rotate18", "colonca1005": "rotate-9_flip_lr_brighter",
 }
 BROKEN = "lung_n_lungn99"
 
 
 def augment(tile: np.ndarray, how: str) -> np.ndarray:
-    """One of LC25000's augmentations (flips, rotations) or a mild colour jitter."""
+    """LC25000's augmentations (Augmentor: rotate, crop the largest inscribed square, resize
+    back; flips), a quarter turn, and a brightness jitter, chained by '_'."""
     from PIL import Image, ImageEnhance
 
-    if how == "original":
-        return tile
-    if how == "flip_lr":
-        return tile[:, ::-1]
-    if how == "flip_ud":
-        return tile[::-1]
-    if how == "rot90":
-        return np.rot90(tile)
-    im = Image.fromarray(tile)
-    if how == "rotate7":  # rotate, crop the largest centred square without corners, resize
-        side = tile.shape[0]
-        rot = im.rotate(7, resample=Image.Resampling.BICUBIC)
-        inner = int(side / (np.cos(np.radians(7)) + np.sin(np.radians(7))))
-        off = (side - inner) // 2
-        return np.asarray(rot.crop((off, off, off + inner, off + inner)).resize((side, side)))
-    if how == "brighter":
-        return np.asarray(ImageEnhance.Brightness(im).enhance(1.12))
-    raise ValueError(how)
+    out = tile
+    for step in how.split("_"):
+        if step == "original":
+            continue
+        if step == "flip":
+            continue
+        if step in ("lr", "ud"):
+            out = out[:, ::-1] if step == "lr" else out[::-1]
+        elif step == "rot90":
+            out = np.rot90(out)
+        elif step.startswith("rotate"):
+            deg = float(step[len("rotate"):])
+            side = out.shape[0]
+            rot = Image.fromarray(np.ascontiguousarray(out)).rotate(
+                deg, resample=Image.Resampling.BICUBIC)
+            t = np.radians(abs(deg))
+            inner = int(side / (np.cos(t) + np.sin(t)))
+            off = (side - inner) // 2
+            out = np.asarray(rot.crop((off, off, off + inner, off + inner))
+                             .resize((side, side), Image.Resampling.BICUBIC))
+        elif step == "brighter":
+            out = np.asarray(ImageEnhance.Brightness(Image.fromarray(
+                np.ascontiguousarray(out))).enhance(1.12))
+        else:
+            raise ValueError(how)
+    return np.ascontiguousarray(out)
 
 
 def _jpeg(arr: np.ndarray) -> bytes:
