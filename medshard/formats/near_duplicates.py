@@ -117,7 +117,7 @@ def group_near_duplicates(descriptors: Sequence[np.ndarray], max_distance: float
     for start in range(0, n, block):
         dist = pairwise_distances(d[start:start + block], d)
         rows, cols = np.nonzero(dist <= max_distance)
-        for r, c in zip(rows.tolist(), cols.tolist()):
+        for r, c in zip(rows.tolist(), cols.tolist(), strict=True):
             i, j = start + r, c
             if j <= i:
                 continue

@@ -1,10 +1,11 @@
 """NIH LHNCBC malaria cell images: 27,558 segmented red blood cells, parasitized or uninfected.
 
-Raw layout (LHNCBC malaria datasheet; `cell_images.zip`, the archive TensorFlow Datasets'
-`malaria` builder also reads; the Kaggle copy `iarunava/cell-images-for-detecting-malaria`
-nests a second `cell_images/` inside):
+Raw layout (cell_images.zip from the LHNCBC malaria datasheet):
     cell_images/Parasitized/<smear>_IMG_<date>_<time>[a-z]_cell_<n>.png   13,779
     cell_images/Uninfected/<smear>_IMG_<date>_<time>[a-z]_cell_<n>.png    13,779
+Sources: the LHNCBC malaria datasheet (`cell_images.zip`, the archive TensorFlow Datasets'
+`malaria` builder also reads); the Kaggle copy `iarunava/cell-images-for-detecting-malaria`
+nests a second `cell_images/` inside.
 PNG cells of varying size on a black background, cut from Giemsa-stained thin smears of
 P. falciparum patients and healthy controls photographed through a smartphone on the
 microscope (Rajaraman et al., PeerJ 2018). The zip also holds `Thumbs.db` files (skipped).

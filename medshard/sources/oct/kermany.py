@@ -1,11 +1,11 @@
 """Kermany 2018 retinal OCT: B-scans labelled CNV, DME, DRUSEN or NORMAL (Cell 2018).
 
-Raw layout (Mendeley Data "Large Dataset of Labeled Optical Coherence Tomography (OCT) and
-Chest X-Ray Images", doi:10.17632/rscbjbr9sj, which unpacks to
-`ZhangLabData/CellData/OCT/`; the Kaggle copy `paultimothymooney/kermany2018` unpacks to
-`OCT2017/`):
+Raw layout (<release> is ZhangLabData/CellData/OCT from Mendeley, OCT2017 from Kaggle):
     <release>/{train,test}/{CNV,DME,DRUSEN,NORMAL}/<DISEASE>-<patient>-<n>.jpeg
     OCT2017/val/<class>/...            Kaggle copy only (8 images per class)
+Sources: Mendeley Data "Large Dataset of Labeled Optical Coherence Tomography (OCT) and
+Chest X-Ray Images", doi:10.17632/rscbjbr9sj (unpacks to `ZhangLabData/CellData/OCT/`);
+the Kaggle copy `paultimothymooney/kermany2018` (unpacks to `OCT2017/`).
 The dataset's description (quoted by the Kaggle page and in many READMEs): images are
 "labeled as (disease)-(randomized patient ID)-(image number by this patient)", and the
 train and test sets are "of independent patients". JPEG, grey, Spectralis (Heidelberg)

@@ -1,11 +1,12 @@
 """BCSS: Breast Cancer Semantic Segmentation, 151 H&E regions of TCGA breast cancer slides.
 
-Raw layout (`PathologyDataScience/BCSS` README and `meta/gtruth_codes.tsv`; the Google Drive
-folder it links holds the regions at 0.25 microns per pixel; kaiko-ai/eva's BCSS docs show
-the same tree):
+Raw layout (the 0.25 MPP release the BCSS README links):
     rgbs_colorNormalized/TCGA-<TSS>-<participant>-DX1_xmin<x>_ymin<y>_MPP-0.2500.png
     masks/<the same name>.png        one uint8 code per pixel (0..21)
     meta/gtruth_codes.tsv            label -> GT_code (optional here: the table is built in)
+Sources: the `PathologyDataScience/BCSS` README and `meta/gtruth_codes.tsv`; the Google Drive
+folder it links holds the regions at 0.25 microns per pixel; kaiko-ai/eva's BCSS docs show
+the same tree.
 CLIMB's loader (`DDVD233/CLIMB:src/datasets/pathology/bcss.py`) reads `images/` and
 `masks/` with the same names; `images/` is accepted too. Region images are about
 1,000-3,000 px a side at 0.25 MPP (~40x); the name gives the slide (a TCGA barcode), the
@@ -118,7 +119,7 @@ def composition(mask: np.ndarray) -> list[dict[str, Any]]:
     codes, counts = np.unique(mask, return_counts=True)
     total = float(mask.size)
     return [{"code": int(c), "name": GT_CODES.get(int(c), "unknown"),
-             "fraction": round(float(n) / total, 6)} for c, n in zip(codes, counts)]
+             "fraction": round(float(n) / total, 6)} for c, n in zip(codes, counts, strict=True)]
 
 
 def dominant_class(mask: np.ndarray, min_fraction: float) -> str | None:

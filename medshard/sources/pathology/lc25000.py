@@ -1,9 +1,10 @@
 """LC25000: 25,000 lung and colon histopathology images in 5 classes (Borkowski et al. 2019).
 
-Raw layout (`tampapath/lung_colon_image_set` README; the Kaggle mirror
-`andrewmvd/lung-and-colon-cancer-histopathological-images` unpacks to the same tree):
+Raw layout (LC25000.zip, as the owner's README describes it):
     lung_colon_image_set/colon_image_sets/{colon_aca,colon_n}/*.jpeg
     lung_colon_image_set/lung_image_sets/{lung_aca,lung_n,lung_scc}/*.jpeg
+Sources: the `tampapath/lung_colon_image_set` README; the Kaggle mirror
+`andrewmvd/lung-and-colon-cancer-histopathological-images` unpacks to the same tree.
 5 x 5,000 JPEGs of 768 x 768 px (names like `colonca1.jpeg`, `lungscc12.jpeg`). CLIMB's
 loader (`DDVD233/CLIMB:src/datasets/pathology/lc25000.py`) expects the five class folders
 directly under one root; that layout is accepted too (the manifest's records say which
@@ -176,7 +177,7 @@ class LC25000(Source):
                     out.append(r)
             roots = group_near_duplicates(
                 descriptors, float(self._options["near_duplicate_max_distance"]))
-            for r, g in zip(readable, roots):
+            for r, g in zip(readable, roots, strict=True):
                 group = readable[g].record_id
                 out.append(r.model_copy(update={
                     "subject_id": group, "meta": {**r.meta, "near_duplicate_group": group}}))

@@ -1,11 +1,12 @@
 """BUSI: 780 breast ultrasound images with lesion masks, normal / benign / malignant.
 
-Raw layout (Al-Dhabyani et al., Data in Brief 2020; the Kaggle copy
-`aryashah2k/breast-ultrasound-images-dataset` that CLIMB downloads,
-`DDVD233/CLIMB:src/datasets/ultrasound/busi.py`):
+Raw layout (Dataset_BUSI_with_GT, as the Kaggle copy unpacks):
     Dataset_BUSI_with_GT/{benign,malignant,normal}/<class> (<n>).png
     Dataset_BUSI_with_GT/<class>/<class> (<n>)_mask.png       one per image
     Dataset_BUSI_with_GT/<class>/<class> (<n>)_mask_1.png     a second lesion, _mask_2 ...
+Sources: Al-Dhabyani et al., Data in Brief 2020; the Kaggle copy
+`aryashah2k/breast-ultrasound-images-dataset` that CLIMB downloads
+(`DDVD233/CLIMB:src/datasets/ultrasound/busi.py`).
 Images are PNG (most stored as 3 identical channels), about 500 x 600 px; each mask is a
 binary PNG (0 / 255) of one lesion, the same size as its image; normal images have an
 all-zero mask. The `_mask_<k>` files for images with several lesions follow the naming
@@ -152,7 +153,7 @@ class BUSI(Source):
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         data = _read(self.path(root, record.files[0]), record.files[0])
         payloads: dict[str, Payload] = {"image": Payload("image", data, {"source_encoding": "png"})}
-        for k, rel in zip(record.meta["mask_index"], record.files[1:]):
+        for k, rel in zip(record.meta["mask_index"], record.files[1:], strict=True):
             if k > MAX_EXTRA_MASKS:
                 raise RecordError(f"{rel}: mask number {k} is above the {MAX_EXTRA_MASKS} extra "
                                   "masks this source declares")
