@@ -213,7 +213,7 @@ EXPECTED_MASK_SIZE: dict[str, int] = {
 FAMILY_MODALITY = {
     "ecg": "ecg", "eeg": "eeg", "cxr": "chest-xray", "mammo": "mammography", "derm": "dermoscopy",
     "fundus": "fundus", "ct": "ct", "us": "ultrasound", "mri": "mri", "graph": "graph",
-    "path": "pathology", "video": "video", "imu": "imu", "ehr": "ehr",
+    "path": "pathology", "video": "video", "imu": "imu", "ehr": "ehr", "oct": "oct",
 }
 
 # Classes that deliberately map to several concepts (a kind of X is also X).
