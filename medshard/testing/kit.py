@@ -34,7 +34,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from medshard.schemas.models import SampleMeta
+from medshard.schemas.models import RawRecord, SampleMeta
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.registry import available_sources, source_class
@@ -385,6 +385,8 @@ def check_listing_reads_no_payload(kit: KitBuild, slug: str) -> None:
 def check_unique_ids(kit: KitBuild, slug: str) -> None:
     seen: set[str] = set()
     for r in _traced(kit, slug).records:
+        if not isinstance(r, RawRecord):  # a bad listing entry (BadRow) has no id
+            continue
         if r.record_id in seen:
             _fail(slug, "unique_ids", f"record id {r.record_id!r} listed twice")
         seen.add(r.record_id)
