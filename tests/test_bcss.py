@@ -127,3 +127,18 @@ def test_a_region_outside_every_roi_is_filtered(root):
     rec = _records(src, root)["TCGA-BH-A0BG-DX1_x5120_y6144"]
     with pytest.raises(Filtered, match="no tile"):
         list(src.load(rec, root))
+
+
+def test_the_code_table_is_checked_and_is_a_label_file(root, tmp_path):
+    import shutil
+
+    from medshard.sources.base import MissingRawData
+
+    src = get_source("bcss")
+    assert src.label_files(root) == ["meta/gtruth_codes.tsv"]
+    copy = tmp_path / "bcss"
+    shutil.copytree(root, copy)
+    tsv = copy / "meta" / "gtruth_codes.tsv"
+    tsv.write_text(tsv.read_text().replace("stroma\t2", "stroma\t22"))
+    with pytest.raises(MissingRawData, match="differs from the 2019 code table"):
+        list(src.list_records(copy))

@@ -3,7 +3,7 @@
 Raw layout (the 0.25 MPP release the BCSS README links):
     rgbs_colorNormalized/TCGA-<TSS>-<participant>-DX1_xmin<x>_ymin<y>_MPP-0.2500.png
     masks/<the same name>.png        one uint8 code per pixel (0..21)
-    meta/gtruth_codes.tsv            label -> GT_code (optional here: the table is built in)
+    meta/gtruth_codes.tsv            label -> GT_code (optional; checked against the built-in table)
 Sources: the `PathologyDataScience/BCSS` README and `meta/gtruth_codes.tsv`; the Google Drive
 folder it links holds the regions at 0.25 microns per pixel; kaiko-ai/eva's BCSS docs show
 the same tree.
@@ -80,6 +80,7 @@ CLIMB_CLASSES = {1: "tumor", 2: "stroma", 3: "lymphocytic_infiltrate", 4: "necro
 TEST_SITES = frozenset({"OL", "LL", "E2", "EW", "GM", "S3"})
 IMAGE_DIRS = ("rgbs_colorNormalized", "images")
 NATIVE_MPP = 0.25
+CODES_FILE = "meta/gtruth_codes.tsv"
 _NAME = re.compile(
     r"^(?P<slide>(?P<patient>TCGA-(?P<site>[A-Z0-9]{2})-[A-Z0-9]{4})-[A-Z0-9]+)"
     r"_xmin(?P<x>\d{1,9})_ymin(?P<y>\d{1,9})_MPP-(?P<mpp>\d+\.\d+)\.png$")
@@ -218,8 +219,28 @@ class BCSS(Source):
         super().check_root(root)
         self.image_dir(root)
 
+    def label_files(self, root: Path) -> list[str]:
+        return [CODES_FILE] if (root / CODES_FILE).is_file() else []
+
+    def check_codes(self, root: Path) -> None:
+        """When the release's `meta/gtruth_codes.tsv` is there, it must be the table built in."""
+        if not (root / CODES_FILE).is_file():
+            return
+        with open(self.path(root, CODES_FILE), encoding="utf-8") as f:
+            rows = [line.rstrip("\n").split("\t") for line in f if line.strip()]
+        try:
+            table = {int(code): label for label, code in rows[1:]}
+        except ValueError as exc:
+            raise MissingRawData(f"bcss: {CODES_FILE} is not 'label<TAB>GT_code' rows ({exc})") from None
+        if table != GT_CODES:
+            diff = sorted(set(table.items()) ^ set(GT_CODES.items()))[:3]
+            raise MissingRawData(
+                f"bcss: {CODES_FILE} differs from the 2019 code table this adapter knows "
+                f"({diff}); the release changed its codes: update medshard's BCSS adapter")
+
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         image_dir = self.image_dir(root)
+        self.check_codes(root)
         images = {f.name: f for f in files_in(root, image_dir, (".png",))}
         masks = {f.name: f for f in files_in(root, "masks", (".png",))}
         for name in sorted(set(masks) - set(images)):

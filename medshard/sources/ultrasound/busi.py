@@ -19,8 +19,9 @@ Samples: one per image, the image's PNG bytes as given (`image`), and every mask
 the image as its own mask role aligned with it: `_mask.png` -> `mask`, `_mask_<k>.png` ->
 `mask_<k>` (k = 1..4), each a 0/1 label map (1 = lesion: mask pixels at or above half
 scale, 128, in any channel; BUSI's masks are 0/255) that `annotates` the image (the build
-checks the sizes agree). A fifth extra mask is a record error, not a silent drop. Masks keep the dataset's per-lesion files separate: merging
-them would lose which pixels belong to which lesion.
+checks the sizes agree). A fifth extra mask is a record error, not a silent drop. Masks
+keep the dataset's per-lesion files separate: merging them would lose which pixels belong
+to which lesion.
 
 Labels: the class folder (`normal`, `benign`, `malignant`), as CLIMB.
 
