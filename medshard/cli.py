@@ -220,6 +220,7 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         follow_symlinks=getattr(args, "follow_symlinks", False),
         verify_raw=getattr(args, "verify_raw", False),
         overwrite=args.overwrite,
+        dedupe=getattr(args, "dedupe", False),
     )
 
 
@@ -243,6 +244,31 @@ def print_build_summary(result) -> None:
               f"last build (e.g. {files[0]})")
     if total_q:
         print(f"{total_q} records quarantined: reasons in {result.out / 'quarantine.jsonl'}")
+    for line in duplicate_lines(m.duplicates, limit=5):
+        print(line)
+
+
+def duplicate_lines(report, limit: int = 20) -> list[str]:
+    """The duplicate report of a build, for people: totals, places linked, first groups."""
+    if report is None or not report.groups:
+        return [] if report is None else [
+            f"no exact duplicates among {report.payloads_hashed} payloads"]
+    out = [f"exact duplicates: {report.groups} payload contents held by more than one sample "
+           f"({report.extra_copies} extra copies; {report.across_sources} across sources, "
+           f"{report.across_splits} across splits, {report.within_one_split} within one split)"
+           + (f"; --dedupe removed {report.dropped} samples" if report.dedupe else
+              "; build with --dedupe to keep only the first copy")]
+    for link in report.links:
+        where = link.a if link.a == link.b else f"{link.a} <-> {link.b}"
+        out.append(f"  {where}: {link.groups} groups")
+    for g in report.duplicate_groups[:limit]:
+        copies = ", ".join(f"{c.source}/{c.split}/{c.key}" for c in g.copies)
+        out.append(f"  sha256 {g.sha256[:12]}: {copies}"
+                   + (f" (dropped {', '.join(g.dropped)})" if g.dropped else ""))
+    if len(report.duplicate_groups) > limit:
+        out.append(f"  ... {len(report.duplicate_groups) - limit} more groups in manifest.json "
+                   "(`medshard inspect --json`)")
+    return out
 
 
 def cmd_build(args: argparse.Namespace) -> int:
@@ -321,6 +347,8 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         agg[2] += sh.bytes
     for (src, fmt), (n, samples, size) in sorted(by.items()):
         print(f"  {src} {fmt}: {n} shards, {samples} samples, {size / 1e6:.1f} MB")
+    for line in duplicate_lines(m.duplicates):
+        print(line)
     return 0
 
 
@@ -497,6 +525,11 @@ def make_parser() -> argparse.ArgumentParser:
                         "content changed (default: off; size, mtime and inode are compared)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (default: off: the bar is shown)")
+    p.add_argument("--dedupe", action="store_true",
+                   help="keep only the first copy (by source name, split, key) of a payload "
+                        "found byte-identical in several samples; the others are filtered "
+                        "and listed in the manifest (default: off: duplicates are reported "
+                        "only; costs a second read of every record)")
     p.set_defaults(func=cmd_build)
 
     p = sub.add_parser("inspect", help="summarize a build: counts beside the published ones")

@@ -12,6 +12,42 @@ import pytest
 _HOME = tempfile.mkdtemp(prefix="medshard-home-")
 os.environ["MEDSHARD_HOME"] = _HOME
 os.environ["MEDSHARD_SECRET"] = "test-installation-secret"
+# real recordings come from the cache the test command fills first; tests never fetch
+os.environ["MEDSHARD_REALDATA_OFFLINE"] = "1"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--sources", default=None, metavar="SLUG,SLUG",
+                     help="build and check only these built-in sources in the conformance kit "
+                     "(default: all); tests that need the whole build are skipped")
+
+
+def kit_sources(config) -> list[str]:
+    from medshard.sources import registry
+
+    chosen = config.getoption("--sources")
+    every = sorted(registry.BUILTIN_SOURCES)
+    if not chosen:
+        return every
+    slugs = sorted({s.strip() for s in chosen.split(",") if s.strip()})
+    unknown = [s for s in slugs if s not in every]
+    if unknown:
+        raise pytest.UsageError(f"--sources: no built-in source {unknown}; choose from {every}")
+    return slugs
+
+
+def pytest_collection_modifyitems(config, items):
+    if not config.getoption("--sources"):
+        return
+    chosen = set(kit_sources(config))
+    keep, drop = [], []
+    for item in items:
+        slug = getattr(item, "callspec", None) and item.callspec.params.get("slug")
+        is_builtin = item.originalname == "test_builtin_source_conforms"
+        (drop if is_builtin and slug not in chosen else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_sessionfinish(session, exitstatus):
@@ -50,11 +86,10 @@ def demo_build(demo_raw, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def kit(tmp_path_factory):
-    """One build (both formats) of every built-in source's fixture, and its repeat: the
-    conformance kit's build, shared by the whole-build reader tests."""
-    from medshard.sources import registry
+def kit(request, tmp_path_factory):
+    """One build (both formats) of every built-in source's fixture (or of `--sources`), and
+    its repeat: the conformance kit's build, shared by the whole-build reader tests."""
     from medshard.testing import build_fixtures
 
-    return build_fixtures(sorted(registry.BUILTIN_SOURCES),
-                          tmp_path_factory.mktemp("conformance"))
+    return build_fixtures(kit_sources(request.config), tmp_path_factory.mktemp("conformance"))
+

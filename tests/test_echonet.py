@@ -207,44 +207,30 @@ def test_read_tracings_groups_lines_by_frame_in_file_order(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def echo_build(echo_root, tmp_path_factory):
-    from medshard.pipeline.build import BuildConfig, run_build
-
-    tmp = tmp_path_factory.mktemp("echo-build")
-    root = tmp / "raw"
-    shutil.copytree(echo_root, root)
-    release = root / "EchoNet-Dynamic"
-    # a truncated download and a video that FileList names but nobody shipped
-    good = (release / "Videos" / f"{NAMES[0]}.avi").read_bytes()
-    (release / "Videos" / "0XBROKEN0000000001.avi").write_bytes(good[: len(good) // 2])
-    with (release / "FileList.csv").open("a", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(["0XBROKEN0000000001", 60.0, 20.0, 50.0, 112, 112, 50, 60, "TRAIN"])
-        w.writerow(["0XMISSING000000002", 60.0, 20.0, 50.0, 112, 112, 50, 60, "TEST"])
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MEDSHARD_SECRET", "echo-test-secret")
-        result = run_build(
-            BuildConfig(sources=["echonet-dynamic"], data_root=tmp,
-                        raw={"echonet-dynamic": root}, out=tmp / "build",
-                        formats=("webdataset", "parquet"), progress=False)
-        )
-    return result, tmp / "build", root
+def echo_build(kit):
+    """The conformance kit's build (both formats) of the fixture: the miniature plus a
+    truncated video (TRAIN) and a listed video that was never shipped (TEST)."""
+    if "echonet-dynamic" not in kit.fixtures:
+        pytest.skip("--sources leaves out echonet-dynamic")
+    return kit.manifest, kit.out, kit.data_root / "echonet-dynamic"
 
 
 def test_build_quarantines_malformed_and_missing_videos(echo_build):
-    result, out, _ = echo_build
-    counts = result.manifest.sources["echonet-dynamic"].counts
-    assert {s: (c.listed, c.written, c.quarantined) for s, c in counts.items()} == {
+    manifest, out, _ = echo_build
+    counts = manifest["sources"]["echonet-dynamic"]["counts"]
+    assert {s: (c["listed"], c["written"], c["quarantined"]) for s, c in counts.items()} == {
         "train": (2, 1, 1), "val": (1, 1, 0), "test": (2, 1, 1)
     }
     lines = {
         q["record_id"]: q
         for q in map(json.loads, (out / "quarantine.jsonl").read_text().splitlines())
+        if q["source"] == "echonet-dynamic"
     }
-    assert lines["0XBROKEN0000000001"]["stage"] == "load"
-    assert "truncated" in lines["0XBROKEN0000000001"]["message"]
-    assert "missing" in lines["0XMISSING000000002"]["message"]
-    assert lines["0XMISSING000000002"]["files"] == ["EchoNet-Dynamic/Videos/0XMISSING000000002.avi"]
+    truncated, missing = lines[demo.TRUNCATED_VIDEO], lines[demo.MISSING_VIDEO]
+    assert truncated["stage"] == missing["stage"] == "load"
+    assert "truncated" in truncated["message"]
+    assert "missing" in missing["message"]
+    assert missing["files"] == [f"EchoNet-Dynamic/Videos/{demo.MISSING_VIDEO}.avi"]
 
 
 def test_shard_video_decodes_frame_for_frame_like_the_raw_file(echo_build, tmp_path):

@@ -437,6 +437,30 @@ def test_an_image_declaring_too_many_pixels_is_refused_before_decoding(monkeypat
     assert check_encoded_image(small)["height"] == 64
 
 
+@pytest.mark.parametrize("mode", ["L", "RGB"])
+@pytest.mark.parametrize("declared", [(64, 128), (32, 32), (128, 64)])
+def test_a_terminated_jpeg_whose_sof_disagrees_with_its_data_is_refused(mode, declared):
+    # Pillow, OpenCV and pylibjpeg all decode these without an error (grey fill or a crop)
+    import io
+
+    from PIL import Image
+
+    from medshard.pipeline.transforms.image import check_encoded_image
+
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray(rng.integers(0, 255, (64, 64), np.uint8)).convert(mode).save(buf, "JPEG")
+    good = buf.getvalue()
+    assert check_encoded_image(good)["width"] == 64
+    patched = _patch_sof(good, *declared)
+    with Image.open(io.BytesIO(patched)) as im:
+        im.load()  # the defect: Pillow alone accepts it
+    with pytest.raises(RecordError, match="corrupt JPEG: Corrupt JPEG data"):
+        check_encoded_image(patched)
+    with pytest.raises(RecordError, match="corrupt JPEG"):
+        check_encoded_image(good[: len(good) * 2 // 3] + b"\xff\xd9")  # cut, then terminated
+
+
 def test_non_finite_voxels_are_quarantined():
     from medshard.pipeline.encoders import EncodeContext, encode_volume
     from medshard.schemas.sample import Payload

@@ -63,3 +63,43 @@ def test_split_unit_is_the_participant(root: Path) -> None:
     records = list(get_source("hugadb").list_records(root))
     assert {r.subject_id for r in records} == {f"{i:02d}" for i in range(1, 9)}
     assert all(r.split is None for r in records)  # keyed hash of the participant
+
+
+def test_the_fixture_accelerometers_are_the_real_daphnet_recording(root: Path) -> None:
+    # read independently: pandas on the cached CSV, numpy on the written session
+    import pandas as pd
+
+    from medshard.testing import realdata
+
+    daphnet = pd.read_csv(realdata.get("daphnet-s06r02"))
+    ankle = daphnet["ankle_horiz_fwd"].to_numpy(float)
+    thigh = daphnet["leg_vert"].to_numpy(float)
+    table = np.genfromtxt(root / "HuGaDB v2" / "HuGaDB_v2_walking_03_00.txt", delimiter="\t",
+                          skip_header=4)
+    t = np.arange(int(len(ankle) / 64.0 * README_RATE_HZ)) / README_RATE_HZ
+    def counts(mg):  # +-2 g in int16, saturating like the sensor
+        return np.clip(np.round(np.interp(t, np.arange(len(mg)) / 64.0, mg) * 16.384), -32768, 32767)
+
+    expected_foot, expected_thigh = counts(ankle), counts(thigh)
+    n = len(table)
+    start = next(i for i in range(len(t) - n) if np.array_equal(table[:8, 0],
+                                                                 expected_foot[i:i + 8]))
+    np.testing.assert_array_equal(table[:, 0], expected_foot[start:start + n])  # acc_rf_x
+    np.testing.assert_array_equal(table[:, 6], table[:, 0])  # the shin is the ankle sensor too
+    np.testing.assert_array_equal(table[:, 13], expected_thigh[start:start + n])  # acc_rt_y
+    assert start >= 24 * README_RATE_HZ - 1  # walking is cut from the walking part
+    assert table[:, 0].std() > 1000  # real gait: hundreds of mg, not noise
+
+
+def test_a_missing_real_recording_names_the_fetch_command(tmp_path, monkeypatch) -> None:
+    from medshard.testing import realdata
+
+    monkeypatch.setenv("MEDSHARD_REALDATA_CACHE", str(tmp_path))
+    monkeypatch.setenv("MEDSHARD_REALDATA_OFFLINE", "1")
+    entry = realdata.REGISTRY["daphnet-s06r02"]
+    stale = tmp_path / f"{entry.package}-{entry.version}" / entry.member
+    stale.parent.mkdir(parents=True)
+    stale.write_text("timestamp,ankle_horiz_fwd\n")  # a file whose sha256 is wrong is not used
+    with pytest.raises(realdata.RealDataMissing,
+                       match=r"python -m medshard.testing.realdata fetch"):
+        realdata.get("daphnet-s06r02")

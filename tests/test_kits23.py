@@ -174,46 +174,30 @@ def test_to_ras_does_not_copy_an_already_ras_array():
 # ---------------------------------------------------------------- end to end
 
 
-@pytest.fixture
-def kits_build(kits_root, tmp_path, monkeypatch):
-    from medshard.pipeline.build import BuildConfig, run_build
-
-    root = tmp_path / "raw"
-    shutil.copytree(kits_root, root)
-    dataset = root / "dataset"
-    entries = json.loads((dataset / "kits23.json").read_text())
-    # a case whose CT was never downloaded, and one whose CT download was cut short
-    shutil.copytree(dataset / "case_00000", dataset / "case_00005")
-    (dataset / "case_00005/imaging.nii.gz").unlink()
-    shutil.copytree(dataset / "case_00000", dataset / "case_00006")
-    gz = (dataset / "case_00006/imaging.nii.gz").read_bytes()
-    (dataset / "case_00006/imaging.nii.gz").write_bytes(gz[: len(gz) // 2])
-    entries += [dict(entries[0], case_id="case_00005"), dict(entries[0], case_id="case_00006")]
-    (dataset / "kits23.json").write_text(json.dumps(entries))
-
-    monkeypatch.setenv("MEDSHARD_SECRET", "kits-test-secret")
-    out = tmp_path / "build"
-    result = run_build(
-        BuildConfig(sources=["kits23"], data_root=tmp_path, raw={"kits23": root}, out=out,
-                    formats=("webdataset", "parquet"), progress=False)
-    )
-    return result, out, root
+@pytest.fixture(scope="module")
+def kits_build(kit):
+    """The conformance kit's build (both formats) of the fixture: the miniature plus a case
+    whose CT was never downloaded and one whose CT download was cut short."""
+    if "kits23" not in kit.fixtures:
+        pytest.skip("--sources leaves out kits23")
+    return kit.manifest, kit.out, kit.data_root / "kits23"
 
 
 def test_build_round_trip_keeps_every_voxel_and_quarantines_broken_cases(kits_build):
-    result, out, root = kits_build
-    counts = result.manifest.sources["kits23"].counts
-    assert sum(c.listed for c in counts.values()) == 7
-    assert sum(c.written for c in counts.values()) == 4
-    assert sum(c.filtered for c in counts.values()) == 1
+    manifest, out, root = kits_build
+    counts = manifest["sources"]["kits23"]["counts"]
+    assert sum(c["listed"] for c in counts.values()) == 7
+    assert sum(c["written"] for c in counts.values()) == 4
+    assert sum(c["filtered"] for c in counts.values()) == 1
     quarantine = {
         q["record_id"]: q
         for q in map(json.loads, (out / "quarantine.jsonl").read_text().splitlines())
+        if q["source"] == "kits23"
     }
-    assert set(quarantine) == {"case_00005", "case_00006"}
-    assert quarantine["case_00005"]["stage"] == "load"
-    assert "kits23_download_data" in quarantine["case_00005"]["message"]
-    assert quarantine["case_00006"]["stage"] == "load"
+    missing, truncated = demo.MISSING_CASE, demo.TRUNCATED_CASE
+    assert set(quarantine) == {missing, truncated}
+    assert quarantine[missing]["stage"] == quarantine[truncated]["stage"] == "load"
+    assert "kits23_download_data" in quarantine[missing]["message"]
 
     seen = set()
     for tar_path in sorted(out.glob("webdataset/kits23/*/*.tar")):

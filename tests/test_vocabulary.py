@@ -123,6 +123,7 @@ TABLE7_TO_SOURCE: dict[str, dict[str, list[str]]] = {
         "No Tumor": ["no_tumor"], "Pituitary Tumor": ["pituitary_tumor"],
         "Glioma Tumor": ["glioma_tumor"], "Meningioma Tumor": ["meningioma_tumor"],
     },
+    "brain-mri": {"Yes": ["yes"], "No": ["no"]},
     "lc25000": {
         "Colon adenocarcinomas": ["colon_aca"], "Benign colon": ["colon_n"],
         "Lung adenocarcinomas": ["lung_aca"], "Lung squamous cell carcinomas": ["lung_scc"],
@@ -178,6 +179,7 @@ EXTRA_SOURCE_CLASSES: dict[str, list[str]] = {
     "jichi": ["ndr"],  # in the data and CLIMB's loader, not in Table 7
     "rspect": ["Acute and Chronic PE"],  # for an adapter that keeps acute_and_chronic_pe
     "hugadb": HUGADB_ACTIVITIES,  # all 12 activities, Table 7 lists CLIMB's 4
+    "coronahack": ["COVID-19"],  # Label_2_Virus_category separates it; CLIMB folds it in
 }
 
 
@@ -197,7 +199,7 @@ def expected_source_classes(slug: str) -> set[str]:
 EXPECTED_MASK_SIZE: dict[str, int] = {
     "ptb-xl": 8, "chapman-shaoxing": 7, "georgia": 7, "cpsc": 4,
     "iiic": 6, "tuab": 2, "tuev": 6,
-    "mimic-cxr": 14, "chexpert": 14, "vindr-cxr": 31, "covid-19": 5, "coronahack": 4,
+    "mimic-cxr": 14, "chexpert": 14, "vindr-cxr": 31, "covid-19": 5, "coronahack": 5,
     "vindr-mammo": 5, "cbis-ddsm": 6, "cmmd": 2,
     "isic-2020": 2, "ham10000": 7, "pad-ufes-20": 7,
     "messidor-2": 5, "aptos-2019": 5, "jichi": 4,
@@ -231,6 +233,7 @@ MULTI_CONCEPT_CLASSES: dict[tuple[str, str], set[str]] = {
     ("covid-19", "COVID-19"): {"cxr.covid-19", "cxr.viral-pneumonia", "cxr.pneumonia"},
     ("coronahack", "Bacterial Pneumonia"): {"cxr.bacterial-pneumonia", "cxr.pneumonia"},
     ("coronahack", "Viral Pneumonia"): {"cxr.viral-pneumonia", "cxr.pneumonia"},
+    ("coronahack", "COVID-19"): {"cxr.covid-19", "cxr.viral-pneumonia", "cxr.pneumonia"},
     ("pad-ufes-20", "SEK"): {"derm.seborrheic-keratosis", "derm.benign-keratosis"},
     ("inspect", "Acute Subsegmental-only PE"): {"ct.acute-pe", "ct.subsegmental-only-pe"},
     ("inspect", "Subsegmental-only PE"): {"ct.chronic-pe", "ct.subsegmental-only-pe"},
@@ -238,6 +241,9 @@ MULTI_CONCEPT_CLASSES: dict[tuple[str, str], set[str]] = {
     ("brain-tumor", "glioma_tumor"): {"mri.glioma", "mri.brain-tumor"},
     ("brain-tumor", "meningioma_tumor"): {"mri.meningioma", "mri.brain-tumor"},
     ("brain-tumor", "pituitary_tumor"): {"mri.pituitary-tumor", "mri.brain-tumor"},
+    ("brain-tumor-mri-7023", "glioma"): {"mri.glioma", "mri.brain-tumor"},
+    ("brain-tumor-mri-7023", "meningioma"): {"mri.meningioma", "mri.brain-tumor"},
+    ("brain-tumor-mri-7023", "pituitary"): {"mri.pituitary-tumor", "mri.brain-tumor"},
     # SNOMED CT 195080001 "atrial fibrillation and flutter": both rhythms coded at once
     ("georgia", "195080001"): {"ecg.afib", "ecg.aflutter"},
 }
@@ -270,6 +276,7 @@ def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
 # MultiMed sources outside CLIMB's table: slug -> (classes, mask size)
 MULTIMED: dict[str, tuple[list[str], int]] = {
     "moabb-mi": (["left hand", "right hand", "feet", "tongue"], 4),
+    "brain-tumor-mri-7023": (["glioma", "meningioma", "notumor", "pituitary"], 5),
     "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
 }
@@ -423,7 +430,9 @@ def test_every_class_is_named_by_one_of_its_concepts(vocab: Vocabulary) -> None:
         (("ham10000", "nv"), ("pad-ufes-20", "NEV")),
         (("inspect", "No PE"), ("rspect", "No PE")),
         (("covid-blues", "Has COVID"), ("covid-us", "covid")),
-        (("brain-mri", "No"), ("brain-tumor", "no_tumor")),
+        (("brain-mri", "no"), ("brain-tumor", "no_tumor")),
+        (("brain-tumor-mri-7023", "glioma"), ("brain-tumor", "glioma_tumor")),
+        (("brain-tumor-mri-7023", "notumor"), ("brain-tumor", "no_tumor")),
     ],
 )
 def test_same_meaning_is_one_concept(vocab: Vocabulary, left: tuple, right: tuple) -> None:

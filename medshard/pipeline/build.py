@@ -25,6 +25,7 @@ from typing import Any
 
 from medshard import __version__
 from medshard.errors import UserError
+from medshard.pipeline.duplicates import build_report, plan_dedupe
 from medshard.pipeline.lock import BuildLock
 from medshard.pipeline.pseudonym import installation_secret, key_id, pseudonymize
 from medshard.pipeline.runner import beam_options
@@ -41,6 +42,7 @@ from medshard.pipeline.shard_task import (
 )
 from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
 from medshard.schemas import SPLITS, BadRow, Manifest, SourceSummary, SplitCounts
+from medshard.schemas.models import DuplicateReport
 from medshard.schemas.standards import SIGNAL_STANDARDS, SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.layout import WORK_DIR
@@ -87,6 +89,8 @@ class BuildConfig:
     verify_raw: bool = False
     # replace another build in `out`: files the new manifest will not list are removed
     overwrite: bool = False
+    # drop every later copy of an exact duplicate payload (medshard.pipeline.duplicates)
+    dedupe: bool = False
 
 
 @dataclass
@@ -119,6 +123,8 @@ def config_record(config: BuildConfig, sources: dict[str, Source],
     }
     if config.follow_symlinks:
         record["follow_symlinks_within_root"] = True
+    if config.dedupe:
+        record["dedupe"] = True
     if config.license_allow is not None or config.access_allow is not None:
         record["source_filter"] = {
             "license_allow": config.license_allow,
@@ -548,6 +554,8 @@ def run_build(config: BuildConfig) -> BuildResult:
 def _locked_build(config: BuildConfig, sources: dict[str, Source], cfg: dict[str, Any],
                   cfg_hash: str, replacing: bool, out: Path) -> BuildResult:
     jobs, bad_rows = plan_jobs(config, sources, cfg_hash)
+    # --dedupe: a hash-only pass first; the later copies' keys go to their shards' jobs
+    dedupe = plan_dedupe(jobs, lambda todo: _run_beam(todo, config)) if config.dedupe else None
 
     todo: list[ShardJob] = []
     raw_changed: dict[str, list[str]] = {}
@@ -581,12 +589,13 @@ def _locked_build(config: BuildConfig, sources: dict[str, Source], cfg: dict[str
         if not path.exists():
             raise RuntimeError(f"shard {job.stem} produced no result; run the build again")
 
+    duplicates = build_report(jobs, dedupe)  # before --overwrite tidies the work folder
     if replacing:
         _remove_unlisted(out, jobs)
     else:
         _remove_stale_shards(out, jobs, list(sources))
     receipts = {s: d for s in sorted(sources) if (d := receipt_digest(source_root(config, s)))}
-    _finish(out, part_paths, sources, cfg, cfg_hash, receipts, bad_rows)
+    _finish(out, part_paths, sources, cfg, cfg_hash, receipts, bad_rows, duplicates)
     return BuildResult(
         out, read_manifest(out / "manifest.json"), len(todo), len(jobs) - len(todo), raw_changed
     )
@@ -606,6 +615,7 @@ def _finish(
     cfg_hash: str,
     receipts: dict[str, str],
     bad_rows: list[dict[str, Any]] | None = None,
+    duplicates: DuplicateReport | None = None,
 ) -> None:
     """Counts, manifest, index and quarantine from the parts, streaming them from disk.
 
@@ -665,6 +675,7 @@ def _finish(
         sources=summaries,
         shards=shards,
         raw_receipts=receipts,
+        duplicates=duplicates,
     )
     write_index(out / "index.parquet", lambda: (r for p in _read_parts(part_paths)
                                                 for r in p["index_rows"]))

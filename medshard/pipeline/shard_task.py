@@ -29,6 +29,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from medshard import __version__
+from medshard.pipeline.duplicates import DEDUPE_REASON, payload_hashes
 from medshard.pipeline.encoders import encode_payloads
 from medshard.schemas import Filtered, RawRecord, RecordError, SampleMeta
 from medshard.schemas.standards import SignalSpec
@@ -46,6 +47,7 @@ SPOOL_LIMIT = 32 << 20  # bytes of one record's encoded samples held in memory b
 
 
 PLANS_DIR = ".medshard/plans"
+HASHES_DIR = ".medshard/hashes"  # parts of the hash-only pass of --dedupe
 
 
 @dataclass
@@ -77,6 +79,10 @@ class ShardJob:
     payload_members: tuple[str, ...] = ()  # what this source declares (Source.payload_members)
     demographic_fields: dict[str, str] | None = None  # Source.demographic_fields
     parquet_columns: tuple[str, ...] = ()  # payload columns of every Parquet shard of the build
+    # --dedupe (medshard.pipeline.duplicates): the hash-only pass writes no shard, and the
+    # keys of later copies this shard must leave out
+    hash_only: bool = False
+    dedupe_drop: tuple[str, ...] = ()
 
     @property
     def stem(self) -> str:
@@ -87,7 +93,7 @@ class ShardJob:
         return shard_path(fmt, self.stem)
 
     def part_path(self) -> Path:
-        return Path(self.out) / PARTS_DIR / f"{self.stem}.json"
+        return Path(self.out) / (HASHES_DIR if self.hash_only else PARTS_DIR) / f"{self.stem}.json"
 
     def plan_path(self) -> Path:
         return Path(self.out) / PLANS_DIR / f"{self.stem}.jsonl"
@@ -366,7 +372,9 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         index_rows: list[dict] = []
         filtered_reasons: Counter[str] = Counter()
         original_rates: Counter[str] = Counter()
-        written = samples = 0
+        written = samples = deduped = 0
+        hashes: list[list[str]] = []  # [key, member, sha256] of each written payload
+        drop = set(job.dedupe_drop)
         provenance_base = {
             "source_version": job.source_version,
             "transform_config_hash": job.config_hash,
@@ -384,6 +392,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                 if f not in raw_sha256:
                     raw_sha256[f] = _confined_sha256(source, root, f)
             spool = _RecordSpool()
+            keys: list[str] = []
             key = sample_key(job.source, rec.record_id)
             stage = "load"
             file_hashes: dict[str, str] | None = None
@@ -430,6 +439,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                     meta = meta_obj.model_dump(mode="json")
                     meta_json = json_bytes(meta)
                     spool.add(meta, meta_json, members)
+                    keys.append(key)
                     del sample, members, descriptors, meta, meta_json  # spilled copies only
             except Filtered as exc:
                 spool.discard()
@@ -443,7 +453,16 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
             if spool.count == 0:
                 filtered_reasons["no samples"] += 1
                 continue
+            if drop and all(k in drop for k in keys):
+                spool.discard()
+                filtered_reasons[DEDUPE_REASON] += 1
+                deduped += len(keys)
+                continue
             for meta, meta_json, members in spool.drain():
+                if meta["key"] in drop:  # one later copy among the record's samples
+                    deduped += 1
+                    continue
+                hashes += payload_hashes(meta["key"], members, meta["payloads"])
                 if "webdataset" in writers:
                     writers["webdataset"].write(
                         meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
@@ -498,6 +517,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         "raw_files": raw_files,
         "raw_sha256": raw_sha256,
         "samples": samples,
+        "deduped_samples": deduped,
+        "payload_hashes": hashes,
         "shards": shard_infos,
         "quarantine": quarantine,
         "index_rows": index_rows,

@@ -411,6 +411,52 @@ class ReleaseInfo(_Strict):
     splits: dict[str, dict[str, ReleaseSplit]] = Field(description="source -> split -> ...")
 
 
+class DuplicateCopy(_Strict):
+    """One sample holding a duplicated payload."""
+
+    source: str
+    split: Split
+    key: str
+    member: str = Field(description="the payload member whose bytes repeat, e.g. image.jpg")
+
+
+class DuplicateGroup(_Strict):
+    """Samples whose payloads hold byte-identical content, first copy first."""
+
+    sha256: str = Field(description="sha256 of the repeated payload's stored bytes")
+    copies: list[DuplicateCopy] = Field(
+        description="every sample holding these bytes, in build order (source, split, key)")
+    dropped: list[str] = Field(
+        default_factory=list, description="keys --dedupe removed (every copy but the first)")
+
+
+class DuplicateLink(_Strict):
+    """How many duplicate groups join two places (`source/split`) of a build."""
+
+    a: str = Field(description="source/split")
+    b: str = Field(description="source/split (the same as a: copies within one split)")
+    groups: int
+
+
+class DuplicateReport(_Strict):
+    """Exact duplicates among a build's samples, by content hash of each stored payload."""
+
+    content_hash: str = Field(description="what is hashed, and what is not")
+    order: str = Field(description="which copy of a group counts as the first")
+    payloads_hashed: int = Field(ge=0)
+    groups: int = Field(ge=0, description="distinct contents held by more than one sample")
+    extra_copies: int = Field(ge=0, description="samples beyond the first copy of each group")
+    across_sources: int = Field(ge=0, description="groups whose copies span several sources")
+    across_splits: int = Field(ge=0, description="groups whose copies span several splits")
+    within_one_split: int = Field(
+        ge=0, description="groups whose copies all lie in one split of one source")
+    dedupe: bool = Field(description="true when --dedupe removed every copy but the first")
+    dropped: int = Field(ge=0, description="samples --dedupe removed")
+    links: list[DuplicateLink] = Field(
+        description="groups per pair of places, each pair once (a <= b)")
+    duplicate_groups: list[DuplicateGroup] = Field(description="every group, by first copy")
+
+
 class Manifest(_Strict):
     schema_version: str = SCHEMA_VERSION
     medshard_version: str
@@ -427,3 +473,5 @@ class Manifest(_Strict):
         description="source -> sha256 over its download receipt's (path, size, sha256) list",
     )
     release: ReleaseInfo | None = Field(default=None, description="set in a release only")
+    duplicates: DuplicateReport | None = Field(
+        default=None, description="exact duplicate payloads within and across sources and splits")

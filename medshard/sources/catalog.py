@@ -68,8 +68,14 @@ def readme_blocks() -> dict[tuple[str, str], str]:
 
 
 def refresh_readme(text: str) -> str:
-    """`text` (README.md) with every generated block replaced by the current one."""
+    """`text` (README.md) with every generated block replaced by the current one, and the
+    count in "every built-in source (N)" made current."""
+    import re
+
+    from medshard.sources import registry
+
     for (begin, end), block in readme_blocks().items():
         a, b = text.index(begin) + len(begin), text.index(end)
         text = text[:a] + "\n" + block + "\n" + text[b:]
-    return text
+    return re.sub(r"every built-in source \(\d+\)",
+                  f"every built-in source ({len(registry.BUILTIN_SOURCES)})", text)

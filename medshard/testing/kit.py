@@ -20,11 +20,13 @@ fixture declares (`..` paths, malformed index rows, long file names).
 from __future__ import annotations
 
 import builtins
+import contextlib
 import io
 import json
 import logging
 import os
 import sys
+import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -60,6 +62,7 @@ class KitBuild:
     quarantine: list[dict[str, Any]] = field(default_factory=list)
     manifest: dict[str, Any] = field(default_factory=dict)
     traces: dict[str, Any] = field(default_factory=dict)  # slug -> SourceTrace, made once
+    phi_hits: dict[str, str] | None = None  # slug -> first leak found; one scan for all
 
 
 def fixture_of(slug: str) -> Fixture:
@@ -137,14 +140,19 @@ def build_fixtures(slugs: list[str], workdir: Path, build: bool = True,
     if not build:
         return kit
     options = {s: dict(f.options) for s, f in fixtures.items() if f.options}
-    with captured_logs() as logs:
+    printed, errors = io.StringIO(), io.StringIO()
+    with (captured_logs() as logs, warnings.catch_warnings(record=True) as caught,
+          contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors)):
+        warnings.simplefilter("always")
         for out in outs if repeat else outs[:1]:
             run_build(BuildConfig(
                 sources=list(slugs), data_root=data_root, out=out,
                 formats=("webdataset", "parquet"), shard_size=4 << 20,
                 source_options=options, progress=False,
             ))
-    kit.log_text = "\n".join(logs.lines)
+    # everything the build said, however it said it: log lines, warnings, prints
+    kit.log_text = "\n".join([*logs.lines, *(str(w.message) for w in caught),
+                              printed.getvalue(), errors.getvalue()])
     kit.index = pq.read_table(kit.out / "index.parquet").to_pylist()
     kit.quarantine = [json.loads(line) for line in
                       (kit.out / "quarantine.jsonl").read_text().splitlines() if line]
@@ -516,8 +524,8 @@ def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
         if path.is_file():
             yield str(path.relative_to(kit.out)), path.read_bytes()
             if path.suffix == ".parquet":  # pages may be compressed: read the values too
-                for name, col in zip(pq.read_table(path).column_names,
-                                     pq.read_table(path).columns, strict=True):
+                table = pq.read_table(path)
+                for name, col in zip(table.column_names, table.columns, strict=True):
                     for v in col.to_pylist():
                         if isinstance(v, str):
                             yield f"{path.name}:{name}", v.encode()
@@ -528,15 +536,26 @@ def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
     yield "logs", kit.log_text.encode()
 
 
+def _phi_hits(kit: KitBuild) -> dict[str, str]:
+    """Every source's planted markers against every output, in one pass over the outputs."""
+    if kit.phi_hits is None:
+        wanted = {slug: [m.lower().encode() for m in f.phi_markers]
+                  for slug, f in kit.fixtures.items() if f.phi_markers}
+        hits: dict[str, str] = {}
+        for where, data in _output_texts(kit):
+            lowered = data.lower()  # "ROE" and "Roe" are the same leak
+            for slug, markers in wanted.items():
+                found = next((m for m in markers if m in lowered), None)
+                if slug not in hits and found is not None:
+                    hits[slug] = f"planted marker {found.decode()!r} found in {where}"
+        kit.phi_hits = hits
+    return kit.phi_hits
+
+
 def check_no_phi(kit: KitBuild, slug: str) -> None:
-    markers = [m.lower().encode() for m in kit.fixtures[slug].phi_markers]
-    if not markers:
-        return
-    for where, data in _output_texts(kit):
-        lowered = data.lower()  # "ROE" and "Roe" are the same leak
-        for m in markers:
-            if m in lowered:
-                _fail(slug, "no_phi", f"planted marker {m.decode()!r} found in {where}")
+    leak = _phi_hits(kit).get(slug)
+    if leak:
+        _fail(slug, "no_phi", leak)
 
 
 def check_sample_schema(kit: KitBuild, slug: str) -> None:

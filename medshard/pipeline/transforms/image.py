@@ -9,22 +9,34 @@ environment variable MEDSHARD_MAX_IMAGE_PIXELS for larger images), and no more p
 per byte of file than its encoding can represent (`MAX_PIXELS_PER_BYTE`: a baseline
 JPEG spends at least 2 bits on each 8 x 8 block, deflate compresses at most ~1032:1),
 so a 20 KB file that declares 12000 x 12000 pixels is refused as broken.
+
+Corrupt but terminated JPEGs: a JPEG whose entropy-coded data ends before the size its
+frame header (SOF) declares, or runs past it, still "decodes" in Pillow, OpenCV and
+pylibjpeg (libjpeg fills the missing blocks with grey and only prints a warning). A JPEG
+is therefore decoded by libjpeg-turbo (simplejpeg) with every libjpeg warning raised as an
+error ("premature end of data segment", "extraneous bytes before marker"): its pixels and
+its header must agree. JPEG variants libjpeg-turbo's 8-bit decoder does not take (12-bit,
+lossless) are decoded by Pillow as before.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import re
 from typing import Any
 
 import numpy as np
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
 from medshard.schemas.sample import RecordError
 
 _FORMAT_EXT = {"JPEG": "jpg", "PNG": "png"}
 MAX_IMAGE_PIXELS = 64_000_000
 MAX_PIXELS_PER_BYTE = {"JPEG": 512, "PNG": 4096}
+
+
+_OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
 
 
 def max_image_pixels() -> int:
@@ -41,13 +53,20 @@ def check_encoded_image(data: bytes) -> dict[str, Any]:
         with Image.open(io.BytesIO(data)) as im:
             fmt = im.format
             _check_declared_size(im.size, fmt, len(data))
-            im.load()
+            if fmt != "JPEG" or not _strict_jpeg_decode(data, im.size):
+                im.load()
             width, height = im.size
             mode = im.mode
     except RecordError:
         raise
+    except UnidentifiedImageError as exc:  # its message holds an object address: not stable
+        raise RecordError("unreadable image: not in an image format Pillow can identify "
+                          f"({len(data)} bytes)") from exc
     except Exception as exc:  # Pillow raises many types for broken files
-        raise RecordError(f"unreadable image: {exc}") from exc
+        # Pillow names the stream by its repr (`<_io.BytesIO object at 0x...>`): a memory
+        # address would make the quarantine line differ between two runs
+        message = _OBJECT_REPR.sub("the image bytes", str(exc))
+        raise RecordError(f"unreadable image: {message}") from exc
     if fmt not in _FORMAT_EXT:
         raise RecordError(f"unsupported image encoding {fmt}")
     bit_depth = 16 if mode in ("I;16", "I;16B", "I") else 8
@@ -62,6 +81,34 @@ def check_encoded_image(data: bytes) -> dict[str, Any]:
         "encoding": fmt.lower(),
         "ext": _FORMAT_EXT[fmt],
     }
+
+
+def _strict_jpeg_decode(data: bytes, size: tuple[int, int]) -> bool:
+    """Decode a JPEG with libjpeg's warnings as errors; False where this decoder cannot take it.
+
+    RecordError when the data and the header disagree (the decode stops at the warning).
+    """
+    try:
+        import simplejpeg
+    except ImportError:  # the `formats` extra installs it; without it Pillow decodes alone
+        return False
+    try:
+        height, width, colorspace, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return False  # not a JPEG variant libjpeg-turbo's 8-bit decoder reads
+    space = {"Gray": "GRAY", "CMYK": "CMYK", "YCCK": "CMYK"}.get(colorspace, "RGB")
+    try:
+        pixels = simplejpeg.decode_jpeg(data, colorspace=space, strict=True)
+    except ValueError as exc:
+        message = str(exc)
+        if "Corrupt JPEG data" in message or "premature" in message.lower():
+            raise RecordError(f"corrupt JPEG: {message} (its data and its {width} x {height} "
+                              f"header disagree); re-download the file") from exc
+        return False  # unsupported variant (12-bit, lossless, arithmetic): Pillow decodes it
+    if pixels.shape[:2] != (size[1], size[0]):
+        raise RecordError(f"corrupt JPEG: decodes to {pixels.shape[1]} x {pixels.shape[0]}, "
+                          f"its header says {size[0]} x {size[1]}; re-download the file")
+    return True
 
 
 def _check_declared_size(size: tuple[int, int], fmt: str | None, n_bytes: int) -> None:

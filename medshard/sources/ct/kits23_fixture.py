@@ -175,12 +175,21 @@ def write_large_case(dataset: Path, case_id: str = "case_00600", slices: int = 6
 
 
 MISSING_CASE = "case_00099"  # in kits23.json, no imaging file
+TRUNCATED_CASE = "case_00098"  # in kits23.json, its imaging download cut short
 
 
 def write_fixture(root: Path) -> Path:
-    """The miniature plus one broken record: a case listed in kits23.json without its CT."""
+    """The miniature plus two broken records: a case listed in kits23.json without its CT,
+    and one whose CT download was cut short (a copy of the first case, halved)."""
+    import shutil
+
     dataset = write_raw(root)
     entries = json.loads((dataset / "kits23.json").read_text(encoding="utf-8"))
+    first = entries[0]["case_id"]
+    shutil.copytree(dataset / first, dataset / TRUNCATED_CASE)
+    gz = (dataset / TRUNCATED_CASE / "imaging.nii.gz").read_bytes()
+    (dataset / TRUNCATED_CASE / "imaging.nii.gz").write_bytes(gz[: len(gz) // 2])
+    entries.append(dict(entries[0], case_id=TRUNCATED_CASE))
     entries.append(clinical(MISSING_CASE, True, age=60))
     (dataset / "kits23.json").write_text(json.dumps(entries, indent=2), encoding="utf-8")
     return root
@@ -205,12 +214,12 @@ def _fixture():
     return Fixture(
         write=write_fixture,
         samples={"train": 3, "test": 1},
-        quarantined={MISSING_CASE: "load"},
+        quarantined={MISSING_CASE: "load", TRUNCATED_CASE: "load"},
         adversarial={"malformed_row": malformed_entry},
         filtered={"malignant is null in kits23.json": 1},
         real="nibabel's bundled NIfTI images (incl. a big-endian and a flipped orientation)",
         illustrative="segmentations derived from the image, `kits23.json`; one listed case has "
-        "no CT file (quarantined)",
+        "no CT file, one a CT cut short (quarantined)",
     )
 
 

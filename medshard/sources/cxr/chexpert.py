@@ -11,7 +11,8 @@ Labels. Each observation is 1.0 (positive), 0.0 (negative), -1.0 (uncertain) or 
 (not mentioned); `source_labels` keeps the cells as written, as text ("1.0", "-1.0", "" for
 blank: one JSON type in every sample). Unified labels follow
 the `uncertain` option: "negative" (default, as CLIMB: only positives count) or
-"positive" (the U-Ones policy of the CheXpert paper).
+"positive" (the U-Ones policy of the CheXpert paper). The cells, the policy and the
+classes come from `medshard.sources.cxr.chexpert_labels`, which MIMIC-CXR shares.
 
 Split: `valid.csv` (radiologist-labelled) is test, as in CLIMB; `train.csv` is split
 into train/val by a keyed hash of the patient, so no patient is in two splits.
@@ -21,40 +22,25 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any, ClassVar
 
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
+from medshard.sources.cxr.chexpert_labels import (
+    OBSERVATIONS,
+    UncertainPolicy,
+    observation_cells,
+    observation_classes,
+    uncertain_option,
+)
 
-OBSERVATIONS = [
-    "No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-    "Pleural Other", "Fracture", "Support Devices",
-]
 RELEASE_DIRS = ("CheXpert-v1.0-small", "CheXpert-v1.0")
 
 
-def _label_cell(text: str) -> str:
-    """The label cell as written ("1.0", "0.0", "-1.0", "" for blank), checked.
-
-    Kept as text, so every label is one JSON type in every sample (a blank is "", not a
-    null that readers inferring a schema from the first samples would type as null).
-    """
-    text = text.strip()
-    if text and float(text) not in (1.0, 0.0, -1.0):
-        raise ValueError(f"label value {text!r} is not 1, 0, -1 or blank")
-    return text
-
-
 class CheXpertOptions(CarveValOptions):
-    uncertain: Literal["negative", "positive"] = Field(
-        "negative", description="uncertain (-1) labels count as negative (U-Zeros) or "
-        "positive (U-Ones) in the unified labels; source_labels keep -1 either way",
-    )
+    uncertain: UncertainPolicy = uncertain_option()  # type: ignore[assignment]
 
 
 class CheXpert(Source):
@@ -125,9 +111,7 @@ class CheXpert(Source):
         self.release_dir(root)
 
     def classes_for(self, labels: dict[str, str]) -> list[str]:
-        positive = {1.0, -1.0} if self._options["uncertain"] == "positive" else {1.0}
-        return [name for name in OBSERVATIONS
-                if labels.get(name) and float(labels[name]) in positive]
+        return observation_classes(labels, self._options["uncertain"])
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         release = self.release_dir(root)
@@ -149,7 +133,7 @@ class CheXpert(Source):
         rel = Path(prefix, *rel_in_release).as_posix()
         patient, study = rel_in_release[-3], rel_in_release[-2]
         view = Path(rel_in_release[-1]).stem
-        labels = {name: _label_cell(row.get(name) or "") for name in OBSERVATIONS}
+        labels = observation_cells(row)
         split = official or self.carve_val("train", patient)
         # every key in every sample (null when the CSV cell is blank)
         meta: dict[str, Any] = {

@@ -152,7 +152,13 @@ def write_session(
             stop = min(start + step, total)
             block = np.clip(chunk(start, stop), -_PHYS_RANGE_UV, _PHYS_RANGE_UV)
             photic = np.zeros((1, stop - start))
-            writer.writeSamples(list(np.concatenate([block, photic])))
+            block = np.concatenate([block, photic])
+            # one 1-s data record per call, signals one after another: the record layout
+            # EdfWriter.writeSamples builds, without its per-record np.append
+            for record in range(0, stop - start, rate_hz):
+                if writer.blockWritePhysicalSamples(
+                        np.ascontiguousarray(block[:, record:record + rate_hz]).ravel()) < 0:
+                    raise OSError(f"pyedflib could not write a data record of {path}")
     finally:
         writer.close()
     return path

@@ -140,9 +140,9 @@ class TUHSource(Source):
 class TUHSession:
     """One TUH EDF file opened lazily, read as the 16-channel bipolar montage in microvolts.
 
-    Use as a context manager. Opening decodes only the header; `read_montage`
-    decodes just the requested span. Raises RecordError when the file cannot be
-    read, lacks an electrode the montage needs (naming the montage channels and
+    Use as a context manager. Opening decodes only the header; `read_montage` decodes
+    a bounded block (BLOCK_S) from the requested span on. Raises RecordError when the
+    file cannot be read, lacks an electrode the montage needs (naming the montage channels and
     electrodes), mixes sampling rates across those electrodes, or has units
     that are not a voltage.
     """
@@ -187,6 +187,8 @@ class TUHSession:
                 f"{sorted(rates)} Hz; medshard expects one rate per session"
             )
         self.sampling_rate_hz = rates.pop()
+        self._block: dict[str, np.ndarray] = {}
+        self._block_start, self._block_len = 0, 0
         self.n_samples = min(int(self._reader.getNSamples()[i]) for i in self._channel.values())
         self._to_uv = {}
         for e, i in self._channel.items():
@@ -212,18 +214,27 @@ class TUHSession:
         """Bipolar channel names in output row order."""
         return [name for name, _, _ in self.montage]
 
+    BLOCK_S = 60.0  # seconds of every montage electrode decoded per read
+
     def read_montage(self, start: int, stop: int) -> np.ndarray:
         """Montage rows x samples [start, stop) in microvolts, float64.
 
-        Only this span of the referential electrodes is decoded from the file.
+        The referential electrodes are decoded a block (BLOCK_S, or the span if longer) at a
+        time from `start`: memory stays bounded by one block whatever the session's length.
         """
         if not 0 <= start < stop <= self.n_samples:
             raise ValueError(f"span [{start}, {stop}) outside 0..{self.n_samples}")
         n = stop - start
-        ref = {
-            e: self._reader.readSignal(i, start, n) * self._to_uv[e]
-            for e, i in self._channel.items()
-        }
+        lo = self._block_start
+        if not (lo <= start and stop <= lo + self._block_len):
+            # read ahead: one pyedflib call per electrode per block, not per window (each
+            # call costs ~0.2 ms of Python whatever its length); a block is >= 60 s
+            lo = start
+            length = min(max(n, int(self.BLOCK_S * self.sampling_rate_hz)), self.n_samples - lo)
+            self._block = {e: self._reader.readSignal(i, lo, length) * self._to_uv[e]
+                           for e, i in self._channel.items()}
+            self._block_start, self._block_len = lo, length
+        ref = {e: block[start - lo:stop - lo] for e, block in self._block.items()}
         out = np.empty((len(self.montage), n), dtype=np.float64)
         for row, (_, anode, cathode) in enumerate(self.montage):
             np.subtract(ref[anode], ref[cathode], out=out[row])

