@@ -151,6 +151,9 @@ class ImageDescriptor(_Descriptor):
     source_encoding: str | None = None
     pixel_spacing_mm: list[float] | None = None
     view: str | None = None
+    laterality: str | None = Field(
+        default=None, description="L | R (| U | B): the imaged side, for paired organs (breast)"
+    )
     window_center: list[float] | None = None
     window_width: list[float] | None = None
     rescale_applied: bool = False
