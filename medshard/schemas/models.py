@@ -16,7 +16,7 @@ SCHEMA_VERSION = "2.1"  # 2.1: provenance files as lists of {path, sha256}; 2.0:
 
 Modality = Literal[
     "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
-    "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text",
+    "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text", "oct",
 ]
 AccessKind = Literal["open", "registration", "credentialed", "manual"]
 Split = Literal["train", "val", "test"]

@@ -38,6 +38,11 @@ BUILTIN_SOURCES: dict[str, str] = {
     "vindr-mammo": "medshard.sources.mammo.vindr_mammo:VinDrMammo",
     "cbis-ddsm": "medshard.sources.mammo.cbis_ddsm:CBISDDSM",
     "cmmd": "medshard.sources.mammo.cmmd:CMMD",
+    "lc25000": "medshard.sources.pathology.lc25000:LC25000",
+    "busi": "medshard.sources.ultrasound.busi:BUSI",
+    "kermany-oct": "medshard.sources.oct.kermany:KermanyOCT",
+    "lhncbc-malaria": "medshard.sources.microscopy.malaria:LHNCBCMalaria",
+    "bcss": "medshard.sources.pathology.bcss:BCSS",
 }
 
 
