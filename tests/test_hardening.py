@@ -499,3 +499,62 @@ def test_dicom_code_strings_must_be_codes_and_burned_in_images_are_quarantined(t
     kept = read_image(path, burned_in="keep",
                       codes={"BodyPartExamined": frozenset({"LEFT ARM JONES"})})
     assert kept.meta["dicom"]["BodyPartExamined"] == "LEFT ARM JONES"  # a source's own term
+
+
+# --- metadata segments in kept JPEG/PNG bytes ----------------------------------------------
+
+
+def _encode(data: bytes):
+    from medshard.pipeline.encoders import EncodeContext, encode_image
+    from medshard.schemas.sample import Payload
+
+    members, desc = encode_image(Payload("image", data, {}), EncodeContext(key="k", role="image"))
+    [stored] = members.values()
+    return stored, desc
+
+
+def test_text_metadata_in_kept_jpeg_bytes_is_dropped_and_the_pixels_are_unchanged():
+    import io
+
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    im = Image.fromarray(rng.integers(0, 255, (48, 64, 3), np.uint8))
+    exif = Image.Exif()
+    exif[0x010E] = "PATIENT DOE^JANE 1957-03-02"  # ImageDescription
+    exif[0x0131] = "ScannerSerial SN-88412"  # Software
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", exif=exif, comment=b"MRN 0042-77 DOE", icc_profile=b"\0" * 128)
+    raw = buf.getvalue()
+    assert b"DOE^JANE" in raw and b"MRN 0042-77" in raw  # Pillow wrote them
+    stored, desc = _encode(raw)
+    for marker in (b"DOE", b"SN-88412", b"MRN", b"1957"):
+        assert marker not in stored
+    assert desc["metadata_removed"] == ["APP1 (Exif)", "COM"]
+    assert b"ICC_PROFILE\0" in stored and b"JFIF\0" in stored  # colour, not text: kept
+    before = np.asarray(Image.open(io.BytesIO(raw)))
+    after = np.asarray(Image.open(io.BytesIO(stored)))
+    np.testing.assert_array_equal(before, after)
+    assert raw.endswith(stored[stored.index(b"\xff\xda"):])  # the scan, byte for byte
+
+
+def test_text_chunks_in_kept_png_bytes_are_dropped_and_clean_bytes_stay_as_shipped():
+    import io
+
+    from PIL import Image, PngImagePlugin
+
+    im = Image.fromarray(np.arange(32 * 40, dtype=np.uint16).reshape(32, 40))
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Author", "DOE^JANE")
+    info.add_itxt("Comment", "MRN 0042-77", zip=True)
+    buf = io.BytesIO()
+    im.save(buf, "PNG", pnginfo=info)
+    raw = buf.getvalue()
+    stored, desc = _encode(raw)
+    assert b"DOE^JANE" not in stored and desc["metadata_removed"] == ["tEXt", "iTXt"]
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(raw))),
+                                  np.asarray(Image.open(io.BytesIO(stored))))
+    clean = io.BytesIO()
+    im.save(clean, "PNG")
+    kept, kept_desc = _encode(clean.getvalue())
+    assert kept == clean.getvalue() and kept_desc["metadata_removed"] == []

@@ -91,3 +91,24 @@ def test_a_third_party_package_registered_by_entry_point_passes(tmp_path, monkey
     finally:
         registry._registry.cache_clear()
         sys.modules.pop("medshard_toy_plugin", None)
+
+
+def test_a_bad_listing_entry_is_no_duplicate_id(registered, tmp_path):
+    """A source may yield a BadRow beside its records (a file its naming rule refuses):
+    the id checks skip it instead of crashing the kit."""
+    from medshard.schemas import BadRow
+
+    class ListsABadEntry(conformance_toy.ToyEEG):
+        info = conformance_toy._named("toy-bad-entry")
+
+        def list_records(self, root):
+            yield BadRow("labels.csv", 0, "a refused entry")
+            yield from super().list_records(root)
+
+    conformance_toy.ListsABadEntry = ListsABadEntry
+    try:
+        registered(**{"toy-bad-entry": "tests.conformance_toy:ListsABadEntry"})
+        kit = build_fixtures(["toy-bad-entry"], tmp_path, build=False)
+        run_check(kit, "toy-bad-entry", "unique_ids")
+    finally:
+        del conformance_toy.ListsABadEntry

@@ -215,7 +215,7 @@ EXPECTED_MASK_SIZE: dict[str, int] = {
 FAMILY_MODALITY = {
     "ecg": "ecg", "eeg": "eeg", "cxr": "chest-xray", "mammo": "mammography", "derm": "dermoscopy",
     "fundus": "fundus", "ct": "ct", "us": "ultrasound", "mri": "mri", "graph": "graph",
-    "path": "pathology", "video": "video", "imu": "imu", "ehr": "ehr",
+    "path": "pathology", "video": "video", "imu": "imu", "ehr": "ehr", "oct": "oct",
 }
 
 # Classes that deliberately map to several concepts (a kind of X is also X).
@@ -267,8 +267,8 @@ def test_table_is_the_45_climb_datasets() -> None:
 
 def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
     data = VocabularyFile.model_validate(raw)
-    assert data.version == "2.2.0"
-    assert vocab.version == "2.2.0"
+    assert data.version == "2.3.0"
+    assert vocab.version == "2.3.0"
     # ASCII-only JSON: readable whatever the locale's default encoding
     resources.files("medshard.schemas").joinpath("vocabulary.json").read_bytes().decode("ascii")
 
@@ -277,6 +277,8 @@ def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
 MULTIMED: dict[str, tuple[list[str], int]] = {
     "moabb-mi": (["left hand", "right hand", "feet", "tongue"], 4),
     "brain-tumor-mri-7023": (["glioma", "meningioma", "notumor", "pituitary"], 5),
+    "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
+    "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
 }
 
 

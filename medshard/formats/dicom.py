@@ -67,6 +67,7 @@ ALLOWED_TAGS: tuple[str, ...] = (
     "PixelSpacing",
     "ImagerPixelSpacing",
     "ViewPosition",
+    "ImageLaterality",
     "BodyPartExamined",
     "RescaleSlope",
     "RescaleIntercept",
@@ -115,6 +116,7 @@ CODE_VOCABULARY: dict[str, frozenset[str]] = {
         "PALETTE COLOR",
     }),
     "VOILUTFunction": frozenset({"LINEAR", "LINEAR_EXACT", "SIGMOID"}),
+    "ImageLaterality": frozenset({"L", "R", "U", "B"}),
 }
 BURNED_IN_POLICIES = ("quarantine", "keep")
 
@@ -324,28 +326,39 @@ def modality_lut_pixels(ds: Dataset, stored: np.ndarray) -> tuple[np.ndarray, bo
     s, b = int(slope), int(intercept)
     ends = (lo * s + b, hi * s + b)
     out_lo, out_hi = min(ends), max(ends)
-    # integer arithmetic in a type that holds every intermediate; equals pydicom's float64
-    work = stored.astype(np.int64) if max(abs(out_lo), abs(out_hi)) >= 2**31 else stored.astype(np.int32)
-    if s != 1:
-        work *= s
-    if b != 0:
-        work += b
-    return _exact_cast(work, _narrowest_int(out_lo, out_hi, bits_allocated)), True, (out_lo, out_hi)
+    dtype = _narrowest_int(out_lo, out_hi, bits_allocated)
+    if s == 1 and b == 0:  # identity (most MG/CR files say 1 / 0): no arithmetic, no copy
+        return _exact_cast(stored, dtype), True, (out_lo, out_hi)
+    out = _blockwise(stored, lambda block: block * s + b, dtype)
+    if out is None:  # stored bits beyond BitsStored: the whole array, widened as needed
+        work = stored.astype(np.int64) * s + b
+        out = _exact_cast(work, _narrowest_int(int(work.min()), int(work.max()), 16))
+    return out, True, (out_lo, out_hi)
 
 
-def decode_image(ds: Dataset, *, monochrome1: str = "invert", burned_in: str = "quarantine",
-                 codes: dict[str, frozenset[str]] | None = None) -> DicomImage:
-    """Pixels of a single-frame image at native resolution, modality LUT applied losslessly.
+# Rows per block of blockwise arithmetic: int64 temporaries stay near 2 MB whatever the
+# image size, so a 4000 x 5000 16-bit mammogram is decoded in about twice its pixel bytes.
+_BLOCK_ELEMENTS = 1 << 18
 
-    Returns the array (H x W, or H x W x 3 for colour), the ImageDescriptor fields a
-    source fills (height, width, bit_depth, photometric, channels, source_encoding,
-    pixel_spacing_mm, view, window_center, window_width, rescale_applied) and the
-    sample meta (`dicom`: allow-listed attributes; `sex`, `age` where present).
-    Raises RecordError with a value-free message for what it cannot store losslessly.
-    An image whose BurnedInAnnotation is YES (text such as a name may be in the pixels)
-    raises RecordError with `burned_in="quarantine"` (default); with "keep" it is
-    returned with `meta["burned_in_annotation"] = True`.
-    """
+
+def _blockwise(values: np.ndarray, fn, dtype: np.dtype,
+               out: np.ndarray | None = None) -> np.ndarray | None:
+    """`fn(block as int64)` cast to `dtype`, computed a block of rows at a time (into `out`,
+    which may be `values` itself); None when a result does not fit `dtype` exactly."""
+    if out is None:
+        out = np.empty(values.shape, dtype=dtype)
+    info = np.iinfo(dtype)
+    rows = max(1, _BLOCK_ELEMENTS // max(1, int(np.prod(values.shape[1:], dtype=np.int64))))
+    for start in range(0, values.shape[0], rows):
+        block = fn(values[start:start + rows].astype(np.int64))
+        if block.size and (block.min() < info.min or block.max() > info.max):
+            return None
+        out[start:start + rows] = block
+    return out
+
+
+def _check_decodable(ds: Dataset, burned_in: str, monochrome1: str) -> None:
+    """Refuse what `decode_image` cannot store, before any pixel is decoded."""
     if monochrome1 not in MONOCHROME1_POLICIES:
         raise ValueError(f"monochrome1 must be one of {MONOCHROME1_POLICIES}, not {monochrome1!r}")
     if burned_in not in BURNED_IN_POLICIES:
@@ -359,15 +372,39 @@ def decode_image(ds: Dataset, *, monochrome1: str = "invert", burned_in: str = "
     frames = int(ds.get("NumberOfFrames") or 1)
     if frames != 1:
         raise RecordError(f"multi-frame DICOM ({frames} frames) is not a single image")
-    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
+
+
+def _pixel_array(ds: Dataset) -> np.ndarray:
+    """`ds.pixel_array`, with a decoder failure as a value-free RecordError."""
     try:
-        stored = ds.pixel_array
+        return ds.pixel_array
     except Exception as exc:  # decoder errors: missing plugin, truncated data, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise RecordError(
             f"cannot decode DICOM pixel data ({type(exc).__name__}: {first[:160]}); for JPEG "
             "Lossless / JPEG-LS install pylibjpeg with pylibjpeg-libjpeg, or python-gdcm"
         ) from None
+
+
+def decode_image(ds: Dataset, *, monochrome1: str = "invert", burned_in: str = "quarantine",
+                 codes: dict[str, frozenset[str]] | None = None,
+                 stored: np.ndarray | None = None, own: bool = False) -> DicomImage:
+    """Pixels of a single-frame image at native resolution, modality LUT applied losslessly.
+
+    Returns the array (H x W, or H x W x 3 for colour), the ImageDescriptor fields a
+    source fills (height, width, bit_depth, photometric, channels, source_encoding,
+    pixel_spacing_mm, view, laterality, window_center, window_width, rescale_applied) and the
+    sample meta (`dicom`: allow-listed attributes; `sex`, `age` where present).
+    Raises RecordError with a value-free message for what it cannot store losslessly.
+    An image whose BurnedInAnnotation is YES (text such as a name may be in the pixels)
+    raises RecordError with `burned_in="quarantine"` (default); with "keep" it is
+    returned with `meta["burned_in_annotation"] = True`.
+    """
+    if stored is None:  # else `read_image` checked the file and decoded it already
+        _check_decodable(ds, burned_in, monochrome1)
+        stored, own = _pixel_array(ds), False
+    burned = str(ds.get("BurnedInAnnotation") or "").strip().upper() == "YES"
+    photometric = str(ds.get("PhotometricInterpretation", "")).strip().upper()
 
     meta: dict[str, Any] = {"dicom": dicom_metadata(ds, codes), **demographics(ds),
                             "monochrome1_inverted_from": None,
@@ -380,7 +417,14 @@ def decode_image(ds: Dataset, *, monochrome1: str = "invert", burned_in: str = "
         pixels, rescaled, (lo, hi) = modality_lut_pixels(ds, stored)
         if photometric == "MONOCHROME1" and monochrome1 == "invert":
             mirror = lo + hi
-            pixels = _exact_cast(mirror - pixels.astype(np.int64), pixels.dtype)
+            # in place when the array is ours (not the caller's dataset's cached pixel_array)
+            mine = pixels is not stored or (own and pixels.flags.writeable)
+            # every value in [lo, hi] mirrors into [lo, hi]: an in-place pass cannot fail halfway
+            in_range = not pixels.size or (lo <= int(pixels.min()) and int(pixels.max()) <= hi)
+            inverted = (_blockwise(pixels, lambda block: mirror - block, pixels.dtype,
+                                   out=pixels if mine else None) if in_range else None)
+            pixels = (inverted if inverted is not None
+                      else _exact_cast(mirror - pixels.astype(np.int64), pixels.dtype))
             if window_center is not None:
                 window_center = [mirror - c for c in window_center]
             photometric = "MONOCHROME2"
@@ -411,6 +455,7 @@ def decode_image(ds: Dataset, *, monochrome1: str = "invert", burned_in: str = "
         "source_encoding": _source_encoding(ds),
         "pixel_spacing_mm": spacing,
         "view": view,
+        "laterality": meta["dicom"].get("ImageLaterality"),
         "window_center": window_center,
         "window_width": window_width,
         "rescale_applied": rescaled,
@@ -439,6 +484,51 @@ def _source_encoding(ds: Dataset) -> str:
 
 def read_image(path: Path, *, monochrome1: str = "invert", burned_in: str = "quarantine",
                codes: dict[str, frozenset[str]] | None = None) -> DicomImage:
-    """`decode_image` of the file at `path`, parsing allow-listed and decoding tags only."""
-    return decode_image(read_dataset(path, pixels=True), monochrome1=monochrome1,
-                        burned_in=burned_in, codes=codes)
+    """`decode_image` of the file at `path`, parsing allow-listed and decoding tags only.
+
+    Memory: the encoded pixel data is released as soon as it is decoded and the decoded
+    array is transformed in place, so a 4000 x 5000 16-bit mammogram peaks near twice its
+    pixel bytes (benchmarks/mammo_memory.py).
+    """
+    ds = read_dataset(path, pixels=True)
+    _check_decodable(ds, burned_in, monochrome1)
+    stored = _pixel_array(ds)
+    del ds.PixelData  # the encoded bytes: not needed once decoded
+    return decode_image(ds, monochrome1=monochrome1, burned_in=burned_in, codes=codes,
+                        stored=stored, own=True)
+
+
+# View for Mammography (DICOM CID 4014) in ViewCodeSequence, where a file has no
+# ViewPosition: SNOMED-RT and SNOMED CT codes of the standard views.
+MAMMOGRAPHY_VIEW_CODES: dict[str, str] = {
+    "R-10242": "CC", "399162004": "CC",
+    "R-10226": "MLO", "399368009": "MLO",
+    "R-10224": "ML", "399260004": "ML",
+    "R-10228": "LM", "399352003": "LM",
+}
+
+
+def read_view_laterality(path: Path) -> tuple[str | None, str | None]:
+    """(view, laterality) of an image from its header only: ViewPosition, else the code of
+    ViewCodeSequence's first item (`MAMMOGRAPHY_VIEW_CODES`); ImageLaterality, else
+    Laterality. Values outside their vocabularies are None. Raises RecordError (value-free)
+    when the file is not DICOM."""
+    try:
+        ds = _parse(path, ["ViewPosition", "ViewCodeSequence", "ImageLaterality", "Laterality"],
+                    stop_before_pixels=True)
+    except FileNotFoundError:
+        raise RecordError(f"missing file {path.name}") from None
+    except Exception as exc:  # pydicom raises several types for non-DICOM input
+        raise RecordError(f"{path.name} is not a readable DICOM file ({type(exc).__name__})") from None
+    view = _clean("ViewPosition", ds.get("ViewPosition") or "")
+    if not view:
+        items = ds.get("ViewCodeSequence") or []
+        code = str(items[0].get("CodeValue") or "").strip() if len(items) else ""
+        view = MAMMOGRAPHY_VIEW_CODES.get(code)
+    side = None
+    for keyword in ("ImageLaterality", "Laterality"):
+        text = str(ds.get(keyword) or "").strip().upper()
+        if text in CODE_VOCABULARY["ImageLaterality"]:
+            side = text
+            break
+    return view or None, side

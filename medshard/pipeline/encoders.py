@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from medshard.pipeline.transforms.image import check_encoded_image, encode_png
+from medshard.pipeline.transforms.image import check_encoded_image, encode_png, strip_metadata
 from medshard.pipeline.transforms.signal import standardize_signal
 from medshard.schemas.models import PAYLOAD_KINDS
 from medshard.schemas.sample import Payload, RecordError, Sample
@@ -107,16 +107,19 @@ def encode_signal(p: Payload, ctx: EncodeContext) -> Encoded:
 
 @register_encoder("image")
 def encode_image(p: Payload, ctx: EncodeContext) -> Encoded:
-    """The source's JPEG/PNG bytes kept (after a full decode); arrays as lossless PNG, or
-    `.npy` when PNG cannot hold the values (signed, wider than 16 bits)."""
+    """The source's JPEG/PNG bytes kept (text metadata segments dropped, then a full decode);
+    arrays as lossless PNG, or `.npy` when PNG cannot hold the values (signed, wider than
+    16 bits)."""
     desc = dict(p.descriptor)
     if isinstance(p.data, (bytes, bytearray)):
-        info = check_encoded_image(bytes(p.data))
+        data, removed = strip_metadata(bytes(p.data))
+        info = check_encoded_image(data)
         ext = info.pop("ext")
         for k, v in info.items():
             desc.setdefault(k, v)
         desc["encoding"] = info["encoding"]
-        return _out(ctx, "image", ext, bytes(p.data), desc)
+        desc["metadata_removed"] = removed
+        return _out(ctx, "image", ext, data, desc)
     arr = np.asarray(p.data)
     if arr.ndim not in (2, 3):
         raise RecordError(f"image {ctx.role!r} must be H x W or H x W x C, got shape {arr.shape}")

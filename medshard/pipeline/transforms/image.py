@@ -17,6 +17,15 @@ is therefore decoded by libjpeg-turbo (simplejpeg) with every libjpeg warning ra
 error ("premature end of data segment", "extraneous bytes before marker"): its pixels and
 its header must agree. JPEG variants libjpeg-turbo's 8-bit decoder does not take (12-bit,
 lossless) are decoded by Pillow as before.
+
+Metadata segments: a source's JPEG/PNG bytes are kept, but not the text around the pixels.
+EXIF, XMP, IPTC and comment segments can carry names, dates and device serials (a camera
+writes them; a de-identification pass over DICOM never sees them), so `strip_metadata`
+drops them losslessly before the bytes are checked and stored: JPEG APP1-APP15 except
+ICC profiles (APP2 "ICC_PROFILE") and Adobe's colour transform (APP14 "Adobe"), and COM;
+PNG tEXt, zTXt, iTXt, eXIf and tIME. The entropy-coded data and every other segment or
+chunk are copied byte for byte, so the decoded pixels are identical; what was dropped is
+named in the descriptor's `metadata_removed`.
 """
 
 from __future__ import annotations
@@ -37,6 +46,78 @@ MAX_PIXELS_PER_BYTE = {"JPEG": 512, "PNG": 4096}
 
 
 _OBJECT_REPR = re.compile(r"<[\w.]+ object at 0x[0-9a-fA-F]+>")
+
+
+_JPEG_KEEP_APP = {0xE0: (b"JFIF\0", b"JFXX\0"), 0xE2: (b"ICC_PROFILE\0",), 0xEE: (b"Adobe",)}
+_PNG_TEXT_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"tIME"}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def strip_metadata(data: bytes) -> tuple[bytes, list[str]]:
+    """`data` without its text-bearing metadata segments, and their names (module docstring).
+
+    Bytes that are not JPEG or PNG, or whose segment structure is broken, come back as they
+    are: the full decode that follows judges them.
+    """
+    if data[:2] == b"\xff\xd8":
+        return _strip_jpeg(data)
+    if data[:8] == _PNG_SIGNATURE:
+        return _strip_png(data)
+    return data, []
+
+
+def _strip_jpeg(data: bytes) -> tuple[bytes, list[str]]:
+    out, removed, pos = bytearray(data[:2]), [], 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            return data, []  # not at a marker: leave it to the decoder
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker == 0xDA or 0xD0 <= marker <= 0xD9 or marker == 0x01:
+            break  # start of scan (or a standalone marker): the rest is copied as is
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        end = pos + 2 + length
+        if length < 2 or end > len(data):
+            return data, []
+        body = data[pos + 4:end]
+        is_app = 0xE0 <= marker <= 0xEF
+        keep = not (is_app or marker == 0xFE) or any(
+            body.startswith(tag) for tag in _JPEG_KEEP_APP.get(marker, ()))
+        if keep:
+            out += data[pos:end]
+        else:
+            name = "COM" if marker == 0xFE else f"APP{marker - 0xE0}"
+            tag = body[:body.find(b"\0")] if is_app and 0 < body.find(b"\0") <= 32 else b""
+            label = f"{name} ({tag.decode('ascii', 'replace')})" if tag.isascii() and tag else name
+            if label not in removed:
+                removed.append(label)
+        pos = end
+    if not removed:
+        return data, []
+    return bytes(out + data[pos:]), removed
+
+
+def _strip_png(data: bytes) -> tuple[bytes, list[str]]:
+    out, removed, pos = bytearray(data[:8]), [], 8
+    while pos + 12 <= len(data):
+        length = int.from_bytes(data[pos:pos + 4], "big")
+        ctype = data[pos + 4:pos + 8]
+        end = pos + 12 + length
+        if end > len(data):
+            return data, []
+        if ctype in _PNG_TEXT_CHUNKS:
+            if ctype.decode("ascii") not in removed:
+                removed.append(ctype.decode("ascii"))
+        else:
+            out += data[pos:end]
+        pos = end
+        if ctype == b"IEND":
+            break
+    if not removed:
+        return data, []
+    return bytes(out + data[pos:]), removed
 
 
 def max_image_pixels() -> int:

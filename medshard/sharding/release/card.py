@@ -21,7 +21,7 @@ _TASK_CATEGORIES = {
     "pathology": "image-classification", "ct": "image-classification",
     "mri": "image-classification", "ultrasound": "video-classification",
     "video": "video-classification", "graph": "graph-ml", "text": "text-classification",
-    "ehr": "tabular-classification",
+    "ehr": "tabular-classification", "oct": "image-classification",
 }  # signals (ECG, EEG) have no Hub task category: "other"
 
 

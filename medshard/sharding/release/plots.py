@@ -17,7 +17,8 @@ from medshard.sharding.members import npy_array
 from medshard.sharding.parquet import iter_parquet_samples
 from medshard.sharding.wds import iter_tar_samples
 
-IMAGE_MODALITIES = {"chest-xray", "mammography", "dermoscopy", "fundus", "pathology", "ct", "mri"}
+IMAGE_MODALITIES = {"chest-xray", "mammography", "dermoscopy", "fundus", "pathology", "ct", "mri",
+                    "oct"}
 SIGNAL_MODALITIES = {"ecg", "eeg"}
 VOLUME_MODALITIES = {"ct"}
 THUMBNAILS = 4

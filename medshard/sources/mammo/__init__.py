@@ -1,0 +1,1 @@
+"""Mammography sources: one sample per breast, its views as image roles."""
