@@ -1,0 +1,130 @@
+"""Builds with raw data and output on object storage: an S3 API served on loopback by moto.
+
+Credentials and the endpoint reach medshard only through the environment (as on a real
+cluster); the worker processes of the external pool inherit it.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from medshard.pipeline.build import BuildConfig, run_build
+from tests.helpers import PortableServices, free_port, output_files
+
+pytest.importorskip("moto.server")
+pytest.importorskip("s3fs")
+
+SOURCES = ["ptb-xl", "chexpert"]
+S3_ENV = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+          "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+def config(raw, out, **kw) -> BuildConfig:
+    kw.setdefault("formats", ("webdataset", "parquet"))
+    kw.setdefault("shard_size", 400_000)
+    return BuildConfig(sources=SOURCES, data_root=raw, out=out, progress=False, **kw)
+
+
+@pytest.fixture(scope="module")
+def s3(demo_raw):
+    """A moto S3 server on 127.0.0.1 with bucket `raw` holding the demo's raw files;
+    yields the s3fs filesystem. The endpoint and credentials are environment variables."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    saved = {k: os.environ.get(k) for k in (*S3_ENV, "AWS_ENDPOINT_URL")}
+    os.environ.update(S3_ENV, AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}")
+    try:
+        import fsspec
+
+        fs = fsspec.filesystem("s3", skip_instance_cache=True, use_listings_cache=False)
+        for bucket in ("raw", "builds"):
+            fs.mkdir(bucket)
+        fs.put(f"{demo_raw}/", "raw/", recursive=True)
+        yield fs
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def reference(demo_raw, tmp_path_factory) -> dict[str, bytes]:
+    out = tmp_path_factory.mktemp("local")
+    run_build(config(demo_raw, out))
+    return output_files(out)
+
+
+def fetch(fs, url: str, dst: Path) -> dict[str, bytes]:
+    """Every published file of a build on S3, fetched to `dst`."""
+    fs.get(url.removeprefix("s3://") + "/", f"{dst}/", recursive=True)
+    return output_files(dst)
+
+
+def test_object_storage_build_is_byte_identical_and_resumes(s3, reference, tmp_path):
+    out = "s3://builds/direct"
+    result = run_build(config("s3://raw", out))
+    assert result.shards_written > 0
+    assert fetch(s3, out, tmp_path / "a") == reference
+    # nothing but published objects and the build's working files under the output
+    names = [p.removeprefix("builds/direct/") for p in s3.find("builds/direct")]
+    assert not [n for n in names if n.endswith(".tmp")]
+    assert "build.lock" not in " ".join(names)
+    # resume: a deleted shard is rebuilt alone, to the same bytes
+    victim = next(n for n in names if n.endswith(".tar"))
+    s3.rm_file(f"builds/direct/{victim}")
+    again = run_build(config("s3://raw", out))
+    assert again.shards_written == 1
+    assert fetch(s3, out, tmp_path / "b") == reference
+
+
+def test_validate_and_the_loader_read_a_build_on_object_storage(s3, reference, capsys):
+    from medshard.cli import main
+    from medshard.loaders import ShardDataset
+
+    out = "s3://builds/direct"
+    if not s3.exists("builds/direct/manifest.json"):
+        run_build(config("s3://raw", out))
+    assert main(["validate", out]) == 0
+    assert "shards match the manifest" in capsys.readouterr().out
+    index = pq.read_table(io.BytesIO(reference["index.parquet"]))
+    for fmt in ("webdataset", "parquet"):
+        keys = [s["key"] for s in ShardDataset(out, split=None, format=fmt, shuffle=False)]
+        assert sorted(keys) == sorted(index.column("key").to_pylist())
+    # a shard changed on the store is found
+    shard = json.loads(reference["manifest.json"])["shards"][0]["path"]
+    s3.pipe_file(f"builds/direct/{shard}", b"not a shard")
+    assert main(["validate", out]) == 1
+    assert f"MISMATCH {shard}: sha256" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_portable_runner_with_two_external_workers_builds_from_and_to_s3(s3, reference,
+                                                                         tmp_path):
+    """Beam's job service + an external SDK worker pool (separate processes, the Fn API of
+    Flink, Spark and Dataflow), two worker processes, raw data and output on S3."""
+    out = "s3://builds/portable"
+    with PortableServices(workers=2) as services:  # inherits the S3 endpoint, credentials
+        result = run_build(config("s3://raw", out, beam_args=services.beam_args()))
+    assert fetch(s3, out, tmp_path / "p") == reference
+    # both worker processes wrote shards, and none of them is this (the driver) process
+    assert len(result.worker_shards) == 2, result.worker_shards
+    assert all(n > 0 for n in result.worker_shards.values())
+    assert sum(result.worker_shards.values()) == result.shards_written
+    assert not any(name.endswith(f":{os.getpid()}") for name in result.worker_shards)
