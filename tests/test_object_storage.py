@@ -10,9 +10,6 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
