@@ -10,6 +10,9 @@ import io
 import json
 import logging
 import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -125,3 +128,64 @@ def test_portable_runner_with_two_external_workers_builds_from_and_to_s3(s3, ref
     assert all(n > 0 for n in result.worker_shards.values())
     assert sum(result.worker_shards.values()) == result.shards_written
     assert not any(name.endswith(f":{os.getpid()}") for name in result.worker_shards)
+
+
+# Runs a build in a child process whose third shard upload dies part-way: the child
+# exits (no cleanup, no exception handling) once the HTTP layer has read half of the
+# shard's bytes from the request body.
+KILLED_UPLOAD = textwrap.dedent("""
+    import io, os, sys
+    import s3fs
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    real_call = s3fs.S3FileSystem._call_s3
+    uploads = {"n": 0}
+
+    class DyingBody(io.BytesIO):
+        def read(self, n=-1):
+            data = super().read(n)
+            if self.tell() >= len(self.getbuffer()) // 2:
+                print("killed", KEY, flush=True)
+                os._exit(17)
+            return data
+
+    async def call_s3(self, method, *args, **kwargs):
+        global KEY
+        if method == "put_object" and kwargs.get("Key", "").endswith(".tar"):
+            uploads["n"] += 1
+            if uploads["n"] == 3:
+                KEY = kwargs["Key"]
+                kwargs["Body"] = DyingBody(kwargs["Body"])
+        return await real_call(self, method, *args, **kwargs)
+
+    s3fs.S3FileSystem._call_s3 = call_s3
+    run_build(BuildConfig(sources=["ptb-xl", "chexpert"], data_root="s3://raw",
+                          out=sys.argv[1], progress=False, shard_size=400_000,
+                          formats=("webdataset", "parquet")))
+""")
+
+
+def test_shard_killed_mid_upload_leaves_no_object_and_rerun_completes(s3, reference,
+                                                                      tmp_path):
+    out = "s3://builds/killed"
+    repo = Path(__file__).resolve().parent.parent
+    child = subprocess.run([sys.executable, "-c", KILLED_UPLOAD, out], cwd=repo,
+                           capture_output=True, text=True, timeout=300)
+    assert child.returncode == 17, child.stderr[-2000:]
+    key = child.stdout.split("killed ", 1)[1].strip()  # the object key in bucket `builds`
+    rel = key.removeprefix("killed/")  # the path under the build
+    assert rel.startswith("webdataset/") and rel.endswith(".tar")
+    assert not s3.exists(f"builds/{key}")
+    # every object under a final name is complete: byte for byte what the build publishes
+    present = {p.removeprefix("builds/killed/"): s3.cat_file(p)
+               for p in s3.find("builds/killed")}
+    published = {k: v for k, v in present.items() if not k.startswith(".medshard/")}
+    assert published, "the kill came before any shard was uploaded"
+    assert "manifest.json" not in published
+    for name, data in published.items():
+        assert data == reference[name], f"{name} is not the complete shard"
+    assert rel not in published
+    # the dead build's lock is taken over; the rerun ends with the same bytes
+    again = run_build(config("s3://raw", out))
+    assert again.shards_skipped > 0
+    assert fetch(s3, out, tmp_path / "k") == reference
