@@ -107,3 +107,35 @@ def test_file_urls_build_like_paths(demo_raw, tmp_path):
 
     assert build(f"file://{demo_raw}", f"file://{tmp_path / 'u'}") == build(demo_raw,
                                                                           tmp_path / "p")
+
+
+def test_existence_and_size_checks_list_each_folder_once(trees, monkeypatch):
+    from medshard.formats.remote import clear_listing_cache
+
+    _, remote = trees
+    calls = {"ls": 0, "info": 0}
+    fs = remote.fs
+    real_ls, real_info = fs.ls, fs.info
+
+    def ls(path, detail=True, **kw):
+        calls["ls"] += 1
+        return real_ls(path, detail=detail, **kw)
+
+    def info(path, **kw):
+        calls["info"] += 1
+        return real_info(path, **kw)
+
+    monkeypatch.setattr(fs, "ls", ls)
+    monkeypatch.setattr(fs, "info", info)
+    clear_listing_cache()
+    sizes = [(remote / rel).stat().st_size for rel in ("a/x.dat", "a/x.hea", "a/missing")
+             if (remote / rel).is_file()]
+    assert sizes == [10, 11] and not (remote / "a/missing").exists()
+    assert calls == {"ls": 1, "info": 0}
+    (remote / "a/b/y.dat").stat()
+    assert calls["ls"] == 2
+    # a file written after the listing is seen once the cache is cleared (a new build)
+    fs.pipe_file(f"{remote.fs_path}/a/new.dat", b"1")
+    assert not (remote / "a/new.dat").exists()
+    clear_listing_cache()
+    assert (remote / "a/new.dat").stat().st_size == 1

@@ -11,7 +11,12 @@ current staging area (`staging_area()`), together with every other file of the r
 being read (a WFDB header needs its `.dat`, an `.mhd` its `.raw`), and the area is
 deleted when the record is done. Disk use is bounded by one record per worker thread.
 Containment holds as for local roots: `..` and absolute paths outside the root are
-refused (object storage has no symlinks to follow). Credentials come from the
+refused (object storage has no symlinks to follow).
+
+Existence and size checks (`exists`, `is_file`, `stat`) read the listing of the file's
+folder, one request per folder kept in a small cache, not one request per file: listing a
+source of 2M files, where sources check each record's files, would otherwise cost millions
+of round trips. `clear_listing_cache()` forgets it (each build and shard task starts so). Credentials come from the
 environment or the filesystem's own configuration, never from medshard's options.
 """
 
@@ -26,6 +31,8 @@ import os
 import posixpath
 import shutil
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -78,21 +85,57 @@ class RemoteStat:
 def _mtime_ns(info: dict[str, Any]) -> int:
     for name in ("LastModified", "mtime", "updated", "last_modified", "created"):
         value = info.get(name)
+        # whole seconds: a listing and a HEAD give the same time at different precisions
         if isinstance(value, datetime):
-            return int(value.timestamp() * 1e9)
+            return int(value.timestamp()) * 10**9
         if isinstance(value, (int, float)):
-            return int(value * 1e9)
+            return int(value) * 10**9
         if isinstance(value, str):
             with contextlib.suppress(ValueError):
-                return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1e9)
+                stamp = datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+                return int(stamp) * 10**9
     return 0
+
+
+_LISTINGS: OrderedDict[tuple[int, str], dict[str, dict[str, Any]]] = OrderedDict()
+_LISTINGS_LOCK = threading.Lock()
+LISTING_CACHE_FOLDERS = 256
+
+
+def clear_listing_cache() -> None:
+    """Forget the cached folder listings (raw files may have changed since)."""
+    with _LISTINGS_LOCK:
+        _LISTINGS.clear()
+
+
+def _folder_listing(fs: Any, folder: str) -> dict[str, dict[str, Any]] | None:
+    """name -> info of every entry of `folder` (one request, cached); None when the folder
+    cannot be listed (no permission: the caller asks per file)."""
+    key = (id(fs), folder)
+    with _LISTINGS_LOCK:
+        if key in _LISTINGS:
+            _LISTINGS.move_to_end(key)
+            return _LISTINGS[key]
+    try:
+        entries = fs.ls(folder, detail=True)
+    except FileNotFoundError:
+        entries = []
+    except (PermissionError, NotImplementedError, OSError):
+        return None
+    listing = {posixpath.basename(e["name"].rstrip("/")): e for e in entries
+               if e["name"].rstrip("/") != folder}
+    with _LISTINGS_LOCK:
+        _LISTINGS[key] = listing
+        while len(_LISTINGS) > LISTING_CACHE_FOLDERS:
+            _LISTINGS.popitem(last=False)
+    return listing
 
 
 def _etag_number(info: dict[str, Any]) -> int:
     tag = info.get("ETag") or info.get("etag") or info.get("generation") or info.get("md5Hash")
     if not tag:
         return 0
-    return int(hashlib.sha256(str(tag).encode()).hexdigest()[:15], 16)
+    return int(hashlib.sha256(str(tag).strip('"').encode()).hexdigest()[:15], 16)
 
 
 class RemotePath:
@@ -209,20 +252,31 @@ class RemotePath:
         return False  # object stores have none
 
     # -- queries -------------------------------------------------------------------------
+    def _info(self) -> dict[str, Any] | None:
+        """This path's entry in its folder's (cached) listing; None when absent."""
+        folder, name = posixpath.split(self._path)
+        listing = _folder_listing(self._fs, folder) if folder and name else None
+        if listing is not None:
+            return listing.get(name)
+        try:
+            return self._fs.info(self._path)
+        except FileNotFoundError:
+            return None
+
     def exists(self) -> bool:
-        return bool(self._fs.exists(self._path))
+        return self._info() is not None
 
     def is_file(self) -> bool:
-        return bool(self._fs.isfile(self._path))
+        info = self._info()
+        return info is not None and info.get("type") == "file"
 
     def is_dir(self) -> bool:
         return bool(self._fs.isdir(self._path))
 
     def stat(self) -> RemoteStat:
-        try:
-            info = self._fs.info(self._path)
-        except FileNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self._url) from None
+        info = self._info()
+        if info is None:
+            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self._url)
         return RemoteStat(int(info.get("size") or 0), _mtime_ns(info), _etag_number(info))
 
     def iterdir(self) -> Iterator[RemotePath]:

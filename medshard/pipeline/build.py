@@ -32,7 +32,7 @@ from typing import Any
 
 from medshard import __version__
 from medshard.errors import UserError
-from medshard.formats.remote import RemotePath, open_root, staging_area
+from medshard.formats.remote import RemotePath, clear_listing_cache, open_root, staging_area
 from medshard.pipeline.lock import BuildLock, RemoteBuildLock
 from medshard.pipeline.pseudonym import installation_secret, key_id, pseudonymize
 from medshard.pipeline.runner import beam_options
@@ -415,7 +415,7 @@ def _worker_counts(result: Any) -> dict[str, int]:
 
     try:
         counters = result.metrics().query(MetricsFilter().with_namespace(WORKER_METRICS))
-    except (NotImplementedError, AttributeError, KeyError):
+    except Exception:  # a runner without metrics (or a failing query) must not fail the build
         return {}
     counts: dict[str, int] = {}
     for c in counters["counters"]:
@@ -579,6 +579,7 @@ def run_build(config: BuildConfig) -> BuildResult:
     One build at a time per output folder (`medshard.pipeline.lock`); a full disk or an
     unwritable output is a UserError, and what was finished stays for the next run.
     """
+    clear_listing_cache()  # raw files on object storage may have changed since a last build
     excluded = apply_source_filter(config)
     sources = _check_config(config)
     store = Store(config.out)

@@ -33,7 +33,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from medshard import __version__
-from medshard.formats.remote import RemotePath, current_staging_dir, open_root, staging_area
+from medshard.formats.remote import (
+    RemotePath,
+    clear_listing_cache,
+    current_staging_dir,
+    open_root,
+    staging_area,
+)
 from medshard.pipeline.encoders import encode_payloads
 from medshard.schemas import Filtered, RawRecord, RecordError, SampleMeta
 from medshard.schemas.standards import SignalSpec
@@ -351,6 +357,7 @@ def _rate_key(hz: float) -> str:
 
 def run_shard_job(job: ShardJob) -> dict[str, Any]:
     """Process one shard end to end; returns the part dict (also written to disk)."""
+    clear_listing_cache()  # a retried or later task sees the raw files as they are now
     store = job.store()
     source = get_source(job.source, **job.source_options)
     source.follow_symlinks_within_root = job.follow_symlinks_within_root
