@@ -82,10 +82,26 @@ def test_reads_are_staged_per_record_and_confined(trees):
         for bad in ("../outside.dat", "/etc/passwd", "a/../../x"):
             with pytest.raises(OutsideRoot):
                 resolve_in_root(remote, bad)
-        with pytest.raises(FileNotFoundError) as err:
-            resolve_in_root(remote, "a/missing.dat")
-        assert err.value.filename == str(area / "a/missing.dat")
+        # a missing file: a path that does not exist (the caller's open says so), as locally
+        missing = resolve_in_root(remote, "a/missing.dat")
+        assert missing == area / "a/missing.dat" and not missing.exists()
+        with pytest.raises(FileNotFoundError):
+            open(missing, "rb")
     assert not area.exists()  # deleted with the record
+
+
+def test_a_listing_keeps_only_its_last_staged_files(trees, monkeypatch):
+    from medshard.formats import remote as remote_module
+
+    monkeypatch.setattr(remote_module, "LISTING_KEEP", 2)
+    _, remote = trees
+    with staging_area() as area:
+        first = resolve_in_root(remote, "index.csv")
+        for rel in ("a/x.dat", "a/x.hea", "a/b/y.dat"):
+            assert resolve_in_root(remote, rel).exists()
+        assert not first.exists()  # evicted; asked again, it is fetched again
+        assert resolve_in_root(remote, "index.csv").read_bytes() == TREE["index.csv"]
+        assert len([p for p in area.rglob("*") if p.is_file()]) == 2
 
 
 def test_open_root_tells_local_from_remote(tmp_path):

@@ -34,7 +34,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -343,6 +343,13 @@ class _Area:
     directory: Path
     record_files: tuple[str, ...] = ()
     fetched_record: bool = False
+    recent: list[Path] = field(default_factory=list)  # a listing's staged files, oldest first
+
+
+# a listing (no record) keeps its last few staged files; older ones are deleted (and
+# fetched again if asked for), so a listing that reads a header per record does not
+# accumulate the whole dataset on the driver's disk
+LISTING_KEEP = 16
 
 
 _AREA: contextvars.ContextVar[_Area | None] = contextvars.ContextVar("medshard_stage",
@@ -369,26 +376,27 @@ def current_staging_dir() -> Path | None:
     return area.directory if area else None
 
 
-def _fetch(root: RemotePath, rel: str, target: Path) -> None:
+def _fetch(root: RemotePath, rel: str, target: Path) -> bool:
+    """Copy `root/rel` to `target`; False when there is no such file."""
     if target.exists():
-        return
-    target.parent.mkdir(parents=True, exist_ok=True)
+        return True
     remote = (root / rel).fs_path
+    if not (root / rel).is_file():
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(f".{target.name}.part")
     try:
         root.fs.get_file(remote, str(part))
     except FileNotFoundError:
         part.unlink(missing_ok=True)
-        # the same message a local read gives, naming the path under the root
-        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target)) from None
-    if root.fs.isdir(remote):
-        part.unlink(missing_ok=True)
-        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+        return False
     part.replace(target)
+    return True
 
 
 def stage(root: RemotePath, rel: str) -> Path:
-    """The local copy of `root/rel` in the current staging area (fetched once)."""
+    """The local copy of `root/rel` in the current staging area (fetched once); a path that
+    does not exist when `root/rel` does not."""
     area = _AREA.get()
     if area is None:
         raise RuntimeError(f"reading {root / rel} needs a staging area: run it inside "
@@ -400,7 +408,14 @@ def stage(root: RemotePath, rel: str) -> Path:
                 with contextlib.suppress(OSError):  # a missing sibling fails when opened
                     _fetch(root, f, area.directory / f)
     target = area.directory / rel
-    _fetch(root, rel, target)
+    # a missing file gives a path that does not exist, as a local root does: the
+    # caller's open raises FileNotFoundError naming it
+    if _fetch(root, rel, target) and not area.record_files:
+        if target in area.recent:
+            area.recent.remove(target)
+        area.recent.append(target)
+        while len(area.recent) > LISTING_KEEP:
+            area.recent.pop(0).unlink(missing_ok=True)
     return target
 
 
