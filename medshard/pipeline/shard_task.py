@@ -119,10 +119,9 @@ def write_plan(job: ShardJob, records: list[bytes], store: Store | None = None) 
     store.write_bytes(job.plan_rel(), data)
 
 
-
-
-def raw_fingerprint(root: Path, rel: str) -> list[int] | None:
+def raw_fingerprint(root: Path | RemotePath, rel: str) -> list[int] | None:
     """[size, mtime_ns, inode] of a raw file (symlinks followed); None when it is absent.
+    On object storage: [size, last-modified in whole seconds, a number from the ETag].
 
     Recorded per shard: a file changed in place (same size) changes its mtime, so a
     re-run rebuilds the shards that read it (`--verify-raw` compares content hashes).
