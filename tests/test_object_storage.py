@@ -215,3 +215,16 @@ def test_every_builtin_source_builds_the_same_bytes_from_object_storage(s3, tmp_
     remote = fetch(s3, "s3://everything/build", tmp_path / "fetched")
     assert sorted(remote) == sorted(local)
     assert [k for k in local if remote[k] != local[k]] == []
+
+
+def test_a_raw_object_changed_in_place_rebuilds_its_shard(s3, demo_raw, tmp_path):
+    s3.mkdir("raw2")  # a copy of the raw files this test may change
+    s3.put(f"{demo_raw}/", "raw2/", recursive=True)
+    out = "s3://builds/changed"
+    run_build(config("s3://raw2", out))
+    images = sorted(p for p in s3.find("raw2/chexpert") if p.endswith(".jpg"))
+    s3.pipe_file(images[0], s3.cat_file(images[1]))  # same name, other content
+    again = run_build(config("s3://raw2", out))
+    changed = {f for files in again.raw_changed.values() for f in files}
+    assert changed == {images[0].removeprefix("raw2/chexpert/")}
+    assert again.shards_written == len(again.raw_changed) >= 1
