@@ -32,8 +32,8 @@ from typing import Any
 
 from medshard import __version__
 from medshard.errors import UserError
-from medshard.pipeline.duplicates import build_report, plan_dedupe
 from medshard.formats.remote import RemotePath, clear_listing_cache, open_root, staging_area
+from medshard.pipeline.duplicates import build_report, plan_dedupe
 from medshard.pipeline.lock import BuildLock, RemoteBuildLock
 from medshard.pipeline.pseudonym import installation_secret, key_id, pseudonymize
 from medshard.pipeline.runner import beam_options
