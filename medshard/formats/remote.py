@@ -279,6 +279,9 @@ class RemotePath:
             raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), self._url)
         return RemoteStat(int(info.get("size") or 0), _mtime_ns(info), _etag_number(info))
 
+    def lstat(self) -> RemoteStat:
+        return self.stat()  # no symlinks on object stores
+
     def iterdir(self) -> Iterator[RemotePath]:
         for entry in sorted(self._fs.ls(self._path, detail=False)):
             entry = entry.rstrip("/")
