@@ -92,7 +92,7 @@ class TrainConfig(_Strict):
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
     deterministic: bool = False
     checkpoint_every: int = 500
-    resume: Literal["replay", "state"] = "replay"
+    resume: Literal["replay", "state"] = "replay"  # old configs: both load the loader state
     eval_bootstrap: int = 200
     operating_point: str = "youden"
     log_every: int = 50

@@ -269,8 +269,10 @@ def image_decoder(name: str) -> str:
         name = "auto"
     if name == "auto":
         return "simplejpeg" if _importable("simplejpeg") else "pillow"
-    if not _importable(name):
-        raise UserError(f"image_decoder={name!r} needs the {name} package: pip install {name}")
+    module, package = {"pillow": ("PIL", "Pillow"), "simplejpeg": ("simplejpeg", "simplejpeg"),
+                       "torchvision": ("torchvision", "torchvision")}[name]
+    if not _importable(module):
+        raise UserError(f"image_decoder={name!r} needs {package}: pip install {package}")
     return name
 
 
