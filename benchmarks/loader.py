@@ -481,7 +481,7 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
             ("ceiling: decode only (1 thread, Pillow)",
              lambda ds=ds: lambda: read_decode_ceiling(ds), n),
             ("ceiling: decode only (loader's defaults)",
-             lambda ds=ds: lambda: read_decode_ceiling(ds, best_decoder, threads), n),
+             lambda ds=ds, d=best_decoder, t=threads: lambda: read_decode_ceiling(ds, d, t), n),
             ("ceiling: shard bytes, no decoding", lambda ds=ds: lambda: read_ceiling(ds), None),
         ]
         makers: dict[str, Callable[[], Iterable]] = {}
@@ -523,7 +523,7 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
             mbs = ds["tar_bytes"] * per_pass / n / 1e6 / best[label]
             print(f"{label:40s} {rate:10.0f} {mbs:8.0f} {rate / ref_rate:15.2f}x")
         ceiling = "ceiling: decode only (loader's defaults)"
-        if "medshard (tar, defaults)" in best and ceiling in best:
+        if "medshard (tar, defaults)" in best and ceiling in best and ds["member"] == "image.jpg":
             print(f"medshard defaults ({threads} decode threads, {best_decoder}) / decode-only "
                   f"ceiling with the same decoder and threads: "
                   f"{best[ceiling] / best['medshard (tar, defaults)']:.2f}")

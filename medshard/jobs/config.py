@@ -62,7 +62,7 @@ class DataConfig(_Strict):
     num_workers: int = 0
     pin_memory: bool = False
     prefetch_factor: int | None = None
-    decode_threads: int = 0
+    decode_threads: int | None = None  # None: the loader picks (threads for images only)
     buffer_size: int = 256
     format: str = "auto"
     cache_dir: str | None = None

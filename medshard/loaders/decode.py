@@ -251,7 +251,7 @@ def _cuda_available() -> bool:
     return torch.cuda.is_available() and _importable("torchvision")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def image_decoder(name: str) -> str:
     """The JPEG decoder `name` resolves to here: "auto" is simplejpeg (libjpeg-turbo without
     Pillow's per-image overhead) when installed, else Pillow. "cuda" (nvJPEG through
