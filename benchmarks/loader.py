@@ -440,10 +440,12 @@ def read_ceiling(ds: dict) -> Iterable:
 
 # -- running ---------------------------------------------------------------------------
 
-def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
+def run(work: Path, n_ecg: int, n_img: int, rounds: int, only: str | None = None) -> None:
     print(f"# medshard loader benchmark: {os.cpu_count()} cores, python {sys.version.split()[0]}, "
           f"best of {rounds} interleaved rounds")
     for name, n in (("ecg", n_ecg), ("images", n_img)):
+        if n <= 0:
+            continue
         t0 = time.perf_counter()
         ds = write_dataset(work, name, n)
         print(f"\n## {name}: {n} samples, tar shards {ds['tar_bytes'] / 1e6:.1f} MB "
@@ -484,6 +486,10 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
              lambda ds=ds, d=best_decoder, t=threads: lambda: read_decode_ceiling(ds, d, t), n),
             ("ceiling: shard bytes, no decoding", lambda ds=ds: lambda: read_ceiling(ds), None),
         ]
+        if only:
+            import re
+
+            readers = [r for r in readers if re.search(only, r[0])]
         makers: dict[str, Callable[[], Iterable]] = {}
         errors: dict[str, str] = {}
         for label, prepare, _ in readers:
@@ -529,17 +535,65 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
                   f"{best[ceiling] / best['medshard (tar, defaults)']:.2f}")
 
 
+def paired(work: Path, n_img: int, trials: int) -> None:
+    """Loader pass / decode-only-ceiling pass, alternated `trials` times on the JPEGs: each
+    trial's ratio is two passes moments apart, so load from other processes mostly cancels;
+    prints the median ratio and its spread (min - max)."""
+    ds = write_dataset(work, "images", n_img)
+    threads = default_threads(ds)
+    from medshard.loaders.decode import image_decoder
+
+    dec = image_decoder("auto")
+    pairs = [
+        (f"defaults ({threads} threads, {dec}) / ceiling with the same",
+         lambda: read_medshard(ds, "webdataset", threads=None, decoder="auto"),
+         lambda: read_decode_ceiling(ds, dec, threads)),
+        ("1 thread, Pillow / ceiling with the same",
+         lambda: read_medshard(ds, "webdataset"), lambda: read_decode_ceiling(ds)),
+        (f"defaults ({threads} threads, {dec}) / ceiling 1 thread, Pillow",
+         lambda: read_medshard(ds, "webdataset", threads=None, decoder="auto"),
+         lambda: read_decode_ceiling(ds)),
+        ("webdataset / ceiling 1 thread, Pillow",
+         lambda: read_webdataset(ds), lambda: read_decode_ceiling(ds)),
+    ]
+
+    def timed(make: Callable[[], Iterable]) -> float:
+        t = time.perf_counter()
+        for sample in make():
+            touch(sample)
+        return time.perf_counter() - t
+
+    print(f"# paired JPEG passes: {n_img} images, {trials} trials, {os.cpu_count()} cores")
+    for label, loader, ceiling in pairs:
+        ratios = []
+        for i in range(trials):
+            if i % 2:  # alternate which goes first
+                c, lo = timed(ceiling), timed(loader)
+            else:
+                lo, c = timed(loader), timed(ceiling)
+            ratios.append(c / lo)  # throughput ratio: loader / ceiling
+        ratios.sort()
+        print(f"{label:60s} median {ratios[len(ratios) // 2]:.2f}  "
+              f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ecg", type=int, default=1500, help="ECG samples")
     parser.add_argument("--images", type=int, default=200, help="JPEG images")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes per reader")
     parser.add_argument("--workdir", help="where to write (default: a temporary directory)")
+    parser.add_argument("--only", help="run only the readers whose label matches this regex")
+    parser.add_argument("--paired", type=int, metavar="TRIALS",
+                        help="instead: JPEG loader/ceiling ratios from alternated pass pairs")
     args = parser.parse_args()
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="medshard-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        run(work, args.ecg, args.images, args.rounds)
+        if args.paired:
+            paired(work, args.images, args.paired)
+        else:
+            run(work, args.ecg, args.images, args.rounds, args.only)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)
