@@ -104,3 +104,24 @@ def test_decode_threads_default_to_the_cores_for_images_only():
     assert auto_decode_threads(npy, 1) == 0
     assert auto_decode_threads(jpeg, 1) == (min(cores, 8) if cores >= 2 else 0)
     assert auto_decode_threads(jpeg, cores) == 0  # one core per DataLoader worker: no threads
+
+
+def test_sample_decoder_scales_jpeg_payloads_and_says_so():
+    import json
+
+    from medshard.loaders.decode import SampleDecoder
+    from medshard.schemas.vocabulary import load_vocabulary
+
+    meta = {"key": "k", "source": "chexpert", "modality": "chest-xray", "split": "train",
+            "labels": [], "members": ["image.jpg"],
+            "payloads": {"image": {"kind": "image", "encoding": "jpeg", "member": "image.jpg",
+                                   "height": 200, "width": 264, "bit_depth": 8}}}
+    raw = {"__key__": "k", "json": json.dumps(meta).encode(), "image.jpg": GRAY}
+    vocab = load_vocabulary()
+    native = SampleDecoder(vocab, image_decoder="simplejpeg")(dict(raw))
+    assert np.array_equal(native["image"].numpy(), _pillow(GRAY))
+    assert "decode_scale" not in native["meta"]["payloads"]["image"]
+    small = SampleDecoder(vocab, image_decoder="auto", decode_size=(50, 66))(dict(raw))
+    assert np.array_equal(small["image"].numpy(), _pillow(GRAY, (50, 66)))
+    assert small["image"].shape == (1, 50, 66)
+    assert small["meta"]["payloads"]["image"]["decode_scale"] == 4.0
