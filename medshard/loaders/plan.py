@@ -74,7 +74,28 @@ def positions(part: Part) -> Iterator[int]:
         yield from range(base, base + e - s)
 
 
-def _in_order(part: Part, tag: Hashable, read: Reader, skip: frozenset[Hashable]) -> Iterator[
+class Delivered:
+    """Ids a slot already delivered: one byte per base position per tag (an epoch of 10
+    million samples costs 10 MB, not a set of 10 million tuples)."""
+
+    def __init__(self, ids: Iterator[Hashable]) -> None:
+        self.flags: dict[Hashable, bytearray] = {}
+        for tag, pos in ids:  # type: ignore[misc]
+            flags = self.flags.setdefault(tag, bytearray())
+            if pos >= len(flags):
+                flags.extend(bytes(max(pos + 1 - len(flags), len(flags))))
+            flags[pos] = 1
+
+    def __bool__(self) -> bool:
+        return bool(self.flags)
+
+    def __contains__(self, item: Hashable) -> bool:
+        tag, pos = item  # type: ignore[misc]
+        flags = self.flags.get(tag)
+        return flags is not None and pos < len(flags) and flags[pos] == 1
+
+
+def _in_order(part: Part, tag: Hashable, read: Reader, skip: Delivered) -> Iterator[
         tuple[Hashable, Any]]:
     """(id, sample) in part order; ids in `skip` come as placeholders and are not read."""
     if skip:
@@ -193,10 +214,8 @@ class Plan:
         layout = self.layout(cur, world, workers)
         n = layout.worker_sizes[slot]
         skip = cur.skip[slot] if cur.skip is not None else 0
-        done: frozenset[Hashable] = frozenset()
-        if skip:
-            done = frozenset(i for i, _ in itertools.islice(
-                self.ordered(cur, layout, rank, slot, _simulate), skip))
+        simulated = self.ordered(cur, layout, rank, slot, _simulate) if skip else iter(())
+        done = Delivered(i for i, _ in itertools.islice(simulated, skip))
 
         def tagged(part: Part, tag: Hashable) -> Iterator[tuple[Hashable, Any]]:
             return _in_order(part, tag, read, done)
