@@ -148,3 +148,17 @@ def test_option_objects_and_flat_keywords_mean_the_same(build):
         ShardDataset(str(build.root), seed=1, sampling=SamplingOptions())
     with pytest.raises(TypeError, match="unexpected keyword"):
         ShardDataset(str(build.root), sedd=1)
+
+
+def test_a_state_saved_before_deterministic_resume_still_loads(build):
+    """Replacement states of the previous format kept earlier iterations' counts in `skip`."""
+    full = keys(make(build, "replacement"))
+    ds = make(build, "replacement")
+    keys(itertools.islice(iter(ds), 16))
+    state = ds.state_dict()
+    assert state["consumed"] == [16] and state["next_worker"] == 0
+    old = {k: v for k, v in state.items() if k != "next_worker"}
+    old.update(skip=[7], consumed=[9])  # 7 delivered before the last resume, 9 since
+    resumed = make(build, "replacement")
+    resumed.load_state_dict(old)
+    assert keys(resumed) == full[16:]

@@ -245,7 +245,7 @@ class Plan:
 
     def restore(self, state: Mapping[str, Any]) -> None:
         consumed = list(state["consumed"])
-        if state.get("skip"):  # a state of medshard < 0.x: delivered before that iteration
+        if state.get("skip"):  # a replacement state saved before issue 19 kept these apart
             consumed = [a + b for a, b in zip(state["skip"], consumed, strict=True)]
         if len(consumed) != state["num_workers"]:
             raise UserError("this loader state is damaged (consumed counts do not match "
