@@ -192,6 +192,7 @@ def write_dataset(work: Path, name: str, n: int) -> dict:
         "root": root, "n": n, "member": member, "samples": samples, "raw": raw_files,
         "tars": tars, "parquets": [root / s.path for s in shards if s.format == "parquet"],
         "tar_bytes": sum(p.stat().st_size for p in tars),
+        "in_memory": [(json_bytes(meta), data) for meta, data in samples],
     }
 
 
@@ -239,13 +240,15 @@ def read_medshard_workers(ds: dict, workers: int) -> Iterable:
 
 
 def read_medshard(ds: dict, fmt: str, shuffle: bool = False, verify: bool | str = "remote",
-                  threads: int = 0) -> Iterable:
+                  threads: int | None = 0, decoder: str = "pillow") -> Iterable:
+    """`threads=None, decoder="auto"` are the loader's defaults; the other rows decode on
+    one thread with Pillow, as the peers do."""
     from medshard.loaders import ShardDataset
     from medshard.loaders.remote import VERIFIED_ONCE
 
     VERIFIED_ONCE.clear()  # verify="once": every pass measures a process's first epoch
     return ShardDataset(str(ds["root"]), split="train", format=fmt, shuffle=shuffle, verify=verify,
-                        decode_threads=threads)
+                        decode_threads=threads, image_decoder=decoder)
 
 
 def read_webdataset(ds: dict) -> Iterable:
@@ -270,8 +273,8 @@ def read_hf_datasets(ds: dict) -> Iterable:
 
 
 def _stub_torchvision() -> None:
-    """mosaicml-streaming imports torchvision at import time; no CPU torchvision for this
-    torch is on PyPI, and the benchmark uses none of it."""
+    """mosaicml-streaming imports torchvision (and, from 0.8, transformers) at import time;
+    no CPU torchvision for this torch is on PyPI, and the benchmark uses none of either."""
     try:
         import torchvision  # noqa: F401
         return
@@ -292,6 +295,34 @@ def _stub_torchvision() -> None:
     tv.__version__ = "0.0"
     sys.modules.update({"torchvision": tv, "torchvision.datasets": tv_datasets,
                         "torchvision.transforms": tv_t, "torchvision.transforms.functional": tv_tf})
+    try:  # streaming >= 0.8 imports transformers' batch and tokenizer types at import time
+        import transformers  # noqa: F401
+    except Exception:
+        sys.meta_path.insert(0, _StubFinder("transformers"))
+
+
+class _StubFinder:
+    """Imports `prefix` and its submodules as empty packages whose attributes are dummy
+    classes (for a peer's import-time references to a library the benchmark never uses)."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def find_spec(self, name: str, path: object = None, target: object = None):
+        import importlib.machinery
+
+        if name != self.prefix and not name.startswith(self.prefix + "."):
+            return None
+        return importlib.machinery.ModuleSpec(name, self, is_package=True)
+
+    def create_module(self, spec):
+        mod = types.ModuleType(spec.name)
+        mod.__path__ = []
+        mod.__getattr__ = lambda attr: type(attr, (dict,), {})  # type: ignore[method-assign]
+        return mod
+
+    def exec_module(self, module) -> None:
+        pass
 
 
 def prepare_mds(ds: dict, work: Path) -> Path:
@@ -306,13 +337,21 @@ def prepare_mds(ds: dict, work: Path) -> Path:
     return out
 
 
-def read_mds(ds: dict, path: Path) -> Iterable:
+def read_mds(ds: dict, path: Path, tuned: bool = False) -> Iterable:
+    """Local MDS, no remote. Default: `batch_size=1` (one sample per step; streaming then
+    prefetches 8 samples ahead, `predownload = 8 * batch_size`, and its iterator sleeps
+    whenever it catches up). Tuned, as its docs recommend: `batch_size` set to the
+    training batch (32) and `predownload` covering the whole local dataset."""
     _stub_torchvision()
     from streaming import StreamingDataset
     from streaming.base.util import clean_stale_shared_memory
 
     clean_stale_shared_memory()
-    sd = StreamingDataset(local=str(path), shuffle=False, batch_size=1)
+    if tuned:
+        sd = StreamingDataset(local=str(path), shuffle=False, batch_size=32,
+                              predownload=max(4096, ds["n"]))
+    else:
+        sd = StreamingDataset(local=str(path), shuffle=False, batch_size=1)
     member = ds["member"]
     return (finish(s["json"], s["payload"], member) for s in sd)
 
@@ -357,6 +396,40 @@ def read_raw_files(ds: dict) -> Iterable:
                 yield torch.from_numpy(np.asarray(im)).unsqueeze(0), None
 
 
+def read_decode_ceiling(ds: dict, decoder: str = "pillow", threads: int = 0) -> Iterable:
+    """Decoding only: every payload already in memory, decoded (and its labels parsed) by
+    the same functions as every row, with nothing read, parsed or buffered. With one
+    thread and Pillow no single-thread loader can beat it; with the loader's default
+    decoder and threads, it is the ceiling for the default settings."""
+    member = ds["member"]
+    items = ds["in_memory"]
+
+    def one(item: tuple[bytes, bytes]) -> tuple:
+        meta_json, data = item
+        labels = VOCAB.multi_hot(json.loads(meta_json)["labels"])
+        if member.endswith("npy"):
+            return npy_tensor(data), labels
+        return image_tensor(data, decoder), labels
+
+    if threads <= 1:
+        return map(one, items)
+    return _threaded(one, items, threads)
+
+
+def _threaded(fn: Callable, items: list, threads: int) -> Iterable:
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(threads) as pool:
+        yield from pool.map(fn, items)
+
+
+def default_threads(ds: dict) -> int:
+    """The decode threads the loader picks by default for this dataset in one process."""
+    from medshard.loaders.decode import auto_decode_threads
+
+    return auto_decode_threads({"__key__": "k", ds["member"]: b""}, 1)
+
+
 def read_ceiling(ds: dict) -> Iterable:
     """Shard bytes read from disk, nothing decoded: no loader can beat this."""
     for p in ds["tars"]:
@@ -367,16 +440,24 @@ def read_ceiling(ds: dict) -> Iterable:
 
 # -- running ---------------------------------------------------------------------------
 
-def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
+def run(work: Path, n_ecg: int, n_img: int, rounds: int, only: str | None = None) -> None:
     print(f"# medshard loader benchmark: {os.cpu_count()} cores, python {sys.version.split()[0]}, "
           f"best of {rounds} interleaved rounds")
     for name, n in (("ecg", n_ecg), ("images", n_img)):
+        if n <= 0:
+            continue
         t0 = time.perf_counter()
         ds = write_dataset(work, name, n)
         print(f"\n## {name}: {n} samples, tar shards {ds['tar_bytes'] / 1e6:.1f} MB "
               f"(written in {time.perf_counter() - t0:.1f} s; raw files: first {len(ds['raw'])})")
         # (label, prepare -> make-iterable, samples one pass yields; None: not per sample)
+        threads = default_threads(ds)
+        from medshard.loaders.decode import image_decoder
+
+        best_decoder = image_decoder("auto")
         readers: list[tuple[str, Callable[[], Callable[[], Iterable]], int | None]] = [
+            ("medshard (tar, defaults)",
+             lambda ds=ds: lambda: read_medshard(ds, "webdataset", threads=None, decoder="auto"), n),
             ("medshard (tar)", lambda ds=ds: lambda: read_medshard(ds, "webdataset"), n),
             ("medshard (parquet)", lambda ds=ds: lambda: read_medshard(ds, "parquet"), n),
             ("medshard (tar, shuffled)",
@@ -393,11 +474,22 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
             ("HF datasets (same parquet, streaming)", lambda ds=ds: lambda: read_hf_datasets(ds), n),
             ("MosaicML streaming (MDS)",
              lambda ds=ds: (lambda p: lambda: read_mds(ds, p))(prepare_mds(ds, work)), n),
+            ("MosaicML streaming (MDS, tuned)",
+             lambda ds=ds: (lambda p: lambda: read_mds(ds, p, tuned=True))(
+                 work / f"mds-{ds['root'].name}"), n),
             ("litdata (optimized)",
              lambda ds=ds: (lambda p: lambda: read_litdata(ds, p))(prepare_litdata(ds, work)), n),
             ("raw files one by one (CLIMB)", lambda ds=ds: lambda: read_raw_files(ds), len(ds["raw"])),
+            ("ceiling: decode only (1 thread, Pillow)",
+             lambda ds=ds: lambda: read_decode_ceiling(ds), n),
+            ("ceiling: decode only (loader's defaults)",
+             lambda ds=ds, d=best_decoder, t=threads: lambda: read_decode_ceiling(ds, d, t), n),
             ("ceiling: shard bytes, no decoding", lambda ds=ds: lambda: read_ceiling(ds), None),
         ]
+        if only:
+            import re
+
+            readers = [r for r in readers if re.search(only, r[0])]
         makers: dict[str, Callable[[], Iterable]] = {}
         errors: dict[str, str] = {}
         for label, prepare, _ in readers:
@@ -436,6 +528,53 @@ def run(work: Path, n_ecg: int, n_img: int, rounds: int) -> None:
             rate = per_pass / best[label]
             mbs = ds["tar_bytes"] * per_pass / n / 1e6 / best[label]
             print(f"{label:40s} {rate:10.0f} {mbs:8.0f} {rate / ref_rate:15.2f}x")
+        ceiling = "ceiling: decode only (loader's defaults)"
+        if "medshard (tar, defaults)" in best and ceiling in best and ds["member"] == "image.jpg":
+            print(f"medshard defaults ({threads} decode threads, {best_decoder}) / decode-only "
+                  f"ceiling with the same decoder and threads: "
+                  f"{best[ceiling] / best['medshard (tar, defaults)']:.2f}")
+
+
+def paired(work: Path, n_img: int, trials: int) -> None:
+    """Loader pass / decode-only-ceiling pass, alternated `trials` times on the JPEGs: each
+    trial's ratio is two passes moments apart, so load from other processes mostly cancels;
+    prints the median ratio and its spread (min - max)."""
+    ds = write_dataset(work, "images", n_img)
+    threads = default_threads(ds)
+    from medshard.loaders.decode import image_decoder
+
+    dec = image_decoder("auto")
+    pairs = [
+        (f"defaults ({threads} threads, {dec}) / ceiling with the same",
+         lambda: read_medshard(ds, "webdataset", threads=None, decoder="auto"),
+         lambda: read_decode_ceiling(ds, dec, threads)),
+        ("1 thread, Pillow / ceiling with the same",
+         lambda: read_medshard(ds, "webdataset"), lambda: read_decode_ceiling(ds)),
+        (f"defaults ({threads} threads, {dec}) / ceiling 1 thread, Pillow",
+         lambda: read_medshard(ds, "webdataset", threads=None, decoder="auto"),
+         lambda: read_decode_ceiling(ds)),
+        ("webdataset / ceiling 1 thread, Pillow",
+         lambda: read_webdataset(ds), lambda: read_decode_ceiling(ds)),
+    ]
+
+    def timed(make: Callable[[], Iterable]) -> float:
+        t = time.perf_counter()
+        for sample in make():
+            touch(sample)
+        return time.perf_counter() - t
+
+    print(f"# paired JPEG passes: {n_img} images, {trials} trials, {os.cpu_count()} cores")
+    for label, loader, ceiling in pairs:
+        ratios = []
+        for i in range(trials):
+            if i % 2:  # alternate which goes first
+                c, lo = timed(ceiling), timed(loader)
+            else:
+                lo, c = timed(loader), timed(ceiling)
+            ratios.append(c / lo)  # throughput ratio: loader / ceiling
+        ratios.sort()
+        print(f"{label:60s} median {ratios[len(ratios) // 2]:.2f}  "
+              f"(min {ratios[0]:.2f}, max {ratios[-1]:.2f})")
 
 
 def main() -> None:
@@ -444,11 +583,17 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200, help="JPEG images")
     parser.add_argument("--rounds", type=int, default=3, help="timed passes per reader")
     parser.add_argument("--workdir", help="where to write (default: a temporary directory)")
+    parser.add_argument("--only", help="run only the readers whose label matches this regex")
+    parser.add_argument("--paired", type=int, metavar="TRIALS",
+                        help="instead: JPEG loader/ceiling ratios from alternated pass pairs")
     args = parser.parse_args()
     work = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="medshard-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     try:
-        run(work, args.ecg, args.images, args.rounds)
+        if args.paired:
+            paired(work, args.images, args.paired)
+        else:
+            run(work, args.ecg, args.images, args.rounds, args.only)
     finally:
         if not args.workdir:
             shutil.rmtree(work, ignore_errors=True)

@@ -184,11 +184,18 @@ def _option_value(text: str) -> Any:
         return text
 
 
+def _location(text: str) -> Path | str:
+    """A folder as a Path, or an fsspec URL (s3://, gs://, az://, ...) kept as text."""
+    from medshard.formats.remote import is_remote_url, local_path_of
+
+    return text.rstrip("/") if is_remote_url(text) else local_path_of(text)
+
+
 def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
     from medshard.pipeline.build import BuildConfig
     from medshard.schemas.standards import parse_standards
 
-    raw = {k: Path(v) for k, v in _parse_pairs(args.raw, "--raw")}
+    raw = {k: _location(v) for k, v in _parse_pairs(args.raw, "--raw")}
     options: dict[str, dict[str, Any]] = {}
     for k, v in _parse_pairs(args.option, "--option"):
         slug, _, name = k.partition(".")
@@ -204,8 +211,8 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         raise UserError("give --data-root DIR (raw files at DIR/<source>/) or --raw SOURCE=PATH")
     return BuildConfig(
         sources=list(dict.fromkeys(args.sources)),
-        data_root=Path(args.data_root or "."),
-        out=Path(args.out),
+        data_root=_location(args.data_root or "."),
+        out=_location(args.out),
         raw=raw,
         formats=formats,
         workers=args.workers,
@@ -286,15 +293,17 @@ def cmd_build(args: argparse.Namespace) -> int:
 def _manifest(out: str):
     from pydantic import ValidationError
 
-    from medshard.sharding.manifest import read_manifest
+    from medshard.schemas import Manifest
+    from medshard.sharding.storage import Store
 
-    path = Path(out) / "manifest.json"
-    if not path.is_file():
+    store = Store(_location(out))
+    if not store.is_file("manifest.json"):
         raise UserError(f"no manifest.json in {out}: give the --out directory of a build")
     try:
-        return read_manifest(path)
+        return Manifest.model_validate_json(store.read_bytes("manifest.json"))
     except ValidationError as exc:
-        raise UserError(f"{path} is not a valid medshard manifest ({exc.error_count()} errors)") from None
+        raise UserError(f"{store.url('manifest.json')} is not a valid medshard manifest "
+                        f"({exc.error_count()} errors)") from None
 
 
 def published_comparison(slug: str, written: dict[str, int]) -> list[str]:
@@ -356,7 +365,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from medshard.sharding.validate import validate_build
 
     m = _manifest(args.out)
-    problems = validate_build(Path(args.out), m)
+    problems = validate_build(_location(args.out), m)
     for p in problems:
         print(f"MISMATCH {p}")
     if problems:

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +16,7 @@ import pytest
 from medshard.pipeline.build import BuildConfig, run_build
 from medshard.pipeline.shard_task import PARTS_DIR
 from medshard.sharding.members import npy_array
-from tests.helpers import output_files
+from tests.helpers import PortableServices, output_files
 
 SOURCES = ["ptb-xl", "chexpert"]
 
@@ -207,46 +205,13 @@ def test_pyarrow_and_duckdb_read_parquet_shards_and_index(reference):
     assert n == sum(1 for src in index.column("source").to_pylist() if src == "ptb-xl")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_portable_runner_with_external_worker_pool_gives_same_bytes(demo_raw, reference, tmp_path):
     _, files = reference
-    job_port, pool_port = _free_port(), _free_port()
-    env = dict(os.environ)
-    # the pool starts workers as `python`: it must be this interpreter
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    procs = [
-        subprocess.Popen([sys.executable, "-m",
-                          "apache_beam.runners.portability.local_job_service_main",
-                          f"--port={job_port}"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-        subprocess.Popen([sys.executable, "-m", "apache_beam.runners.worker.worker_pool_main",
-                          f"--service_port={pool_port}"], env=env,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
-    ]
-    try:
-        for port in (job_port, pool_port):
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline:
-                with socket.socket() as s:
-                    if s.connect_ex(("127.0.0.1", port)) == 0:
-                        break
-                time.sleep(0.2)
-        out = tmp_path / "portable"
-        run_build(config(demo_raw, out, beam_args=[
-            "--runner=PortableRunner", f"--job_endpoint=localhost:{job_port}",
-            "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}",
-        ]))
-        assert output_files(out) == files
-    finally:
-        for p in procs:
-            p.terminate()
-            p.wait(timeout=30)
+    out = tmp_path / "portable"
+    with PortableServices() as services:
+        run_build(config(demo_raw, out, beam_args=services.beam_args()))
+    assert output_files(out) == files
 
 
 def test_parquet_payload_compression_is_a_recorded_choice(demo_raw, tmp_path):

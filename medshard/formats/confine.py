@@ -8,6 +8,10 @@ too unless `follow_symlinks_within_root` is set (`medshard build --follow-symlin
 raw tree is normally plain files, and a link in it is worth a look. The root itself may
 be a symlink. The returned path is the resolved one, so C-level readers (pyedflib,
 nibabel, wfdb) that bypass Python's `open` get a path already checked.
+
+A root on object storage (`medshard.formats.remote.RemotePath`) gets the same lexical
+checks (object stores have no symlinks); the path returned is the file's local copy in
+the current staging area (`medshard.formats.remote.stage`).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from medshard.formats.remote import RemotePath, stage, staged_relative
 from medshard.schemas.sample import RecordError
 
 
@@ -49,6 +54,8 @@ def resolve_in_root(
     Missing files are allowed (the caller's open reports them); every existing
     component is checked for symlinks.
     """
+    if isinstance(root, RemotePath):
+        return stage(root, _remote_relative(path))
     rel = relative_in_root(root, path)
     real_root = root.resolve()
     current = real_root
@@ -67,3 +74,17 @@ def resolve_in_root(
     if not final.is_relative_to(real_root):
         raise OutsideRoot(f"{rel} resolves outside the source root")
     return final
+
+
+def _remote_relative(path: str | os.PathLike[str]) -> str:
+    """`path` under a remote root as a normalized relative POSIX path; a staged copy's
+    local path (a reader opening a sibling file) maps back to its name under the root."""
+    staged = staged_relative(path)
+    if staged is not None:
+        return staged
+    raw = Path(path).as_posix()
+    rel = os.path.normpath(raw).replace(os.sep, "/")
+    if raw.startswith("/") or rel == ".." or rel.startswith("../") or rel == ".":
+        raise OutsideRoot(f"path {raw!r} leads outside the source root; "
+                          "raw files must lie inside it")
+    return rel

@@ -62,7 +62,7 @@ class DataConfig(_Strict):
     num_workers: int = 0
     pin_memory: bool = False
     prefetch_factor: int | None = None
-    decode_threads: int = 0
+    decode_threads: int | None = None  # None: the loader picks (threads for images only)
     buffer_size: int = 256
     format: str = "auto"
     cache_dir: str | None = None
@@ -92,7 +92,7 @@ class TrainConfig(_Strict):
     amp: Literal["auto", "bf16", "fp16", "off"] = "auto"
     deterministic: bool = False
     checkpoint_every: int = 500
-    resume: Literal["replay", "state"] = "replay"
+    resume: Literal["replay", "state"] = "replay"  # old configs: both load the loader state
     eval_bootstrap: int = 200
     operating_point: str = "youden"
     log_every: int = 50

@@ -10,12 +10,12 @@ What a run does:
   - AdamW, cosine or constant learning rate, gradient clipping; bf16/fp16 autocast on GPU;
   - checkpoints `OUT/checkpoint.pt` every `checkpoint_every` steps and at each epoch's end
     (model, optimizer, scheduler, scaler, RNG states per rank, the loader's state);
-    running the same command again resumes. `resume = "replay"` (default) gives the same
-    weights as an uninterrupted run: the loader's resumed epoch yields the undelivered
-    samples in a *different* order, so the job instead replays the epoch's deterministic
-    order and skips the batches already trained on (they are read and decoded again, not
-    trained on). `resume = "state"` uses the loader's `load_state_dict` (no replay; each
-    remaining sample once; weights then differ from an uninterrupted run's);
+    running the same command again resumes from the loader's state (`load_state_dict`):
+    with the same world size and workers the loader yields the same batches as an
+    uninterrupted run, in order (deterministic resume), so the run ends with the same
+    weights without reading anything twice; with another world size or worker count each
+    remaining sample comes once (the weights then differ, with a warning). `train.resume`
+    ("replay" or "state") is kept for old configs; both now mean this;
   - evaluates on `eval_splits` on rank 0 and writes `OUT/metrics.json` (per source, per
     source:task, per modality; bootstrap CIs), `OUT/predictions-<split>.npz` and the plot
     `OUT/run.svg` (loss curve, AUC per source).
@@ -251,7 +251,6 @@ class Run:
         self.losses: list[float] = []
         self.done = False
         self.loader_state: dict[str, Any] | None = None
-        self.state_resumed = False  # this epoch was resumed from the loader state: no replay
 
     def save(self, model: nn.Module, optimizer: Any, scheduler: Any, scaler: Any,
              loader: ShardLoader | None) -> None:
@@ -262,7 +261,7 @@ class Run:
                 "model": _unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                 "epoch": self.epoch, "batches_done": self.batches_done, "step": self.step,
-                "losses": self.losses, "done": self.done, "state_resumed": self.state_resumed,
+                "losses": self.losses, "done": self.done,
                 "loader": loader.state_dict() if loader is not None else None,
             }, self.out / CHECKPOINT)
         _barrier()
@@ -282,7 +281,6 @@ class Run:
         scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.batches_done, self.step = ckpt["epoch"], ckpt["batches_done"], ckpt["step"]
         self.losses, self.done, self.loader_state = ckpt["losses"], ckpt["done"], ckpt["loader"]
-        self.state_resumed = ckpt["state_resumed"]
         rng = self.out / f"rng-{self.rank}.pt"
         if rng.exists():
             set_rng_state(torch.load(rng, weights_only=False))
@@ -382,7 +380,6 @@ class Job:
                 run.epoch += 1
                 run.batches_done = 0
                 run.loader_state = None
-                run.state_resumed = False
                 run.done = run.epoch >= cfg.train.epochs
                 self.save(mid_epoch=False)
         return True
@@ -391,14 +388,11 @@ class Job:
         """The rest of the current epoch; False when stopped by `max_steps`."""
         cfg, run = self.cfg, self.run
         self.loader.set_epoch(run.epoch)
-        skip = resume_epoch(run, self.loader, cfg, self.world)
+        resume_epoch(run, self.loader, cfg, self.world)
         self.model.train()
         if cfg.model.freeze_encoders:
             _unwrap(self.model).encoders.eval()  # frozen: batch-norm statistics stay too
         for batch in self.loader:
-            if skip:
-                skip -= 1  # replay: already trained on before the interruption
-                continue
             loss = train_step(self.model, to_device(batch, self.device), self.optimizer,
                               self.scheduler, self.scaler, self.autocast, cfg.train.grad_clip,
                               self.params)
@@ -416,30 +410,25 @@ class Job:
         return True
 
 
-def resume_epoch(run: Run, loader: ShardLoader, cfg: JobConfig, world: int) -> int:
-    """Batches of the coming epoch to skip (replay), or 0 after loading the loader's state.
+def resume_epoch(run: Run, loader: ShardLoader, cfg: JobConfig, world: int) -> None:
+    """Mid-epoch: load the loader's state, so the epoch continues where it stopped.
 
-    Replay needs the epoch order of the interrupted run: the same world size and worker
-    count, and no earlier resume of this epoch from the loader's state. Otherwise the
-    loader's state is used (each remaining sample once; weights then differ from an
-    uninterrupted run's), with a warning when replay was asked for.
+    With the state's world size and worker count the loader yields the uninterrupted
+    run's remaining batches in order (the same weights); otherwise each remaining sample
+    once, in another order (a warning says the weights will differ).
     """
     if not run.batches_done:
-        return 0
+        return
     state = run.loader_state
     if state is None:
         raise UserError(f"{run.out / CHECKPOINT} is mid-epoch but has no loader state; "
                         "delete it to start over")
     same_layout = (state["world_size"], state["num_workers"]) == (world, max(1, cfg.data.num_workers))
-    if cfg.train.resume == "replay" and same_layout and not run.state_resumed:
-        return run.batches_done
-    if cfg.train.resume == "replay" and run.rank == 0:
-        warnings.warn("resuming from the loader's state (world size, workers or the resume mode "
-                      "changed within this epoch): each remaining sample comes once, but the "
-                      "weights will not equal an uninterrupted run's", stacklevel=2)
+    if not same_layout and run.rank == 0:
+        warnings.warn("resuming from the loader's state on another world size or worker count: "
+                      "each remaining sample comes once, but the weights will not equal an "
+                      "uninterrupted run's", stacklevel=2)
     loader.load_state_dict(state)
-    run.state_resumed = True
-    return 0
 
 
 def _schedule(cfg: JobConfig, total_steps: int) -> Any:

@@ -201,22 +201,38 @@ def order_slot(
 def consumed_per_worker(
     worker_sizes: Sequence[int], batch_size: int, batches: int, drop_last: bool
 ) -> list[int]:
-    """Samples each DataLoader worker has delivered after `batches` batches.
+    """Samples each DataLoader worker has delivered after `batches` batches (see `round_robin`)."""
+    return round_robin(worker_sizes, batch_size, batches, drop_last)[0]
+
+
+def round_robin(
+    slot_sizes: Sequence[int], batch_size: int, batches: int, drop_last: bool, first: int = 0
+) -> tuple[list[int], int]:
+    """(samples each slot has delivered, the slot the next batch comes from) after `batches`
+    batches, when DataLoader worker i plays slot `(first + i) % len(slot_sizes)`.
 
     PyTorch's DataLoader (in_order=True, the default) takes batches from workers in
     round-robin order starting at worker 0 and skips a worker once it is exhausted;
     each worker batches its own samples.
     """
-    n_batches = [
-        (n // batch_size if drop_last else -(-n // batch_size)) for n in worker_sizes
-    ]
-    taken = [0] * len(worker_sizes)
+    n = len(slot_sizes)
+    order = [(first + i) % n for i in range(n)]
+    n_batches = [(s // batch_size if drop_last else -(-s // batch_size)) for s in slot_sizes]
+    taken = [0] * n
     left = batches
-    rnd = 0
+    last: int | None = None
     while left > 0 and any(t < nb for t, nb in zip(taken, n_batches, strict=True)):
-        for k, nb in enumerate(n_batches):
-            if left and rnd < nb:
+        for k in order:
+            if left and taken[k] < n_batches[k]:
                 taken[k] += 1
                 left -= 1
-        rnd += 1
-    return [min(t * batch_size, n) for t, n in zip(taken, worker_sizes, strict=True)]
+                last = k
+    consumed = [min(t * batch_size, s) for t, s in zip(taken, slot_sizes, strict=True)]
+    if last is None:
+        return consumed, first % n if n else 0
+    at = order.index(last)
+    for step in range(1, n + 1):
+        k = order[(at + step) % n]
+        if taken[k] < n_batches[k]:
+            return consumed, k
+    return consumed, order[(at + 1) % n]

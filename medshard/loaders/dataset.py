@@ -5,6 +5,10 @@ shards shuffled by (seed, epoch), dealt as contiguous ranges to ranks and then
 workers (see `assign.py` for the equalization policy), each worker's samples
 passed through a shuffle buffer of `buffer_size` raw (undecoded) samples.
 
+Three parts: the *plan* (`plan.py`: which sample when, per rank and worker slot,
+resumable; one class per mode), *reading* (`read_run` here: shard bytes to raw samples,
+the same cursor for tar and Parquet) and *decoding* (`decode.py`: raw samples to tensors).
+
 Modes:
   - without replacement (default): every selected sample once per epoch, up to the
     equalization (fewer than world_size samples dropped or repeated). `weights`
@@ -22,17 +26,19 @@ memory-mapped, so payload tensors are views of the page cache) and `buffer_size`
 samples per source stream; nothing else.
 
 Resume (`state_dict` / `load_state_dict`; with worker processes use `ShardLoader`,
-whose state counts delivered batches): see `state_dict` for what holds.
+whose state counts delivered batches): with the same world size and workers the resumed
+run yields the same sequence (and `ShardLoader` the same batches) as one that never
+stopped; elastic resume yields exactly the rest. See `state_dict` for what holds.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import inspect
 import itertools
 import mmap
 import os
-import random
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -42,19 +48,12 @@ import torch.distributed as dist
 from torch.utils.data import IterableDataset, get_worker_info
 
 from medshard.errors import UserError
-from medshard.loaders.assign import (
-    EQUALIZE_POLICIES,
-    Layout,
-    Piece,
-    PieceIndex,
-    derive_seed,
-    order_slot,
-    shuffled_pieces,
-    weighted_interleave,
-)
+from medshard.loaders.assign import EQUALIZE_POLICIES, Layout, Piece
 from medshard.loaders.decode import (
     RawSample,
     SampleDecoder,
+    auto_decode_threads,
+    image_decoder,
     iter_parquet_raw,
     iter_tar_groups,
     parquet_rows,
@@ -66,7 +65,10 @@ from medshard.loaders.manifest import (
     read_manifest,
     select_shards,
 )
-from medshard.loaders.remote import Buffer, ShardError, ShardStore, is_local
+from medshard.loaders.options import DecodeOptions, ReadOptions, SamplingOptions
+from medshard.loaders.options import resolve as resolve_options
+from medshard.loaders.plan import ExactPlan, Plan, ReplacementPlan, positions
+from medshard.loaders.remote import Buffer, ShardError, ShardRef, ShardStore, is_local
 from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS
 from medshard.schemas.vocabulary import load_vocabulary
 
@@ -105,13 +107,20 @@ class ShardDataset(IterableDataset):
     Filters: `split`, `sources`, `modalities` select shards; `labels` (any of these
     concept ids), `filter` (a predicate over index.parquet rows) and `keys` (sample
     keys, or the path/URL of a few-shot manifest from `medshard fewshot`) select
-    samples, counted from the build's index so that ranks stay equal. `decode_threads` > 0
-    decodes that many samples at once on threads (worth it for JPEG/PNG when a process
-    has spare cores; order is kept). `verify`: sha256 of shards fetched over the
-    network ("remote", the default: local files were checked when downloaded), of
-    every shard read (True), of each shard the first time this process reads it
-    ("once": catches bit rot in a local build at the cost of one full read per shard
-    and process), or none (False); sizes and sample counts are always checked.
+    samples, counted from the build's index so that ranks stay equal. `weights` per
+    source: see the module docstring. `rank`/`world_size`: default torch.distributed's.
+
+    The other options come in three groups (`medshard.loaders.options`), each as an
+    object or as its flat keywords (`sampling=SamplingOptions(seed=3)` or `seed=3`):
+      - `sampling`: shuffle, seed, buffer_size, replacement, samples_per_epoch, equalize;
+      - `reading`: format, cache_dir, cache_bytes, verify, on_error;
+      - `decoding`: decode, transform, decode_threads, image_decoder, decode_size,
+        ecg_view, label_view, apply_rescale.
+    `verify`: sha256 of shards fetched over the network ("remote", the default: local
+    files were checked when downloaded), of every shard read (True), of each shard the
+    first time this process reads it ("once"), or none (False); sizes and sample counts
+    are always checked. `decode_threads` (default automatic) decodes that many samples
+    at once on threads (order is kept); `image_decoder` picks the JPEG decoder.
     `label_names` are the unified concept ids in the order of each sample's `labels` and
     `label_mask` vectors. A sample is a dict: key, source, modality, split, one entry per
     payload role, labels, label_mask and `meta`: the source's metadata (flat) plus
@@ -132,45 +141,42 @@ class ShardDataset(IterableDataset):
         labels: str | Iterable[str] | None = None,
         filter: Callable[[Mapping[str, Any]], bool] | None = None,
         keys: str | Iterable[str] | None = None,
-        shuffle: bool = True,
-        seed: int = 0,
-        buffer_size: int = 256,
-        decode: bool = True,
-        transform: Callable[[Any], Any] | None = None,
-        decode_threads: int = 0,
-        cache_dir: str | None = None,
-        cache_bytes: int = 20 << 30,
-        format: str = "auto",
-        replacement: bool = False,
-        samples_per_epoch: int | None = None,
-        equalize: str = "drop",
-        verify: bool | str = "remote",
-        on_error: str = "raise",
+        *,
+        sampling: SamplingOptions | None = None,
+        reading: ReadOptions | None = None,
+        decoding: DecodeOptions | None = None,
         rank: int | None = None,
         world_size: int | None = None,
-        ecg_view: str = "full",
-        label_view: str = "source",
-        apply_rescale: bool = False,
+        **options: Any,
     ) -> None:
         super().__init__()
-        if equalize not in EQUALIZE_POLICIES:
-            raise UserError(f"equalize={equalize!r} is not one of {EQUALIZE_POLICIES}")
-        if on_error not in ("raise", "skip"):
-            raise UserError(f"on_error={on_error!r} is not 'raise' or 'skip'")
-        if ecg_view not in ECG_VIEWS:
-            raise UserError(f"ecg_view={ecg_view!r} is not one of {', '.join(ECG_VIEWS)}")
-        if label_view not in LABEL_VIEWS:
-            raise UserError(f"label_view={label_view!r} is not one of {', '.join(LABEL_VIEWS)}")
+        opts = resolve_options({"sampling": sampling, "reading": reading, "decoding": decoding},
+                               options)
+        self.sampling: SamplingOptions = opts["sampling"]
+        self.reading: ReadOptions = opts["reading"]
+        self.decoding: DecodeOptions = opts["decoding"]
+        so, ro, do = self.sampling, self.reading, self.decoding
+        if so.equalize not in EQUALIZE_POLICIES:
+            raise UserError(f"equalize={so.equalize!r} is not one of {EQUALIZE_POLICIES}")
+        if ro.on_error not in ("raise", "skip"):
+            raise UserError(f"on_error={ro.on_error!r} is not 'raise' or 'skip'")
+        if do.ecg_view not in ECG_VIEWS:
+            raise UserError(f"ecg_view={do.ecg_view!r} is not one of {', '.join(ECG_VIEWS)}")
+        if do.label_view not in LABEL_VIEWS:
+            raise UserError(f"label_view={do.label_view!r} is not one of {', '.join(LABEL_VIEWS)}")
+        image_decoder(do.image_decoder)  # an unknown or unavailable decoder fails here
         manifest, base = read_manifest(source)
         self._decoder_options = {
             "concepts": {s: m.concepts for s, m in manifest.sources.items() if m.concepts is not None},
-            "ecg_view": ecg_view,
-            "label_view": label_view,
-            "apply_rescale": apply_rescale,
+            "ecg_view": do.ecg_view,
+            "label_view": do.label_view,
+            "apply_rescale": do.apply_rescale,
+            "image_decoder": do.image_decoder,
+            "decode_size": do.decode_size,
         }
         if weights is not None and sources is None:
             sources = [s for s, w in weights.items() if w > 0]
-        refs = select_shards(manifest, base, split, sources, modalities, format)
+        refs = select_shards(manifest, base, split, sources, modalities, ro.format)
         self.selection: Selection = apply_sample_filters(
             refs, base, labels, filter, None if keys is None else read_key_list(keys)
         )
@@ -185,7 +191,7 @@ class ShardDataset(IterableDataset):
             if unknown:
                 raise UserError(f"weights name sources not selected: {sorted(unknown)}")
         self.weights = [float((weights or {}).get(s, 1.0 if weights is None else 0.0)) for s in names]
-        if not replacement and weights is not None and min(self.weights) <= 0:
+        if not so.replacement and weights is not None and min(self.weights) <= 0:
             raise UserError(
                 "without replacement every selected source needs a weight > 0 (each sample is "
                 "read once per epoch); drop the source from `sources` or give it a weight"
@@ -194,26 +200,36 @@ class ShardDataset(IterableDataset):
         # what each position of a sample's `labels` / `label_mask` vector means
         self.label_names: list[str] = list(load_vocabulary().concept_ids)
         self.mixing = weights is not None and len(names) > 1
-        self.shuffle = shuffle
-        self.seed = seed
-        self.buffer_size = buffer_size if shuffle else 0
-        self.decode = decode
-        self.transform = transform
-        self.decode_threads = decode_threads
-        self.replacement = replacement
-        self.samples_per_epoch = samples_per_epoch
-        self.equalize = equalize
-        self.on_error = on_error
-        self.store = ShardStore(cache_dir, cache_bytes, verify)
-        self.epoch = 0
+        shard_source = [names.index(s.source) for s in self.selection.shards]
+        plan_cls = ReplacementPlan if so.replacement else ExactPlan
+        self.plan: Plan = plan_cls(self.selection.counts, shard_source, self.weights,
+                                   self.mixing, so)
+        self.store = ShardStore(ro.cache_dir, ro.cache_bytes, ro.verify)
         self._explicit_world = (rank, world_size)
         self.rank, self.world_size = 0, 1
         self.resolve_world()
-        self._resume: dict[str, Any] | None = None
         self._delivered = 0  # samples yielded when iterated in this process (no workers)
         self._iterated_here = False
         self._decoder: SampleDecoder | None = None
-        self._shard_source = [self.source_names.index(s.source) for s in self.selection.shards]
+
+    # the flat names of the original API, read-only views of the option groups
+    shuffle = property(lambda self: self.sampling.shuffle)
+    buffer_size = property(lambda self: self.plan.buffer_size)
+    replacement = property(lambda self: self.sampling.replacement)
+    samples_per_epoch = property(lambda self: self.sampling.samples_per_epoch)
+    equalize = property(lambda self: self.sampling.equalize)
+    on_error = property(lambda self: self.reading.on_error)
+    decode = property(lambda self: self.decoding.decode)
+    transform = property(lambda self: self.decoding.transform)
+    decode_threads = property(lambda self: self.decoding.decode_threads)
+
+    @property
+    def seed(self) -> int:
+        return self.plan.seed
+
+    @property
+    def epoch(self) -> int:
+        return self.plan.epoch
 
     # -- configuration -----------------------------------------------------------------
 
@@ -226,10 +242,8 @@ class ShardDataset(IterableDataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose order the next iteration yields (same seed+epoch, same order)."""
-        self.epoch = epoch
+        self.plan.set_epoch(epoch)
         self._delivered = 0
-        if self._resume is not None and self._resume["epoch"] != epoch:
-            self._resume = None
         self.resolve_world()
 
     def __len__(self) -> int:
@@ -241,59 +255,20 @@ class ShardDataset(IterableDataset):
         """Samples selected (after filters), before equalization."""
         return sum(self.selection.counts)
 
-    # -- the epoch's plan --------------------------------------------------------------
-
-    def _base(self) -> tuple[list[Piece], int, int | None]:
-        """(base pieces, generation, epoch total or None) for the current epoch."""
-        r = self._resume
-        if r is not None and r["epoch"] == self.epoch:
-            pieces = [tuple(p) for p in r["base"]] if r["base"] is not None else None
-            if pieces is None:
-                pieces = shuffled_pieces(self.selection.counts, self.seed, self.epoch, self.shuffle)
-            return pieces, r["generation"], r.get("total")  # type: ignore[return-value]
-        return shuffled_pieces(self.selection.counts, self.seed, self.epoch, self.shuffle), 0, None
-
     def layout(self, num_workers: int, world_size: int | None = None) -> Layout:
-        pieces, _, total = self._base()
-        if total is None:
-            total = self.samples_per_epoch if self.replacement and self.samples_per_epoch else None
-        if total is None:
-            total = sum(e - s for _, s, e in pieces)
-        return Layout(total, world_size or self.world_size, num_workers, self.equalize)
+        """How the current generation of this epoch is dealt to ranks and workers."""
+        world = world_size or self.world_size
+        return self.plan.layout(self.plan.cursor(world, num_workers), world, num_workers)
 
     def worker_sizes(self, num_workers: int) -> list[int]:
-        """Samples each worker of this rank yields in the coming iteration."""
-        sizes = self.layout(num_workers).worker_sizes
-        r = self._resume
-        if self.replacement and r is not None and r["epoch"] == self.epoch and r.get("skip"):
-            if len(r["skip"]) == num_workers:
-                sizes = [n - k for n, k in zip(sizes, r["skip"], strict=True)]
-        return sizes
+        """Samples each worker slot of this rank yields in the coming iteration."""
+        return self.plan.sizes(self.world_size, num_workers)
 
-    def _slot_seed(self, generation: int, rank: int, worker: int) -> int:
-        return derive_seed(self.seed, self.epoch, generation, rank, worker)
-
-    def _exact_groups(
-        self, index: PieceIndex, layout: Layout, rank: int, worker: int
-    ) -> list[list[tuple[int, Piece]]]:
-        """A slot's pieces (with base positions), one group per source when mixing."""
-        part = index.slice(*layout.slot_range(rank, worker))
-        if not self.mixing:
-            return [part]
-        groups: list[list[tuple[int, Piece]]] = [[] for _ in self.source_names]
-        for item in part:
-            groups[self._shard_source[item[1][0]]].append(item)
-        return groups
-
-    def _source_share(self, source: int, layout: Layout, rank: int, worker: int, gen: int) -> list[tuple[int, Piece]]:
-        """With replacement: this slot's share of one source (at least one sample)."""
-        counts = [c if self._shard_source[i] == source else 0 for i, c in enumerate(self.selection.counts)]
-        index = PieceIndex(shuffled_pieces(counts, self.seed, (self.epoch, gen, source), self.shuffle))
-        slots = layout.world_size * layout.num_workers
-        size = max(1, index.total // slots)
-        slot = rank * layout.num_workers + worker
-        start = (slot * size) % max(index.total, 1)
-        return index.slice(start, start + size)
+    def first_slot(self, num_workers: int) -> int:
+        """The slot DataLoader worker 0 plays in the coming iteration (worker i plays
+        `(first_slot + i) % num_workers`): after a deterministic resume, the slot the
+        interrupted run's next batch came from, so that batches keep their order."""
+        return self.plan.cursor(self.world_size, num_workers).next_slot
 
     # -- reading -----------------------------------------------------------------------
 
@@ -302,20 +277,21 @@ class ShardDataset(IterableDataset):
         try:
             return self.store.fetch(ref)
         except ShardError as e:
-            if self.on_error == "raise":
+            if self.reading.on_error == "raise":
                 raise
             warnings.warn(f"skipping: {e}", stacklevel=2)
             return None
 
-    def _read(self, part: Sequence[tuple[int, Piece]]) -> Iterator[tuple[int, RawSample]]:
-        """(base position, raw sample) for each position of `part`, one shard fetch per run.
+    def _read(self, part: Sequence[tuple[int, Piece]]) -> Iterator[tuple[int, RawSample | None]]:
+        """(base position, raw sample) for each position of `part`, one shard fetch per run
+        of consecutive pieces of one shard; None for each sample of a skipped shard.
 
         While a remote shard is being read, the next one downloads on a thread.
         """
-        runs: list[tuple[int, Sequence[tuple[int, Piece]]]] = []
+        runs: list[tuple[int, list[tuple[int, Piece]]]] = []
         for item in part:
             if runs and runs[-1][0] == item[1][0]:
-                runs[-1][1].append(item)  # type: ignore[attr-defined]
+                runs[-1][1].append(item)
             else:
                 runs.append((item[1][0], [item]))
         pool: ThreadPoolExecutor | None = None
@@ -328,142 +304,36 @@ class ShardDataset(IterableDataset):
                     pool = pool or ThreadPoolExecutor(1)
                     ahead = pool.submit(self._fetch, runs[n + 1][0])
                 if buf is not None:
-                    yield from self._read_shard(shard, buf, run)
+                    yield from read_run(self.selection.shards[shard],
+                                        self.selection.keep_keys[shard], buf, run)
+                else:
+                    for pos in positions(run):
+                        yield pos, None
         finally:
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
 
-    def _read_shard(
-        self, shard: int, buf: Buffer, run: Sequence[tuple[int, Piece]]
-    ) -> Iterator[tuple[int, RawSample]]:
-        ref = self.selection.shards[shard]
-        keep = self.selection.keep_keys[shard]
-        # ordinal -> base position for every wanted ordinal in this run
-        wanted = sorted((s, e, base) for base, (_, s, e) in run)
-        first = wanted[0][0]
-        last = max(e for _, e, _ in wanted)
-        w = 0
-        ordinal = 0
-        mapped = isinstance(buf, mmap.mmap)  # local or cached file: members can be views
-        try:
-            if ref.format == "parquet":
-                rows = parquet_rows(buf)
-                if rows != ref.samples:
-                    raise ShardError(f"shard {ref.path} holds {rows} samples, the manifest says "
-                                     f"{ref.samples}; re-download or rebuild it")
-                raws: Iterator[RawSample] = iter_parquet_raw(buf, first if keep is None else 0)
-                ordinal = first if keep is None else 0
-                for raw in raws:
-                    if keep is not None and raw["__key__"] not in keep:
-                        continue
-                    while w < len(wanted) and ordinal >= wanted[w][1]:
-                        w += 1
-                    if w == len(wanted) or ordinal >= last:
-                        return
-                    s, _, base = wanted[w]
-                    if ordinal >= s:
-                        raw[SHARD_FIELD] = ref.path
-                        yield base + ordinal - s, raw
-                    ordinal += 1
-            else:
-                # a run that reads to the shard's end also checks that nothing follows it
-                to_end = keep is None and last == ref.samples
-                for key, members in iter_tar_groups(buf):
-                    if keep is not None and key not in keep:
-                        continue
-                    while w < len(wanted) and ordinal >= wanted[w][1]:
-                        w += 1
-                    if w == len(wanted):
-                        if to_end:
-                            raise ShardError(
-                                f"shard {ref.path} holds more samples than the manifest's "
-                                f"{ref.samples}: the manifest was changed; re-download it")
-                        return
-                    s, _, base = wanted[w]
-                    if ordinal >= s:
-                        raw = {"__key__": key, SHARD_FIELD: ref.path}
-                        for ext, view in members:
-                            if ext == "json":
-                                raw[ext] = bytes(view)
-                            elif mapped:
-                                raw[ext] = view  # a view of the mapped file: no copy
-                            else:
-                                raw[ext] = bytearray(view)  # copy: the fetched shard is freed
-                        yield base + ordinal - s, raw
-                    ordinal += 1
-        except (ValueError, KeyError, OSError) as e:
-            raise ShardError(f"shard {ref.path} is unreadable: {e}; re-download or rebuild it") from e
-        if w < len(wanted) and ordinal < last:
-            raise ShardError(
-                f"shard {ref.path} holds {ordinal} samples, fewer than the manifest/index says; "
-                "re-download or rebuild it"
-            )
-
     # -- iteration ---------------------------------------------------------------------
 
     def _raw_stream(self, rank: int, worker: int, num_workers: int) -> tuple[Iterator[RawSample], int]:
-        """(raw samples of one worker in order, how many it yields)."""
-        pieces, gen, _ = self._base()
-        layout = self.layout(num_workers)
-        n = layout.worker_sizes[worker]
-        seed = self._slot_seed(gen, rank, worker)
-        skip = 0
-        r = self._resume
-        if self.replacement:
-            if r is not None and r["epoch"] == self.epoch and r.get("skip"):
-                if len(r["skip"]) != num_workers:
-                    raise UserError(
-                        f"this replacement-mode state was saved with {len(r['skip'])} workers; "
-                        f"resume with the same num_workers (not {num_workers})"
-                    )
-                skip = r["skip"][worker]
-
-            def source_stream(src: int) -> Iterator[tuple[int, RawSample]]:
-                share = self._source_share(src, layout, rank, worker, gen)
-                for p in itertools.count():  # cycle through the share, reshuffled each pass
-                    yield from order_slot(
-                        [lambda: self._read(share)], None, self.buffer_size, derive_seed(seed, src, p)
-                    )
-
-            per_source = [0] * len(self.source_names)
-            for i, c in enumerate(self.selection.counts):
-                per_source[self._shard_source[i]] += c
-            active = [i for i, w in enumerate(self.weights) if w > 0 and per_source[i] > 0]
-            if not active:
-                raise UserError("no selected source with a weight > 0 has any sample")
-            mixed = weighted_interleave(
-                [source_stream(i) for i in active],
-                [self.weights[i] for i in active],
-                random.Random(derive_seed(seed, "mix")),
-            )
-            ordered: Iterator[tuple[int, RawSample]] = itertools.islice(mixed, n)
-        else:
-            index = PieceIndex(pieces)
-            groups = self._exact_groups(index, layout, rank, worker)
-            ordered = order_slot(
-                [(lambda g=g: self._read(g)) for g in groups],
-                self.weights if self.mixing else None,
-                self.buffer_size,
-                seed,
-            )
-        raws = (raw for _, raw in ordered)
-        if skip:
-            raws = itertools.islice(raws, skip, None)
-            n -= skip
+        """(raw samples of one worker slot in order, how many it yields)."""
+        stream, n = self.plan.stream(rank, worker, self.world_size, num_workers, self._read)
+        raws = (raw for raw in stream if raw is not None)
         return _fill_to(raws, n, f"rank {rank} worker {worker}"), n
 
     def __iter__(self) -> Iterator[Any]:
         info = get_worker_info()
         if info is None:
             self.resolve_world()
-            worker, num_workers = 0, 1
+            slot, num_workers = 0, 1
         else:
-            worker, num_workers = info.id, info.num_workers
-        raws, _ = self._raw_stream(self.rank, worker, num_workers)
-        if self.decode and self._decoder is None:
+            num_workers = info.num_workers
+            slot = (info.id + self.first_slot(num_workers)) % num_workers
+        raws, _ = self._raw_stream(self.rank, slot, num_workers)
+        if self.decoding.decode and self._decoder is None:
             self._decoder = SampleDecoder(load_vocabulary(), **self._decoder_options)
-        decoder = self._decoder
-        transform = self.transform
+        decoder = self._decoder if self.decoding.decode else None
+        transform = self.decoding.transform
         in_process = info is None
         if in_process:
             self._delivered = 0
@@ -483,11 +353,14 @@ class ShardDataset(IterableDataset):
             # a worker's samples are pickled into the main process: no views of a map
             return detach(sample) if not in_process else sample
 
-        samples = (
-            _ordered_map(prepare, raws, self.decode_threads)
-            if self.decode_threads > 0
-            else map(prepare, raws)
-        )
+        threads = self.decoding.decode_threads
+        if threads is None:  # automatic: decided on the first sample
+            first = next(raws, None)
+            if first is None:
+                return
+            raws = itertools.chain([first], raws)
+            threads = auto_decode_threads(first, num_workers) if decoder is not None else 0
+        samples = _ordered_map(prepare, raws, threads) if threads > 0 else map(prepare, raws)
         for sample in samples:
             if in_process:
                 self._delivered += 1
@@ -495,22 +368,26 @@ class ShardDataset(IterableDataset):
 
     # -- resume ------------------------------------------------------------------------
 
-    def state_dict(self, worker_consumed: Sequence[int] | None = None) -> dict[str, Any]:
+    def state_dict(self, worker_consumed: Sequence[int] | None = None,
+                   next_worker: int = 0) -> dict[str, Any]:
         """Where this epoch stands, for `load_state_dict` (JSON-serializable, same on every rank).
 
         Called on the dataset itself it counts samples yielded in this process
         (num_workers=0); with worker processes, `ShardLoader.state_dict()` passes the
-        per-worker counts it derives from delivered batches. It assumes every rank has
-        delivered as many batches as this one (true in DDP, which steps in lockstep).
+        per-slot counts it derives from delivered batches, and the slot the next batch
+        comes from. It assumes every rank has delivered as many batches as this one (true
+        in DDP, which steps in lockstep).
 
-        What holds:
-          - without replacement, same or different world size / worker count (elastic):
-            the resumed epoch yields exactly the samples not yet delivered, each once,
-            up to the equalization of the remainder across the new ranks (fewer than
+        What holds (`medshard.loaders.plan`):
+          - same world size and worker count, either mode: the resumed iteration yields
+            exactly the rest of the interrupted sequence, in the same order (shuffle
+            buffer and weighted draws included), and `ShardLoader` the same batches;
+          - without replacement, another world size or worker count (elastic): the
+            resumed epoch yields exactly the samples not yet delivered, each once, up to
+            the equalization of the remainder across the new ranks (fewer than
             world_size samples dropped or repeated);
-          - with replacement, same world size and worker count: the resumed epoch yields
-            exactly the rest of the interrupted sequence; with another layout it yields
-            the remaining number of samples from fresh draws (not the same samples).
+          - with replacement, another layout: the remaining number of samples, from
+            fresh draws (not the same samples).
         """
         if worker_consumed is None and not self._iterated_here:
             warnings.warn(
@@ -518,25 +395,15 @@ class ShardDataset(IterableDataset):
                 "were; with DataLoader worker processes use medshard.loaders.ShardLoader",
                 stacklevel=2,
             )
-        num_workers = 1 if worker_consumed is None else len(worker_consumed)
         consumed = [self._delivered] if worker_consumed is None else list(worker_consumed)
-        pieces, gen, total = self._base()
-        layout = self.layout(num_workers)
-        r = self._resume if self._resume is not None and self._resume["epoch"] == self.epoch else None
-        return {
+        state = {
             "format": STATE_FORMAT,
-            "seed": self.seed,
-            "epoch": self.epoch,
-            "generation": gen,
-            "replacement": self.replacement,
-            "base": [list(p) for p in pieces] if r is not None and r["base"] is not None else None,
-            "total": layout.total if self.replacement else None,
-            "skip": r.get("skip") if r is not None else None,
-            "world_size": layout.world_size,
-            "num_workers": num_workers,
-            "consumed": consumed,
+            "seed": self.plan.seed,
+            "replacement": self.sampling.replacement,
             "selection": self.selection.fingerprint(),
         }
+        state.update(self.plan.state(self.world_size, len(consumed), consumed, next_worker))
+        return state
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Resume the epoch saved in `state` at the next iteration; see `state_dict`."""
@@ -547,69 +414,81 @@ class ShardDataset(IterableDataset):
                 "this state was saved for a different selection of shards (build, split, "
                 "sources or filters differ); resume with the same arguments"
             )
-        if bool(state["replacement"]) != self.replacement:
+        if bool(state["replacement"]) != self.sampling.replacement:
             raise UserError("state and dataset disagree on replacement=; use the same setting")
-        self.seed = state["seed"]
-        self.epoch = state["epoch"]
+        self.plan.restore(state)
         self._delivered = 0
         self.resolve_world()
-        self._resume = {
-            "epoch": state["epoch"],
-            "generation": state["generation"],
-            "base": state["base"],
-            "total": state["total"],
-            "skip": state.get("skip"),
-        }
-        if self.replacement:
-            self._resume_replacement(state)
-        else:
-            self._resume_exact(state)
-
-    def _resume_exact(self, state: Mapping[str, Any]) -> None:
-        pieces, gen, _ = self._base()
-        index = PieceIndex(pieces)
-        old = Layout(index.total, state["world_size"], state["num_workers"], self.equalize)
-        delivered = bytearray(index.total)
-        for rank in range(old.world_size):
-            for worker, n in enumerate(state["consumed"]):
-                groups = self._exact_groups(index, old, rank, worker)
-                order = order_slot(
-                    [(lambda g=g: _positions(g)) for g in groups],
-                    self.weights if self.mixing else None,
-                    self.buffer_size,
-                    self._slot_seed(gen, rank, worker),
-                )
-                for pos in itertools.islice(order, n):
-                    delivered[pos] = 1
-        self._resume = {
-            "epoch": state["epoch"],
-            "generation": gen + 1,
-            "base": [list(p) for p in index.rest(delivered)],
-            "total": None,
-            "skip": None,
-        }
-
-    def _resume_replacement(self, state: Mapping[str, Any]) -> None:
-        same = state["world_size"] == self.world_size
-        prior = state.get("skip") or [0] * state["num_workers"]
-        consumed = [a + b for a, b in zip(prior, state["consumed"], strict=True)]
-        if same:
-            self._resume["skip"] = consumed  # type: ignore[index]
-            return
-        old = Layout(state["total"], state["world_size"], state["num_workers"], self.equalize)
-        left = old.world_size * (old.per_rank - sum(consumed))
-        self._resume = {
-            "epoch": state["epoch"],
-            "generation": state["generation"] + 1,
-            "base": None,
-            "total": max(left, 0),
-            "skip": None,
-        }
 
 
-def _positions(part: Sequence[tuple[int, Piece]]) -> Iterator[int]:
-    for base, (_, s, e) in part:
-        yield from range(base, base + e - s)
+def read_run(ref: ShardRef, keep: frozenset[str] | None, buf: Buffer,
+             run: Sequence[tuple[int, Piece]]) -> Iterator[tuple[int, RawSample]]:
+    """(base position, raw sample) for the pieces `run` of one fetched shard, by ordinal.
+
+    Tar and Parquet shards differ only in how a shard's samples are listed (`_listing`);
+    the cursor (which ordinals are wanted, and the checks against the manifest) is one.
+    """
+    # ordinal -> base position for every wanted ordinal in this run
+    wanted = sorted((s, e, base) for base, (_, s, e) in run)
+    last = max(e for _, e, _ in wanted)
+    w = 0
+    try:
+        listing, ordinal, to_end = _listing(ref, keep, buf, wanted[0][0], last)
+        for key, make in listing:
+            if keep is not None and key not in keep:
+                continue
+            while w < len(wanted) and ordinal >= wanted[w][1]:
+                w += 1
+            if w == len(wanted):
+                if to_end:
+                    raise ShardError(
+                        f"shard {ref.path} holds more samples than the manifest's "
+                        f"{ref.samples}: the manifest was changed; re-download it")
+                return
+            s, _, base = wanted[w]
+            if ordinal >= s:
+                raw = make()
+                raw[SHARD_FIELD] = ref.path
+                yield base + ordinal - s, raw
+            ordinal += 1
+    except (ValueError, KeyError, OSError) as e:
+        raise ShardError(f"shard {ref.path} is unreadable: {e}; re-download or rebuild it") from e
+    if w < len(wanted) and ordinal < last:
+        raise ShardError(
+            f"shard {ref.path} holds {ordinal} samples, fewer than the manifest/index says; "
+            "re-download or rebuild it"
+        )
+
+
+def _listing(ref: ShardRef, keep: frozenset[str] | None, buf: Buffer, first: int,
+             last: int) -> tuple[Iterator[tuple[str, Callable[[], RawSample]]], int, bool]:
+    """(the shard's (key, make raw sample) from some ordinal on, that ordinal, whether a
+    read to `last` must also check that nothing follows)."""
+    if ref.format == "parquet":
+        rows = parquet_rows(buf)
+        if rows != ref.samples:
+            raise ShardError(f"shard {ref.path} holds {rows} samples, the manifest says "
+                             f"{ref.samples}; re-download or rebuild it")
+        start = first if keep is None else 0  # row groups before `first` are not read
+        raws = iter_parquet_raw(buf, start)
+        return ((raw["__key__"], (lambda raw=raw: raw)) for raw in raws), start, False
+
+    mapped = isinstance(buf, mmap.mmap)  # local or cached file: members can be views
+
+    def make(key: str, members: list[tuple[str, memoryview]]) -> RawSample:
+        raw: RawSample = {"__key__": key}
+        for ext, view in members:
+            if ext == "json":
+                raw[ext] = bytes(view)
+            elif mapped:
+                raw[ext] = view  # a view of the mapped file: no copy
+            else:
+                raw[ext] = bytearray(view)  # copy: the fetched shard is freed
+        return raw
+
+    groups = iter_tar_groups(buf)
+    to_end = keep is None and last == ref.samples
+    return ((key, functools.partial(make, key, members)) for key, members in groups), 0, to_end
 
 
 def _ordered_map(fn: Callable[[Any], Any], items: Iterator[Any], threads: int) -> Iterator[Any]:

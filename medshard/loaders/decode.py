@@ -33,6 +33,8 @@ import ast
 import functools
 import io
 import json
+import os
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -41,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
+from medshard.errors import UserError
 from medshard.loaders.remote import Buffer
 from medshard.loaders.views import ECG_VIEWS, LABEL_VIEWS, ecg_view, union_view
 from medshard.schemas.vocabulary import Vocabulary
@@ -231,8 +234,74 @@ def _as_tensor(arr: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(arr))
 
 
-def image_tensor(data: bytes) -> torch.Tensor:
-    """A PNG/JPEG member at native size as C x H x W (uint8, or int32 for 16-bit)."""
+IMAGE_DECODERS = ("auto", "pillow", "simplejpeg", "torchvision", "cuda")
+_JPEG_MAGIC = b"\xff\xd8\xff"
+_warned: set[str] = set()
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except Exception:  # noqa: BLE001 - a broken install counts as absent
+        return False
+    return True
+
+
+def _cuda_available() -> bool:
+    return torch.cuda.is_available() and _importable("torchvision")
+
+
+@functools.cache
+def image_decoder(name: str) -> str:
+    """The JPEG decoder `name` resolves to here: "auto" is simplejpeg (libjpeg-turbo without
+    Pillow's per-image overhead) when installed, else Pillow. "cuda" (nvJPEG through
+    torchvision) falls back to the best CPU decoder, with a warning, where there is no GPU.
+    PNG and other formats always decode with Pillow."""
+    if name not in IMAGE_DECODERS:
+        raise UserError(f"image_decoder={name!r} is not one of {', '.join(IMAGE_DECODERS)}")
+    if name == "cuda":
+        if _cuda_available():
+            return "cuda"
+        if "cuda" not in _warned:
+            _warned.add("cuda")
+            warnings.warn("image_decoder='cuda' needs torchvision and a CUDA device; decoding "
+                          "JPEGs on the CPU instead", stacklevel=2)
+        name = "auto"
+    if name == "auto":
+        return "simplejpeg" if _importable("simplejpeg") else "pillow"
+    module, package = {"pillow": ("PIL", "Pillow"), "simplejpeg": ("simplejpeg", "simplejpeg"),
+                       "torchvision": ("torchvision", "torchvision")}[name]
+    if not _importable(module):
+        raise UserError(f"image_decoder={name!r} needs {package}: pip install {package}")
+    return name
+
+
+def auto_decode_threads(raw: RawSample, num_workers: int) -> int:
+    """Decode threads for a process whose first sample is `raw`, among `num_workers`
+    DataLoader workers: for PNG/JPEG members, the cores this process may use divided
+    among the workers (at most 8); none for arrays, whose decoding costs less than a
+    thread hand-off, and none where a process would get a single core."""
+    if not any(isinstance(m, str) and m.rsplit(".", 1)[-1] in ("jpg", "jpeg", "png")
+               for m in raw):
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    share = (cores or 1) // max(num_workers, 1)
+    return min(share, 8) if share >= 2 else 0
+
+
+def image_tensor(data: bytes | bytearray | memoryview, decoder: str = "pillow",
+                 size: tuple[int, int] | None = None) -> torch.Tensor:
+    """A PNG/JPEG member as C x H x W (uint8, or int32 for 16-bit).
+
+    `decoder` (see `image_decoder`) applies to JPEGs; `size` (height, width): a JPEG is
+    decoded with libjpeg's DCT scaling at the smallest power-of-two reduction that keeps
+    it at least this size (Pillow's `draft`, simplejpeg's `min_height`/`min_width`;
+    torchvision and nvJPEG decode at native size); None or any other format: native size.
+    """
+    if bytes(data[:3]) == _JPEG_MAGIC and decoder != "pillow":
+        out = _jpeg_tensor(data, decoder, size)
+        if out is not None:
+            return out
     try:
         from PIL import Image  # lazy: only image datasets pay for Pillow's import
     except ImportError:
@@ -240,6 +309,8 @@ def image_tensor(data: bytes) -> torch.Tensor:
                           "pip install 'medshard[torch]'") from None
 
     with Image.open(io.BytesIO(data)) as im:
+        if size is not None and im.format == "JPEG":
+            im.draft(im.mode, (size[1], size[0]))
         arr = np.asarray(im)
     if arr.dtype == np.uint16 or arr.dtype == np.int32:
         arr = arr.astype(np.int32, copy=False)
@@ -247,6 +318,28 @@ def image_tensor(data: bytes) -> torch.Tensor:
         arr = arr.astype(np.uint8)
     t = torch.from_numpy(np.array(arr, copy=not arr.flags.writeable))
     return t.unsqueeze(0) if t.ndim == 2 else t.permute(2, 0, 1).contiguous()
+
+
+def _jpeg_tensor(data: bytes | bytearray | memoryview, decoder: str,
+                 size: tuple[int, int] | None) -> torch.Tensor | None:
+    """A JPEG through simplejpeg / torchvision / nvJPEG; None: let Pillow decode it (CMYK)."""
+    if decoder == "simplejpeg":
+        import simplejpeg
+
+        h, w = size if size is not None else (0, 0)
+        _, _, space, _ = simplejpeg.decode_jpeg_header(data)
+        if space not in ("Gray", "YCbCr", "RGB"):
+            return None  # CMYK/YCCK: Pillow's conversion
+        gray = space == "Gray"
+        arr = simplejpeg.decode_jpeg(data, colorspace="GRAY" if gray else "RGB",
+                                     min_height=h, min_width=w)
+        t = torch.from_numpy(arr)  # H x W x C, C = 1 for gray
+        return t.permute(2, 0, 1).contiguous()
+    from torchvision.io import ImageReadMode, decode_jpeg
+
+    encoded = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    device = "cuda" if decoder == "cuda" else "cpu"
+    return decode_jpeg(encoded, mode=ImageReadMode.UNCHANGED, device=device)
 
 
 def _rescaled(image: torch.Tensor, descriptor: dict[str, Any]) -> torch.Tensor:
@@ -317,7 +410,9 @@ class SampleDecoder:
     signal payload built to the ECG standard (an ECG sample's, or an ECG beside an X-ray).
     `apply_rescale`: image payloads (any role) stored without their fractional modality
     rescale (descriptor `rescale_slope`, `rescale_intercept`) come back as float32
-    physical values `x * slope + intercept`.
+    physical values `x * slope + intercept`. `image_decoder`, `decode_size`: how image
+    payloads stored as JPEG are decoded (see `image_tensor`); an image decoded below its
+    stored size gets `decode_scale` (stored width / decoded width) in its descriptor.
     """
 
     def __init__(
@@ -327,6 +422,8 @@ class SampleDecoder:
         ecg_view: str = "full",
         label_view: str = "source",
         apply_rescale: bool = False,
+        image_decoder: str = "pillow",
+        decode_size: tuple[int, int] | None = None,
     ) -> None:
         if ecg_view not in ECG_VIEWS:
             raise ValueError(f"ecg_view={ecg_view!r} is not one of {', '.join(ECG_VIEWS)}")
@@ -337,6 +434,8 @@ class SampleDecoder:
         self.ecg_view = ecg_view
         self.label_view = label_view
         self.apply_rescale = apply_rescale
+        self.jpeg = globals()["image_decoder"](image_decoder)
+        self.decode_size = tuple(decode_size) if decode_size is not None else None
         self._masks: dict[str, torch.Tensor] = {}
 
     def label_mask(self, source: str) -> torch.Tensor:
@@ -392,7 +491,13 @@ class SampleDecoder:
         if decode is None:
             raise ValueError(f"sample {key} has a payload of kind {desc['kind']!r}, which this "
                              "medshard cannot decode; upgrade medshard")
-        value = decode(data, desc)
+        if desc["kind"] == "image" and desc.get("encoding") != "npy":
+            value = image_tensor(data, self.jpeg, self.decode_size)
+            width = desc.get("width")
+            if self.decode_size is not None and width and value.shape[-1] != width:
+                desc = {**desc, "decode_scale": width / value.shape[-1]}
+        else:
+            value = decode(data, desc)
         is_ecg = desc.get("standard", modality) == "ecg"
         if desc["kind"] == "signal" and self.ecg_view != "full" and is_ecg:
             arr, desc = ecg_view(value.numpy(), desc, self.ecg_view)

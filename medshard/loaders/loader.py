@@ -4,7 +4,10 @@ With worker processes the dataset object in the main process never sees what the
 workers yielded. The loader counts batches it has delivered; since each worker's
 sample count is known in advance and PyTorch takes batches from workers in
 round-robin order (in_order=True, the default), that count says exactly how many
-samples each worker has delivered.
+samples each worker has delivered, and which worker the next batch comes from. After a
+deterministic resume DataLoader worker i plays the slot `(first + i) % num_workers`,
+`first` being the slot the interrupted run's next batch came from, so that the resumed
+loader yields the same batches in the same order as one that never stopped.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 from torch.utils.data import DataLoader
 
 from medshard.errors import UserError
-from medshard.loaders.assign import consumed_per_worker
+from medshard.loaders.assign import round_robin
 from medshard.loaders.collate import collate
 from medshard.loaders.dataset import ShardDataset
 
@@ -64,10 +67,11 @@ class ShardLoader(DataLoader):
         workers = max(1, self.num_workers)
         sizes = ds.worker_sizes(workers)
         if self.num_workers == 0:
-            consumed = [min(self._batches * self.batch_size, sizes[0])]  # type: ignore[operator]
+            consumed, next_slot = [min(self._batches * self.batch_size, sizes[0])], 0  # type: ignore[operator]
         else:
-            consumed = consumed_per_worker(sizes, self.batch_size, self._batches, self.drop_last)  # type: ignore[arg-type]
-        state = ds.state_dict(worker_consumed=consumed)
+            consumed, next_slot = round_robin(sizes, self.batch_size, self._batches,  # type: ignore[arg-type]
+                                              self.drop_last, ds.first_slot(workers))
+        state = ds.state_dict(worker_consumed=consumed, next_worker=next_slot)
         state["batches"] = self._batches
         return state
 

@@ -5,6 +5,11 @@ shards, writing each shard's records to `OUT/.medshard/plans/`; only the shard's
 and settings cross into the pipeline graph and the shuffle. Each shard is one Beam task
 (`shard_task.run_shard_job`) that streams its samples to its files. Finished shards
 are skipped on a re-run, so an interrupted build resumes and ends byte-identical.
+
+The raw data root and the output may each be a local folder or any fsspec URL
+(`s3://`, `gs://`, `az://`, `file://`): raw files are read through
+`medshard.formats.remote`, every output file is written through
+`medshard.sharding.storage.Store`, so a cluster's workers need no shared filesystem.
 """
 
 from __future__ import annotations
@@ -16,17 +21,20 @@ import json
 import logging
 import os
 import re
+import socket
 import threading
 import time
 from collections import defaultdict
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from medshard import __version__
 from medshard.errors import UserError
+from medshard.formats.remote import RemotePath, clear_listing_cache, open_root, staging_area
 from medshard.pipeline.duplicates import build_report, plan_dedupe
-from medshard.pipeline.lock import BuildLock
+from medshard.pipeline.lock import BuildLock, RemoteBuildLock
 from medshard.pipeline.pseudonym import installation_secret, key_id, pseudonymize
 from medshard.pipeline.runner import beam_options
 from medshard.pipeline.shard_task import (
@@ -47,13 +55,13 @@ from medshard.schemas.standards import SIGNAL_STANDARDS, SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.layout import WORK_DIR
 from medshard.sharding.manifest import (
-    read_manifest,
+    manifest_bytes,
+    quarantine_bytes,
     write_index,
-    write_manifest,
-    write_quarantine,
 )
 from medshard.sharding.members import column_name, json_bytes
 from medshard.sharding.plan import plan_shards
+from medshard.sharding.storage import Store
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.registry import UnknownSource, get_source
 
@@ -67,9 +75,9 @@ LIST_PSEUDO_SPLIT = "unlisted"
 @dataclass
 class BuildConfig:
     sources: list[str]
-    data_root: Path
-    out: Path
-    raw: dict[str, Path] = field(default_factory=dict)
+    data_root: Path | str  # a folder or an fsspec URL (s3://bucket/raw)
+    out: Path | str  # a folder or an fsspec URL (s3://bucket/build)
+    raw: dict[str, Path | str] = field(default_factory=dict)
     formats: tuple[str, ...] = ("webdataset",)
     workers: int = 1
     shard_size: int = 512 << 20
@@ -95,16 +103,22 @@ class BuildConfig:
 
 @dataclass
 class BuildResult:
-    out: Path
+    out: Path | str  # a local Path, or the URL of a remote output
     manifest: Manifest
     shards_written: int
     shards_skipped: int
     # shards rebuilt because raw files changed since the last run, with those files
     raw_changed: dict[str, list[str]] = field(default_factory=dict)
+    # shards written per worker process ("host:pid"), as the runner's counters report it
+    worker_shards: dict[str, int] = field(default_factory=dict)
 
 
-def source_root(config: BuildConfig, slug: str) -> Path:
-    return Path(config.raw.get(slug, Path(config.data_root) / slug))
+def source_root(config: BuildConfig, slug: str) -> Path | RemotePath:
+    """The raw root of one source: `--raw SLUG=...`, else DATA_ROOT/<slug> (local or URL)."""
+    if slug in config.raw:
+        return open_root(config.raw[slug])
+    root = open_root(config.data_root)
+    return root / slug
 
 
 def config_record(config: BuildConfig, sources: dict[str, Source],
@@ -257,6 +271,7 @@ def plan_jobs(
     Also returns the quarantine lines of the index rows that made no record (BadRow).
     """
     secret = installation_secret()
+    store = Store(config.out)
     columns = tuple(parquet_columns(sources))
     jobs: list[ShardJob] = []
     bad_rows: list[dict[str, Any]] = []
@@ -266,21 +281,24 @@ def plan_jobs(
         root = source_root(config, slug)
         by_split: dict[str, list[_Listed]] = defaultdict(list)
         seen: set[str] = set()
+        # a remote root's index files are staged locally while listing, then deleted
+        listing_area = staging_area() if isinstance(root, RemotePath) else nullcontext()
         try:
-            for rec in src.list_records(root):
-                if isinstance(rec, BadRow):
-                    bad_rows.append(bad_row_line(slug, rec))
-                    log.warning("%s: %s line %d quarantined: %s", slug, rec.file, rec.line,
-                                rec.reason)
-                    continue
-                if rec.record_id in seen:
-                    raise RuntimeError(f"source {slug} listed record id {rec.record_id} twice")
-                seen.add(rec.record_id)
-                split = assign_split(slug, rec.subject_id, rec.split, config.split_fractions)
-                pseudo = rec.model_copy(update={
-                    "subject_id": pseudonymize(slug, rec.subject_id, secret), "split": split})
-                by_split[split].append(_Listed(rec.record_id, src.estimate_output_bytes(pseudo),
-                                               json_bytes(pseudo.model_dump(mode="json"))))
+            with listing_area:
+                for rec in src.list_records(root):
+                    if isinstance(rec, BadRow):
+                        bad_rows.append(bad_row_line(slug, rec))
+                        log.warning("%s: %s line %d quarantined: %s", slug, rec.file, rec.line,
+                                    rec.reason)
+                        continue
+                    if rec.record_id in seen:
+                        raise RuntimeError(f"source {slug} listed record id {rec.record_id} twice")
+                    seen.add(rec.record_id)
+                    split = assign_split(slug, rec.subject_id, rec.split, config.split_fractions)
+                    pseudo = rec.model_copy(update={
+                        "subject_id": pseudonymize(slug, rec.subject_id, secret), "split": split})
+                    by_split[split].append(_Listed(rec.record_id, src.estimate_output_bytes(pseudo),
+                                                   json_bytes(pseudo.model_dump(mode="json"))))
         except MissingRawData as exc:
             raise UserError(f"{exc}; see `medshard info {slug}` for the expected layout") from None
         labels = label_file_hashes(src, root)
@@ -301,14 +319,14 @@ def plan_jobs(
                         split=split,
                         index=plan.index,
                         n_records=len(blobs),
-                        source_root=str(root.resolve()),
+                        source_root=str(root.resolve()),  # an absolute path or a URL
                         source_options=src.options(),
                         source_version=src.info.version,
                         modality=src.info.modality,
                         formats=tuple(sorted(config.formats)),
                         signal_specs=dict(config.signal_specs),
                         config_hash=cfg_hash,
-                        out=str(Path(config.out).resolve()),
+                        out=store.base,
                         row_group_bytes=config.row_group_bytes,
                         parquet_payload_compression=config.parquet_payload_compression,
                         records_digest=digest,
@@ -319,11 +337,11 @@ def plan_jobs(
                         parquet_columns=columns,
                     )
                 )
-                write_plan(jobs[-1], blobs)
+                write_plan(jobs[-1], blobs, store)
     return jobs, bad_rows
 
 
-def label_file_hashes(src: Source, root: Path) -> dict[str, str]:
+def label_file_hashes(src: Source, root: Path | RemotePath) -> dict[str, str]:
     """sha256 of each file the source reads its labels from (see Source.label_files)."""
     out: dict[str, str] = {}
     for rel in src.label_files(root):
@@ -335,10 +353,12 @@ def label_file_hashes(src: Source, root: Path) -> dict[str, str]:
 
 
 class _Progress:
-    """Polls finished part files so the bar works for any runner that shares the output dir."""
+    """Polls finished part files (one listing per poll), so the bar works for any runner
+    whose workers write to the build's output, local or remote."""
 
-    def __init__(self, jobs: list[ShardJob], enabled: bool) -> None:
+    def __init__(self, jobs: list[ShardJob], enabled: bool, store: Store) -> None:
         self.jobs = jobs
+        self.store = store
         self.enabled = enabled and bool(jobs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -358,12 +378,13 @@ class _Progress:
         from tqdm import tqdm
 
         total = sum(j.n_records for j in self.jobs)
-        pending = {j.part_path(): j.n_records for j in self.jobs}
+        pending = {j.part_rel(): j.n_records for j in self.jobs}
         done_shards = 0
         with tqdm(total=total, unit="rec", desc="build", dynamic_ncols=True, mininterval=0.5) as bar:
             while True:
                 stopping = self._stop.is_set()
-                finished = [p for p in pending if p.exists()]
+                present = set(self.store.find(PARTS_DIR))
+                finished = [p for p in pending if p in present]
                 for p in finished:
                     bar.update(pending.pop(p))
                     done_shards += 1
@@ -381,7 +402,36 @@ class _DropBeamImportNoise(logging.Filter):
         return "apitools not found" not in record.getMessage()
 
 
-def _run_beam(jobs: list[ShardJob], config: BuildConfig) -> None:
+# Beam counter namespace: one counter per worker process ("host:pid"), shards it wrote
+WORKER_METRICS = "medshard.shards_per_worker"
+
+
+def _write_shard(job: ShardJob) -> str:
+    """The WriteShard step: one shard task, counted for the worker process that ran it."""
+    from apache_beam.metrics import Metrics
+
+    stem = run_shard_job(job)["stem"]
+    Metrics.counter(WORKER_METRICS, f"{socket.gethostname()}:{os.getpid()}").inc()
+    return stem
+
+
+def _worker_counts(result: Any) -> dict[str, int]:
+    """Shards per worker process from the runner's counters; {} where it reports none."""
+    from apache_beam.metrics.metric import MetricsFilter
+
+    try:
+        counters = result.metrics().query(MetricsFilter().with_namespace(WORKER_METRICS))
+    except Exception:  # a runner without metrics (or a failing query) must not fail the build
+        return {}
+    counts: dict[str, int] = {}
+    for c in counters["counters"]:
+        value = c.committed if c.committed is not None else c.attempted
+        counts[c.key.metric.name] = counts.get(c.key.metric.name, 0) + int(value or 0)
+    return dict(sorted(counts.items()))
+
+
+def _run_beam(jobs: list[ShardJob], config: BuildConfig) -> dict[str, int]:
+    """Run the shard tasks on the configured runner; returns shards per worker process."""
     root_logger = logging.getLogger()
     noise = _DropBeamImportNoise()
     for handler in root_logger.handlers:
@@ -390,16 +440,19 @@ def _run_beam(jobs: list[ShardJob], config: BuildConfig) -> None:
 
     options = beam_options(config.workers, config.beam_args)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    with beam.Pipeline(options=options) as p:
-        _ = (
-            p
-            | "PlanShards" >> beam.Create(jobs, reshuffle=False)
-            | "Distribute" >> beam.Reshuffle()
-            | "WriteShard" >> beam.Map(lambda job: run_shard_job(job)["stem"])
-        )
+    p = beam.Pipeline(options=options)
+    _ = (
+        p
+        | "PlanShards" >> beam.Create(jobs, reshuffle=False)
+        | "Distribute" >> beam.Reshuffle()
+        | "WriteShard" >> beam.Map(_write_shard)
+    )
+    result = p.run()
+    result.wait_until_finish()
+    return _worker_counts(result)
 
 
-def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) -> None:
+def _remove_stale_shards(store: Store, jobs: list[ShardJob], sources: list[str]) -> None:
     """Delete shard files of the built sources that the current plan does not produce.
 
     Runs after the shards of this run are renamed into place, so any temporary file
@@ -410,10 +463,12 @@ def _remove_stale_shards(out: Path, jobs: list[ShardJob], sources: list[str]) ->
     temp = re.compile(
         r"^\.[a-z0-9-]+-(train|val|test)-\d{6}\.(tar|parquet)\.\d+(-[0-9a-f]+)?\.tmp$")
     for slug in sources:
-        for path in (p for fmt in FORMATS for p in (out / fmt / slug).glob("*/*")):
-            rel = path.relative_to(out).as_posix()
-            if (pattern.match(path.name) and rel not in keep) or temp.match(path.name):
-                path.unlink()  # a shard no longer planned, or a killed run's partial file
+        for rel in (r for fmt in FORMATS for r in store.find(f"{fmt}/{slug}")):
+            name = rel.rsplit("/", 1)[-1]
+            if rel.count("/") != 3:
+                continue  # <format>/<source>/<split>/<name> only
+            if (pattern.match(name) and rel not in keep) or temp.match(name):
+                store.remove(rel)  # a shard no longer planned, or a killed run's partial file
 
 
 def _os_error(exc: BaseException) -> OSError | None:
@@ -432,7 +487,7 @@ def _os_error(exc: BaseException) -> OSError | None:
     return None
 
 
-def _storage_error(exc: BaseException, out: Path) -> UserError | None:
+def _storage_error(exc: BaseException, out: Path | str) -> UserError | None:
     """One actionable line for a full disk or an unwritable output; None for anything else."""
     err = _os_error(exc)
     if err is None:
@@ -451,7 +506,7 @@ def _raw_changes(job: ShardJob, verify_raw: bool) -> list[str] | None:
     part = read_part(job)
     if part is None:
         return None
-    root = Path(job.source_root)
+    root = open_root(job.source_root)
     old = part.get("raw_files", {})
     changed = [f for f, fp in old.items() if raw_fingerprint(root, f) != fp]
     if verify_raw and not changed:
@@ -465,60 +520,63 @@ BUILD_ENTRIES = frozenset({"manifest.json", "index.parquet", "quarantine.jsonl",
                            ".quarantine.jsonl.tmp"})
 
 
-def _existing_build_hashes(out: Path) -> set[str]:
-    """Config hashes of whatever build `out` holds: its manifest's, and its parts'."""
+def _existing_build_hashes(store: Store) -> set[str]:
+    """Config hashes of whatever build the output holds: its manifest's, and its parts'."""
     hashes = set()
-    manifest = out / "manifest.json"
-    if manifest.is_file():
+    if store.is_file("manifest.json"):
         try:
-            hashes.add(json.loads(manifest.read_text())["config_hash"])
+            hashes.add(json.loads(store.read_bytes("manifest.json"))["config_hash"])
         except (OSError, ValueError, KeyError):
             hashes.add("unreadable manifest")
-    for part in (out / PARTS_DIR).rglob("*.json"):
+    for part in store.find(PARTS_DIR):
+        if not part.endswith(".json"):
+            continue
         try:
-            hashes.add(json.loads(part.read_text())["config_hash"])
+            hashes.add(json.loads(store.read_bytes(part))["config_hash"])
         except (OSError, ValueError, KeyError):
             continue
     return hashes
 
 
-def check_out(out: Path, cfg_hash: str, overwrite: bool) -> None:
+def check_out(out: Path | str | Store, cfg_hash: str, overwrite: bool) -> None:
     """Refuse an output folder that is a file, holds something that is not a medshard
     build, or holds another build (other config or sources) unless `overwrite`.
 
     The same config resumes: finished shards are kept.
     """
-    if out.exists() and not out.is_dir():
-        raise UserError(f"--out {out} is a file; give a directory (a new one, or a build's "
+    store = out if isinstance(out, Store) else Store(out)
+    if store.is_file():
+        raise UserError(f"--out {store} is a file; give a directory (a new one, or a build's "
                         "to resume it)")
-    if not out.is_dir():
+    if not store.is_dir():
         return
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in BUILD_ENTRIES
-                     and not (p.name.startswith(".") and p.name.endswith(".tmp")))
+    foreign = sorted(n for n in store.listdir() if n not in BUILD_ENTRIES
+                     and not (n.startswith(".") and n.endswith(".tmp")))
     if foreign:
-        raise UserError(f"--out {out} holds files that are not a medshard build "
+        raise UserError(f"--out {store} holds files that are not a medshard build "
                         f"({', '.join(foreign[:3])}{', ...' if len(foreign) > 3 else ''}); "
                         "give an empty or new folder")
-    others = _existing_build_hashes(out) - {cfg_hash}
+    others = _existing_build_hashes(store) - {cfg_hash}
     if others and not overwrite:
-        raise UserError(f"--out {out} holds another build (other config or sources, "
+        raise UserError(f"--out {store} holds another build (other config or sources, "
                         f"config {sorted(others)[0][:12]}); give a new folder, or add "
                         "--overwrite to replace it (removes the files the new build does "
                         "not list)")
 
 
-def _remove_unlisted(out: Path, jobs: list[ShardJob]) -> None:
+def _remove_unlisted(store: Store, jobs: list[ShardJob]) -> None:
     """--overwrite: delete every shard, plan and part of the replaced build that this
     build does not produce (any source), then empty folders."""
-    out = out.resolve()
-    keep = {out / j.shard_path(f) for j in jobs for f in j.formats}
-    keep |= {j.part_path() for j in jobs} | {j.plan_path() for j in jobs}
+    keep = {j.shard_path(f) for j in jobs for f in j.formats}
+    keep |= {j.part_rel() for j in jobs} | {j.plan_rel() for j in jobs}
     for top in (*FORMATS, WORK_DIR):
-        for path in sorted((out / top).rglob("*"), reverse=True):
-            if path.is_file() and path not in keep:
-                path.unlink()
-            elif path.is_dir() and not any(path.iterdir()):
-                path.rmdir()
+        for rel in store.find(top):
+            if rel not in keep:
+                store.remove(rel)
+        if not store.remote:  # object stores have no empty folders to leave behind
+            for path in sorted(store.local(top).rglob("*"), reverse=True):
+                if path.is_dir() and not any(path.iterdir()):
+                    path.rmdir()
 
 
 def run_build(config: BuildConfig) -> BuildResult:
@@ -527,18 +585,21 @@ def run_build(config: BuildConfig) -> BuildResult:
     One build at a time per output folder (`medshard.pipeline.lock`); a full disk or an
     unwritable output is a UserError, and what was finished stays for the next run.
     """
+    clear_listing_cache()  # raw files on object storage may have changed since a last build
     excluded = apply_source_filter(config)
     sources = _check_config(config)
-    out = Path(config.out)
+    store = Store(config.out)
+    out = store.base
     cfg = config_record(config, sources, excluded)
     cfg_hash = hashlib.sha256(json_bytes(cfg)).hexdigest()
-    check_out(out, cfg_hash, config.overwrite)
-    replacing = bool(config.overwrite and out.is_dir()
-                     and _existing_build_hashes(out) - {cfg_hash})
+    check_out(store, cfg_hash, config.overwrite)
+    replacing = bool(config.overwrite and store.is_dir()
+                     and _existing_build_hashes(store) - {cfg_hash})
     try:
-        out.mkdir(parents=True, exist_ok=True)
-        with BuildLock(out):
-            return _locked_build(config, sources, cfg, cfg_hash, replacing, out)
+        store.mkdir()
+        lock = RemoteBuildLock(store) if store.remote else BuildLock(store.local(""))
+        with lock:
+            return _locked_build(config, sources, cfg, cfg_hash, replacing, store)
     except OSError as exc:
         problem = _storage_error(exc, out)
         if problem is None:
@@ -552,7 +613,7 @@ def run_build(config: BuildConfig) -> BuildResult:
 
 
 def _locked_build(config: BuildConfig, sources: dict[str, Source], cfg: dict[str, Any],
-                  cfg_hash: str, replacing: bool, out: Path) -> BuildResult:
+                  cfg_hash: str, replacing: bool, store: Store) -> BuildResult:
     jobs, bad_rows = plan_jobs(config, sources, cfg_hash)
     # --dedupe: a hash-only pass first; the later copies' keys go to their shards' jobs
     dedupe = plan_dedupe(jobs, lambda todo: _run_beam(todo, config)) if config.dedupe else None
@@ -560,12 +621,12 @@ def _locked_build(config: BuildConfig, sources: dict[str, Source], cfg: dict[str
     todo: list[ShardJob] = []
     raw_changed: dict[str, list[str]] = {}
     for job in jobs:
-        done = load_done_part(job)
+        done = load_done_part(job, store)
         if done is not None and config.verify_raw:
             changed = _raw_changes(job, verify_raw=True)
             if changed:
                 done = None
-                job.part_path().unlink()
+                store.remove(job.part_rel())
         else:
             changed = _raw_changes(job, verify_raw=False) if done is None else None
         if done is None:
@@ -578,38 +639,42 @@ def _locked_build(config: BuildConfig, sources: dict[str, Source], cfg: dict[str
                     len(files), files[0], len(raw_changed))
     log.info("%d shards planned, %d already built", len(jobs), len(jobs) - len(todo))
 
+    worker_shards: dict[str, int] = {}
     if todo:
         started = time.monotonic()
-        with _Progress(todo, config.progress):
-            _run_beam(todo, config)
-        log.info("wrote %d shards in %.1fs", len(todo), time.monotonic() - started)
+        with _Progress(todo, config.progress, store):
+            worker_shards = _run_beam(todo, config)
+        log.info("wrote %d shards in %.1fs on %d worker processes", len(todo),
+                 time.monotonic() - started, len(worker_shards))
 
-    part_paths = [job.part_path() for job in jobs]
+    part_paths = [job.part_rel() for job in jobs]
+    present = set(store.find(PARTS_DIR))
     for job, path in zip(jobs, part_paths, strict=True):
-        if not path.exists():
+        if path not in present:
             raise RuntimeError(f"shard {job.stem} produced no result; run the build again")
 
     duplicates = build_report(jobs, dedupe)  # before --overwrite tidies the work folder
     if replacing:
-        _remove_unlisted(out, jobs)
+        _remove_unlisted(store, jobs)
     else:
-        _remove_stale_shards(out, jobs, list(sources))
+        _remove_stale_shards(store, jobs, list(sources))
     receipts = {s: d for s in sorted(sources) if (d := receipt_digest(source_root(config, s)))}
-    _finish(out, part_paths, sources, cfg, cfg_hash, receipts, bad_rows, duplicates)
-    return BuildResult(
-        out, read_manifest(out / "manifest.json"), len(todo), len(jobs) - len(todo), raw_changed
-    )
+    _finish(store, part_paths, sources, cfg, cfg_hash, receipts, bad_rows, duplicates)
+    manifest = Manifest.model_validate_json(store.read_bytes("manifest.json"))
+    out = store.local("") if not store.remote else store.base
+    return BuildResult(out, manifest, len(todo), len(jobs) - len(todo), raw_changed,
+                       worker_shards)
 
 
-def _read_parts(paths: list[Path]):
+def _read_parts(store: Store, paths: list[str]):
     """Parts in plan order, one at a time (a build may have many thousands)."""
     for path in paths:
-        yield json.loads(path.read_text())
+        yield json.loads(store.read_bytes(path))
 
 
 def _finish(
-    out: Path,
-    part_paths: list[Path],
+    store: Store,
+    part_paths: list[str],
     sources: dict[str, Source],
     cfg: dict[str, Any],
     cfg_hash: str,
@@ -631,7 +696,7 @@ def _finish(
         c.quarantined += 1
     shards = []
     label_files: dict[str, dict[str, str]] = {}
-    for part in _read_parts(part_paths):
+    for part in _read_parts(store, part_paths):
         c = counts[part["source"]][part["split"]]
         c.listed += part["listed"]
         c.written += part["written"]
@@ -677,11 +742,16 @@ def _finish(
         raw_receipts=receipts,
         duplicates=duplicates,
     )
-    write_index(out / "index.parquet", lambda: (r for p in _read_parts(part_paths)
-                                                for r in p["index_rows"]))
-    write_quarantine(out / "quarantine.jsonl", itertools.chain(
-        bad_rows or [], (q for p in _read_parts(part_paths) for q in p["quarantine"])))
-    write_manifest(out / "manifest.json", manifest)
+    index_tmp = store.local_temp("index.parquet")
+    try:
+        write_index(index_tmp, lambda: (r for p in _read_parts(store, part_paths)
+                                        for r in p["index_rows"]))
+        store.publish(index_tmp, "index.parquet")
+    finally:
+        index_tmp.unlink(missing_ok=True)
+    store.write_bytes("quarantine.jsonl", quarantine_bytes(itertools.chain(
+        bad_rows or [], (q for p in _read_parts(store, part_paths) for q in p["quarantine"]))))
+    store.write_bytes("manifest.json", manifest_bytes(manifest))
 
 
 __all__ = ["BuildConfig", "BuildResult", "PARTS_DIR", "run_build"]

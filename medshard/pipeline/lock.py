@@ -79,3 +79,48 @@ class BuildLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.release()
+
+
+class RemoteBuildLock:
+    """The build lock of an output on object storage: `.medshard/build.lock` as an object.
+
+    Object stores have no exclusive create that every fsspec backend offers, so this lock
+    checks, then writes: it stops a second build started after the first one took the
+    lock (the usual mistake), not two started in the same instant. Two such builds of one
+    config write the same bytes. A lock left by a dead build of this host is taken over;
+    one from another host is deleted by hand (the message says so).
+    """
+
+    def __init__(self, store) -> None:
+        self.store = store
+        self.held = False
+
+    def acquire(self) -> None:
+        me = {"host": socket.gethostname(), "pid": os.getpid()}
+        if self.store.exists(LOCK_NAME):
+            try:
+                holder = json.loads(self.store.read_bytes(LOCK_NAME))
+            except (OSError, ValueError):
+                holder = {}
+            dead = (holder.get("host") == me["host"]
+                    and not _alive(int(holder.get("pid", -1))))
+            if not dead:  # a build on another host is never guessed gone
+                raise UserError(
+                    f"{self.store} is being built by process {holder.get('pid')} on "
+                    f"{holder.get('host')}; wait for it to finish, or delete "
+                    f"{self.store.url(LOCK_NAME)} if that build is gone")
+        self.store.write_bytes(LOCK_NAME, json.dumps(me).encode())
+        self.held = True
+
+    def release(self) -> None:
+        if self.held:
+            self.store.remove(LOCK_NAME)
+            self.held = False
+
+    def __enter__(self) -> RemoteBuildLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.release()

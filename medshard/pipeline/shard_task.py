@@ -1,12 +1,16 @@
 """One shard task: read, transform, validate, encode and stream one shard's samples to its files.
 
 This is the unit of work of the build. It runs on a Beam worker with nothing but a
-`ShardJob` (plain, picklable) and writes:
-  - the shard file(s), to a temporary name renamed into place when complete;
+`ShardJob` (plain, picklable) and writes, through `medshard.sharding.storage.Store` (a
+local folder or any fsspec URL):
+  - the shard file(s), to a local temporary file put in place (renamed, or uploaded in
+    one request) only when complete;
   - a part file `<out>/.medshard/parts/<stem>.json` with the shard infos, the index rows,
     the quarantine lines and the counts, written last: its presence marks the shard done.
 A record either lands whole (all its samples) or not at all: samples are spooled per
 record and only appended to the shard once the record has loaded without error.
+A raw root on object storage is read through `medshard.formats.remote`: each record's
+files are staged to a local folder that is deleted when the record is done.
 """
 
 from __future__ import annotations
@@ -18,10 +22,10 @@ import logging
 import os
 import pickle
 import re
-import secrets
 import tempfile
 import traceback
 from collections import Counter
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,13 @@ from typing import Any
 from pydantic import ValidationError
 
 from medshard import __version__
+from medshard.formats.remote import (
+    RemotePath,
+    clear_listing_cache,
+    current_staging_dir,
+    open_root,
+    staging_area,
+)
 from medshard.pipeline.duplicates import DEDUPE_REASON, payload_hashes
 from medshard.pipeline.encoders import encode_payloads
 from medshard.schemas import Filtered, RawRecord, RecordError, SampleMeta
@@ -37,6 +48,7 @@ from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.layout import shard_path
 from medshard.sharding.members import JSON_MEMBER, json_bytes
 from medshard.sharding.parquet import ParquetShardWriter
+from medshard.sharding.storage import Store, temp_name  # noqa: F401  (temp_name: re-export)
 from medshard.sharding.wds import TarShardWriter
 from medshard.sources.registry import get_source
 
@@ -92,32 +104,30 @@ class ShardJob:
         """`webdataset/<stem>.tar` or `parquet/<stem>.parquet`, relative to the output."""
         return shard_path(fmt, self.stem)
 
-    def part_path(self) -> Path:
-        return Path(self.out) / (HASHES_DIR if self.hash_only else PARTS_DIR) / f"{self.stem}.json"
+    def part_rel(self) -> str:
+        """The part file, relative to the output."""
+        return f"{HASHES_DIR if self.hash_only else PARTS_DIR}/{self.stem}.json"
 
-    def plan_path(self) -> Path:
-        return Path(self.out) / PLANS_DIR / f"{self.stem}.jsonl"
+    def plan_rel(self) -> str:
+        """The plan file, relative to the output."""
+        return f"{PLANS_DIR}/{self.stem}.jsonl"
+
+    def store(self) -> Store:
+        return Store(self.out)
 
 
-def write_plan(job: ShardJob, records: list[bytes]) -> None:
+def write_plan(job: ShardJob, records: list[bytes], store: Store | None = None) -> None:
     """Write the shard's records (canonical JSON, one per line) where every worker can read them."""
-    path = job.plan_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    store = store or job.store()
     data = b"".join(r + b"\n" for r in records)
-    if path.exists() and path.read_bytes() == data:
+    if store.size(job.plan_rel()) == len(data) and store.read_bytes(job.plan_rel()) == data:
         return
-    tmp = temp_name(path)
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    store.write_bytes(job.plan_rel(), data)
 
 
-def temp_name(path: Path) -> Path:
-    """A temporary name beside `path`, unique to this process and call: `.<name>.<pid>-<hex>.tmp`."""
-    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.tmp")
-
-
-def raw_fingerprint(root: Path, rel: str) -> list[int] | None:
+def raw_fingerprint(root: Path | RemotePath, rel: str) -> list[int] | None:
     """[size, mtime_ns, inode] of a raw file (symlinks followed); None when it is absent.
+    On object storage: [size, last-modified in whole seconds, a number from the ETag].
 
     Recorded per shard: a file changed in place (same size) changes its mtime, so a
     re-run rebuilds the shards that read it (`--verify-raw` compares content hashes).
@@ -129,9 +139,9 @@ def raw_fingerprint(root: Path, rel: str) -> list[int] | None:
     return [st.st_size, st.st_mtime_ns, st.st_ino]
 
 
-def read_plan(job: ShardJob) -> list[RawRecord]:
-    with open(job.plan_path(), "rb") as f:
-        return [RawRecord.model_validate_json(line) for line in f if line.strip()]
+def read_plan(job: ShardJob, store: Store | None = None) -> list[RawRecord]:
+    data = (store or job.store()).read_bytes(job.plan_rel())
+    return [RawRecord.model_validate_json(line) for line in data.splitlines() if line.strip()]
 
 
 def records_digest(records: list[bytes]) -> str:
@@ -142,9 +152,9 @@ def records_digest(records: list[bytes]) -> str:
     return h.hexdigest()
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path | RemotePath, chunk: int = 1 << 20) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with path.open("rb") as f:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
@@ -223,17 +233,27 @@ def _confined_sha256(source: Any, root: Path, rel: str) -> str | None:
         return None
 
 
-def relative_message(message: str, root: Path) -> str:
-    """`message` with the source root's absolute path removed (quarantine lines are shared)."""
-    for base in sorted({str(root), str(root.resolve()), os.path.abspath(root)}, key=len,
-                       reverse=True):
-        message = message.replace(base + os.sep, "").replace(base, ".")
+def relative_message(message: str, root: Path | RemotePath) -> str:
+    """`message` with the source root's absolute path (a remote root's URL, the staging
+    folder of its local copies) removed: quarantine lines are shared, and the same
+    whichever machine or storage the raw files were read from."""
+    if isinstance(root, RemotePath):
+        bases = {str(root), root.fs_path}
+        staged = current_staging_dir()
+        if staged is not None:
+            bases |= {str(staged), str(staged.resolve())}
+        sep = "/"
+    else:
+        bases = {str(root), str(root.resolve()), os.path.abspath(root)}
+        sep = os.sep
+    for base in sorted(bases, key=len, reverse=True):
+        message = message.replace(base + sep, "").replace(base, ".")
     return message
 
 
 def _quarantine_line(job: ShardJob, rec: RawRecord, key: str, stage: str, exc: BaseException):
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    message = relative_message(message, Path(job.source_root))
+    message = relative_message(message, open_root(job.source_root))
     if isinstance(exc, ValidationError):
         message = "; ".join(
             f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
@@ -342,18 +362,19 @@ def _rate_key(hz: float) -> str:
 
 def run_shard_job(job: ShardJob) -> dict[str, Any]:
     """Process one shard end to end; returns the part dict (also written to disk)."""
-    out = Path(job.out)
+    clear_listing_cache()  # a retried or later task sees the raw files as they are now
+    store = job.store()
     source = get_source(job.source, **job.source_options)
     source.follow_symlinks_within_root = job.follow_symlinks_within_root
-    root = Path(job.source_root)
+    root = open_root(job.source_root)
+    remote_root = isinstance(root, RemotePath)
     vocab = load_vocabulary()
 
     writers: dict[str, Any] = {}
-    files: dict[str, tuple[Path, Path, Any, _HashingWriter]] = {}
+    files: dict[str, tuple[str, Path, Any, _HashingWriter]] = {}
     for fmt in job.formats:
-        final = out / job.shard_path(fmt)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_name(final)
+        final = job.shard_path(fmt)
+        tmp = store.local_temp(final)
         fh = open(tmp, "wb")
         hw = _HashingWriter(fh)
         files[fmt] = (final, tmp, fh, hw)
@@ -381,100 +402,102 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
             "medshard_version": __version__,
         }
 
-        records = read_plan(job)
+        records = read_plan(job, store)
         raw_files = {f: raw_fingerprint(root, f) for rec in records for f in rec.files}
         raw_sha256: dict[str, str | None] = {}
         if len(records) != job.n_records:
-            raise RuntimeError(f"plan {job.plan_path()} has {len(records)} records, expected "
+            raise RuntimeError(f"plan {store.url(job.plan_rel())} has {len(records)} records, expected "
                                f"{job.n_records}; run the build again")
         for rec in records:
-            for f in rec.files:  # recorded for `--verify-raw`; one read, shared with provenance
-                if f not in raw_sha256:
-                    raw_sha256[f] = _confined_sha256(source, root, f)
-            spool = _RecordSpool()
-            keys: list[str] = []
-            key = sample_key(job.source, rec.record_id)
-            stage = "load"
-            file_hashes: dict[str, str] | None = None
-            try:
-                for sample in source.load(rec, root):
-                    stage = "transform"
-                    key = sample_key(job.source, rec.record_id, sample.key_suffix)
-                    full_key = full_sample_key(job.source, rec.record_id, sample.key_suffix)
-                    sample_meta = sample.meta if key == full_key else {**sample.meta,
-                                                                        "full_key": full_key}
-                    members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
-                    undeclared = sorted(set(members) - set(job.payload_members))
-                    if undeclared:
-                        raise RecordError(
-                            f"payload member {undeclared[0]} is not in the source's "
-                            f"payload_members {list(job.payload_members)}; declare it there"
+            # a remote root's files are staged per record (one fetch for hash and load)
+            with staging_area(rec.files) if remote_root else nullcontext():
+                for f in rec.files:  # recorded for `--verify-raw`; one read, shared with provenance
+                    if f not in raw_sha256:
+                        raw_sha256[f] = _confined_sha256(source, root, f)
+                spool = _RecordSpool()
+                keys: list[str] = []
+                key = sample_key(job.source, rec.record_id)
+                stage = "load"
+                file_hashes: dict[str, str] | None = None
+                try:
+                    for sample in source.load(rec, root):
+                        stage = "transform"
+                        key = sample_key(job.source, rec.record_id, sample.key_suffix)
+                        full_key = full_sample_key(job.source, rec.record_id, sample.key_suffix)
+                        sample_meta = sample.meta if key == full_key else {**sample.meta,
+                                                                            "full_key": full_key}
+                        members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
+                        undeclared = sorted(set(members) - set(job.payload_members))
+                        if undeclared:
+                            raise RecordError(
+                                f"payload member {undeclared[0]} is not in the source's "
+                                f"payload_members {list(job.payload_members)}; declare it there"
+                            )
+                        stage = "labels"
+                        labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
+                        stage = "provenance"
+                        if file_hashes is None:
+                            file_hashes = {f: raw_sha256[f] or sha256_file(source.path(root, f))
+                                           for f in rec.files}
+                        stage = "validate"
+                        meta_obj = SampleMeta(
+                            key=key,
+                            source=job.source,
+                            modality=job.modality,  # type: ignore[arg-type]
+                            split=job.split,  # type: ignore[arg-type]
+                            subject=rec.subject_id,
+                            task=sample.task,
+                            labels=labels,
+                            source_labels=sample.source_labels,
+                            meta=sample_meta,
+                            provenance={"files": _digests(file_hashes),
+                                        "label_files": _digests(job.label_files or {}),
+                                        **provenance_base},
+                            payloads=descriptors,
+                            members=list(members),
                         )
-                    stage = "labels"
-                    labels = vocab.map_classes(job.source, sample.classes, source.vocabulary_map)
-                    stage = "provenance"
-                    if file_hashes is None:
-                        file_hashes = {f: raw_sha256[f] or sha256_file(source.path(root, f))
-                                       for f in rec.files}
-                    stage = "validate"
-                    meta_obj = SampleMeta(
-                        key=key,
-                        source=job.source,
-                        modality=job.modality,  # type: ignore[arg-type]
-                        split=job.split,  # type: ignore[arg-type]
-                        subject=rec.subject_id,
-                        task=sample.task,
-                        labels=labels,
-                        source_labels=sample.source_labels,
-                        meta=sample_meta,
-                        provenance={"files": _digests(file_hashes),
-                                    "label_files": _digests(job.label_files or {}),
-                                    **provenance_base},
-                        payloads=descriptors,
-                        members=list(members),
-                    )
-                    stage = "encode"
-                    check_member_names(key, {JSON_MEMBER: b"", **members})
-                    # nulls kept: every sample of a kind has every descriptor field (one shape)
-                    meta = meta_obj.model_dump(mode="json")
-                    meta_json = json_bytes(meta)
-                    spool.add(meta, meta_json, members)
-                    keys.append(key)
-                    del sample, members, descriptors, meta, meta_json  # spilled copies only
-            except Filtered as exc:
-                spool.discard()
-                filtered_reasons[str(exc)] += 1
-                continue
-            except Exception as exc:  # any failure of one record is quarantined, never fatal
-                spool.discard()
-                quarantine.append(_quarantine_line(job, rec, key, stage, exc))
-                log.debug("quarantined %s at %s: %s", key, stage, traceback.format_exc())
-                continue
-            if spool.count == 0:
-                filtered_reasons["no samples"] += 1
-                continue
-            if drop and all(k in drop for k in keys):
-                spool.discard()
-                filtered_reasons[DEDUPE_REASON] += 1
-                deduped += len(keys)
-                continue
-            for meta, meta_json, members in spool.drain():
-                if meta["key"] in drop:  # one later copy among the record's samples
-                    deduped += 1
+                        stage = "encode"
+                        check_member_names(key, {JSON_MEMBER: b"", **members})
+                        # nulls kept: every sample of a kind has every descriptor field (one shape)
+                        meta = meta_obj.model_dump(mode="json")
+                        meta_json = json_bytes(meta)
+                        spool.add(meta, meta_json, members)
+                        keys.append(key)
+                        del sample, members, descriptors, meta, meta_json  # spilled copies only
+                except Filtered as exc:
+                    spool.discard()
+                    filtered_reasons[str(exc)] += 1
                     continue
-                hashes += payload_hashes(meta["key"], members, meta["payloads"])
-                if "webdataset" in writers:
-                    writers["webdataset"].write(
-                        meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
-                    )
-                if "parquet" in writers:
-                    writers["parquet"].write(meta, meta_json, members)
-                index_rows.append(_index_row(meta, job))
-                for desc in meta["payloads"].values():
-                    if desc["kind"] == "signal":
-                        original_rates[_rate_key(desc["original_sampling_rate_hz"])] += 1
-                samples += 1
-            written += 1
+                except Exception as exc:  # any failure of one record is quarantined, never fatal
+                    spool.discard()
+                    quarantine.append(_quarantine_line(job, rec, key, stage, exc))
+                    log.debug("quarantined %s at %s: %s", key, stage, traceback.format_exc())
+                    continue
+                if spool.count == 0:
+                    filtered_reasons["no samples"] += 1
+                    continue
+                if drop and all(k in drop for k in keys):
+                    spool.discard()
+                    filtered_reasons[DEDUPE_REASON] += 1
+                    deduped += len(keys)
+                    continue
+                for meta, meta_json, members in spool.drain():
+                    if meta["key"] in drop:  # one later copy among the record's samples
+                        deduped += 1
+                        continue
+                    hashes += payload_hashes(meta["key"], members, meta["payloads"])
+                    if "webdataset" in writers:
+                        writers["webdataset"].write(
+                            meta["key"], [(JSON_MEMBER, meta_json), *members.items()]
+                        )
+                    if "parquet" in writers:
+                        writers["parquet"].write(meta, meta_json, members)
+                    index_rows.append(_index_row(meta, job))
+                    for desc in meta["payloads"].values():
+                        if desc["kind"] == "signal":
+                            original_rates[_rate_key(desc["original_sampling_rate_hz"])] += 1
+                    samples += 1
+                written += 1
 
         shard_infos = []
         for fmt, (final, tmp, fh, hw) in files.items():
@@ -482,10 +505,10 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
             fh.flush()
             os.fsync(fh.fileno())
             fh.close()
-            os.replace(tmp, final)
+            store.publish(tmp, final)  # complete: renamed, or uploaded in one request
             shard_infos.append(
                 {
-                    "path": final.relative_to(out).as_posix(),
+                    "path": final,
                     "format": fmt,
                     "source": job.source,
                     "split": job.split,
@@ -523,15 +546,11 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
         "quarantine": quarantine,
         "index_rows": index_rows,
     }
-    part_path = job.part_path()
-    part_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_part = temp_name(part_path)
-    tmp_part.write_bytes(json_bytes(part))
-    os.replace(tmp_part, part_path)
+    store.write_bytes(job.part_rel(), json_bytes(part))  # written last: marks the shard done
     return part
 
 
-def _abort(files: dict[str, tuple[Path, Path, Any, Any]], writers: dict[str, Any]) -> None:
+def _abort(files: dict[str, tuple[str, Path, Any, Any]], writers: dict[str, Any]) -> None:
     """Close and delete a shard's temporary files without finishing them."""
     for fmt, (_final, tmp, fh, _hw) in files.items():
         abort = getattr(writers.get(fmt), "abort", None)
@@ -542,28 +561,26 @@ def _abort(files: dict[str, tuple[Path, Path, Any, Any]], writers: dict[str, Any
         tmp.unlink(missing_ok=True)
 
 
-def read_part(job: ShardJob) -> dict[str, Any] | None:
+def read_part(job: ShardJob, store: Store | None = None) -> dict[str, Any] | None:
     """The part file an earlier run left for this shard with the same config; None if absent,
     unreadable or from another config."""
-    path = job.part_path()
-    if not path.exists():
-        return None
+    store = store or job.store()
     try:
-        part = json.loads(path.read_text())
+        part = json.loads(store.read_bytes(job.part_rel()))
     except (OSError, ValueError):
         return None
     return part if part.get("config_hash") == job.config_hash else None
 
 
-def load_done_part(job: ShardJob) -> dict[str, Any] | None:
+def load_done_part(job: ShardJob, store: Store | None = None) -> dict[str, Any] | None:
     """The part of a shard finished by an earlier run with the same config and records, if intact."""
-    part = read_part(job)
+    store = store or job.store()
+    part = read_part(job, store)
     if part is None or part.get("records_digest") != job.records_digest:
         return None
     if sorted(s["format"] for s in part["shards"]) != sorted(job.formats):
         return None
     for s in part["shards"]:
-        p = Path(job.out) / s["path"]
-        if not p.exists() or p.stat().st_size != s["bytes"]:
+        if store.size(s["path"]) != s["bytes"]:
             return None
     return part

@@ -103,13 +103,22 @@ def write_index(path: Path, rows: Callable[[], Iterable[dict[str, Any]]],
     os.replace(tmp, path)
 
 
+def quarantine_bytes(lines: Iterable[dict[str, Any]]) -> bytes:
+    """quarantine.jsonl: one canonical JSON line per rejected record."""
+    return b"".join(json_bytes(line) + b"\n" for line in lines)
+
+
+def manifest_bytes(manifest: Manifest) -> bytes:
+    """manifest.json: indented, keys sorted, one trailing newline."""
+    return (json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n").encode()
+
+
 def write_quarantine(path: Path, lines: Iterable[dict[str, Any]]) -> None:
-    _atomic_write(path, b"".join(json_bytes(line) + b"\n" for line in lines))
+    _atomic_write(path, quarantine_bytes(lines))
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
-    data = json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-    _atomic_write(path, data.encode())
+    _atomic_write(path, manifest_bytes(manifest))
 
 
 def read_manifest(path: str | Path) -> Manifest:

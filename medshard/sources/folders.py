@@ -40,6 +40,14 @@ def files_in(root: Path, rel_dir: str, suffixes: tuple[str, ...]) -> Iterator[Fo
     folder = root / rel_dir if rel_dir else root
     if not folder.is_dir() or folder.is_symlink():
         return
+    if not isinstance(folder, Path):  # a root on object storage (medshard.formats.remote)
+        for child in sorted(folder.iterdir(), key=lambda c: c.name):
+            if child.name.startswith(".") or not child.name.lower().endswith(suffixes):
+                continue
+            if child.is_file():
+                rel = f"{rel_dir}/{child.name}" if rel_dir else child.name
+                yield FolderFile(rel=rel, name=child.name, size=int(child.stat().st_size))
+        return
     with os.scandir(folder) as it:
         entries = sorted(it, key=lambda e: e.name)
     for e in entries:

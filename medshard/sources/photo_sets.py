@@ -20,6 +20,19 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff")
 _MAGIC = {b"\xff\xd8\xff": "jpeg", b"\x89PNG\r\n\x1a\n": "png"}
 
 
+def _files_under(root, base) -> list[str]:
+    """Every file under `base`, relative to `root`, in a fixed order: a local walk (which
+    does not follow directory links), or a listing of a root on object storage
+    (`medshard.formats.remote.RemotePath`)."""
+    if not isinstance(base, Path):
+        return sorted(p.relative_to(root).as_posix() for p in base.rglob("*") if p.is_file())
+    found = []
+    for dirpath, dirnames, filenames in os.walk(base):
+        dirnames.sort()
+        found += [Path(dirpath, name).relative_to(root).as_posix() for name in sorted(filenames)]
+    return found
+
+
 class ImageIndex:
     """File name -> path relative to the root, for every image file under `root/under`."""
 
@@ -28,17 +41,15 @@ class ImageIndex:
         self.by_name: dict[str, str] = {}
         self.ambiguous: set[str] = set()
         base = root / under if under else root
-        for dirpath, dirnames, filenames in os.walk(base):  # does not follow directory links
-            dirnames.sort()
-            for name in sorted(filenames):
-                if not name.lower().endswith(suffixes) or name.startswith("._"):
-                    continue
-                rel = Path(dirpath, name).relative_to(root).as_posix()
-                for key in {name.lower(), Path(name).stem.lower()}:
-                    if key in self.by_name:
-                        self.ambiguous.add(key)
-                    else:
-                        self.by_name[key] = rel
+        for rel in _files_under(root, base):
+            name = rel.rsplit("/", 1)[-1]
+            if not name.lower().endswith(suffixes) or name.startswith("._"):
+                continue
+            for key in {name.lower(), Path(name).stem.lower()}:
+                if key in self.by_name:
+                    self.ambiguous.add(key)
+                else:
+                    self.by_name[key] = rel
 
     def find(self, name: str) -> str | None:
         """The path of the image called `name` (with or without its extension, any case):

@@ -162,6 +162,9 @@ class Covid19(Source):
         """Image files under <folder>/<cls>/, relative to the class folder, sorted."""
         base = root / folder / cls
         found = []
+        if not isinstance(base, Path):  # a root on object storage (medshard.formats.remote)
+            return sorted(p.relative_to(base).as_posix() for p in base.rglob("*")
+                          if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
         for dirpath, dirnames, files in os.walk(base):
             dirnames.sort()
             for name in files:
