@@ -296,6 +296,7 @@ def _index_row(meta: dict, job: ShardJob) -> dict[str, Any]:
     fields = {**DEMOGRAPHIC_DEFAULTS, **(job.demographic_fields or {})}
     row = {
         "key": meta["key"],
+        "full_key": meta["full_key"],
         "source": meta["source"],
         "modality": meta["modality"],
         "split": meta["split"],
@@ -338,7 +339,7 @@ def full_sample_key(source: str, record_id: str, suffix: str | None = None) -> s
 def sample_key(source: str, record_id: str, suffix: str | None = None) -> str:
     """The sample's key, the same in every format: `<source>_<record_id>[_<suffix>]` when
     that has at most MAX_KEY_CHARS characters, else its first 47 characters, `-` and 16
-    hex digits of its sha256 (the full name is then kept in `meta["full_key"]`)."""
+    hex digits of its sha256 (the full name is then kept in the sample's `full_key`)."""
     key = full_sample_key(source, record_id, suffix)
     if len(key) <= MAX_KEY_CHARS:
         return key
@@ -424,8 +425,6 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                         stage = "transform"
                         key = sample_key(job.source, rec.record_id, sample.key_suffix)
                         full_key = full_sample_key(job.source, rec.record_id, sample.key_suffix)
-                        sample_meta = sample.meta if key == full_key else {**sample.meta,
-                                                                            "full_key": full_key}
                         members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
                         undeclared = sorted(set(members) - set(job.payload_members))
                         if undeclared:
@@ -442,6 +441,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                         stage = "validate"
                         meta_obj = SampleMeta(
                             key=key,
+                            full_key=None if key == full_key else full_key,
                             source=job.source,
                             modality=job.modality,  # type: ignore[arg-type]
                             split=job.split,  # type: ignore[arg-type]
@@ -449,7 +449,7 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                             task=sample.task,
                             labels=labels,
                             source_labels=sample.source_labels,
-                            meta=sample_meta,
+                            meta=sample.meta,
                             provenance={"files": _digests(file_hashes),
                                         "label_files": _digests(job.label_files or {}),
                                         **provenance_base},

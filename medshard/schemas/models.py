@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "2.1"  # 2.1: provenance files as lists of {path, sha256}; 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
+SCHEMA_VERSION = "2.2"  # 2.2: sample `full_key` (and the index column), image descriptors with `laterality` and `metadata_removed`; 2.1: provenance files as lists of {path, sha256}; 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
 # 1.1 added split unit, concepts, label files, original rates, rescale
 
 Modality = Literal[
@@ -318,6 +318,11 @@ class SampleMeta(_Strict):
     """What each sample's `<key>.json` holds."""
 
     key: str = Field(pattern=r"^[A-Za-z0-9_-]+$", description="no dots: WebDataset splits there")
+    full_key: str | None = Field(
+        default=None,
+        description="the whole sample name when `key` was shortened to fit a tar header (a key "
+        "of more than 64 characters); null otherwise, so every sample has the field",
+    )
     source: str
     modality: Modality
     split: Split

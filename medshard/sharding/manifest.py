@@ -17,6 +17,7 @@ from medshard.sharding.members import json_bytes
 
 INDEX_BASE = [
     ("key", pa.string()),
+    ("full_key", pa.string()),  # the whole name where `key` was shortened; else null
     ("source", pa.string()),
     ("modality", pa.string()),
     ("split", pa.string()),

@@ -32,7 +32,7 @@ class Expect:
     `quarantined`: record id -> stage, or `"<file>:<line>"` -> "list" for an index row
     that makes no record. `message_has`: record id (or file:line) -> a fragment of its
     quarantine message. `long_keys`: record ids whose file names are too long for a tar
-    header: written, with bounded keys and the full name in `meta["full_key"]`.
+    header: written, with bounded keys and the full name in the sample's `full_key`.
     """
 
     quarantined: Mapping[str, str] = field(default_factory=dict)

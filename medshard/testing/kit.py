@@ -824,11 +824,11 @@ def check_adversarial(slug: str, workdir: Path) -> None:
     too_long = [r["key"] for r in rows if len(r["key"]) > MAX_KEY_CHARS]
     if too_long:
         _fail(slug, "adversarial", f"key {too_long[0]!r} is longer than {MAX_KEY_CHARS}")
-    full_keys = {json.loads(r["meta_json"]).get("full_key", "") for r in rows}
+    full_keys = {r["full_key"] or "" for r in rows}
     for rid in expect.long_keys:
         if not any(f"_{rid}" in k for k in full_keys):
             _fail(slug, "adversarial", f"record {rid[:30]}... with a long name was not written "
-                  "with its full name in meta.full_key")
+                  "with its full name in full_key")
     if sum(c.quarantined for c in result.manifest.sources[slug].counts.values()) < len(
             expect.quarantined):
         _fail(slug, "adversarial", "the manifest counts fewer quarantined records than the "
