@@ -29,10 +29,13 @@ def _window(slice_: np.ndarray) -> np.ndarray:
 def real_mri_slices() -> tuple[np.ndarray, ...]:
     """Axial slices (uint8, H x W) of nibabel's two bundled MRI volumes, EPI slices first."""
     import nibabel
-    from nibabel.testing import data_path
 
-    epi = np.asarray(nibabel.load(Path(data_path) / "example4d.nii.gz").dataobj[..., 0])
-    anat = np.asarray(nibabel.load(Path(data_path) / "anatomical.nii").dataobj)
+    from medshard.sources.ct.kits23_fixture import nibabel_image_path
+
+    # not nibabel.testing's data_path: that module imports pytest, which `medshard demo`
+    # (the etl extra alone) does not have
+    epi = np.asarray(nibabel.load(nibabel_image_path("example4d.nii.gz")).dataobj[..., 0])
+    anat = np.asarray(nibabel.load(nibabel_image_path("anatomical.nii")).dataobj)
     out = [_window(epi[:, :, z]) for z in EPI_SLICES]
     out += [np.kron(_window(anat[:, :, z]), np.ones((3, 3), np.uint8)) for z in ANAT_SLICES]
     return tuple(out)
