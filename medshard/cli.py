@@ -228,7 +228,22 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         verify_raw=getattr(args, "verify_raw", False),
         overwrite=args.overwrite,
         dedupe=getattr(args, "dedupe", False),
+        **({"split_fractions": _split_fractions(args.split_fractions)}
+           if getattr(args, "split_fractions", None) else {}),
     )
+
+
+def _split_fractions(text: str) -> dict[str, float]:
+    """`--split-fractions TRAIN,VAL,TEST` (e.g. 0.8,0,0.2) as the build's split fractions."""
+    parts = text.split(",")
+    try:
+        values = [float(v) for v in parts]
+    except ValueError:
+        values = []
+    if len(values) != 3 or any(not 0.0 <= v <= 1.0 for v in values) or abs(sum(values) - 1) > 1e-9:
+        raise UserError(f"--split-fractions takes three fractions TRAIN,VAL,TEST that sum to 1 "
+                        f"(e.g. 0.8,0.1,0.1 or CLIMB's 0.8,0,0.2), got {text!r}")
+    return dict(zip(("train", "val", "test"), values, strict=True))
 
 
 def print_build_summary(result) -> None:
@@ -534,6 +549,10 @@ def make_parser() -> argparse.ArgumentParser:
                         "content changed (default: off; size, mtime and inode are compared)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar (default: off: the bar is shown)")
+    p.add_argument("--split-fractions", metavar="TRAIN,VAL,TEST",
+                   help="fractions of the keyed subject hash for sources without an official "
+                        "split (default: 0.8,0.1,0.1; CLIMB used 0.8,0,0.2 for several); "
+                        "official splits are kept")
     p.add_argument("--dedupe", action="store_true",
                    help="keep only the first copy (by source name, split, key) of a payload "
                         "found byte-identical in several samples; the others are filtered "

@@ -53,6 +53,8 @@ def test_vocab_json_has_concepts_and_maps():
     ["build", "ptb-xl", "--data-root", ".", "--out", "x", "--shard-size", "lots"],
     ["build", "ptb-xl", "--data-root", ".", "--out", "x", "--option", "nodot=1"],
     ["build", "ptb-xl", "--out", "x"],
+    ["build", "ptb-xl", "--data-root", ".", "--out", "x", "--split-fractions", "0.8,0.3,0.2"],
+    ["build", "ptb-xl", "--data-root", ".", "--out", "x", "--split-fractions", "most,some,few"],
     ["info", "no-such-source"],
     ["inspect", "/nonexistent-medshard-build"],
     ["frobnicate"],
@@ -108,3 +110,19 @@ def test_sample_key_with_a_dot_is_rejected():
             "provenance": {"files": {}, "source_version": "1", "transform_config_hash": "h",
                            "medshard_version": "0"},
         })
+
+
+def test_split_fractions_reach_sources_without_an_official_split(tmp_path):
+    from medshard.sources.imu.hugadb_fixture import write_fixture
+
+    write_fixture(tmp_path / "raw" / "hugadb")  # no official split: keyed participant hash
+    out = tmp_path / "out"
+    proc = medshard("build", "hugadb", "--data-root", str(tmp_path / "raw"), "--out", str(out),
+                    "--format", "webdataset", "--split-fractions", "0.5,0,0.5", "--no-progress",
+                    cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["config"]["split_fractions"] == {"test": 0.5, "train": 0.5, "val": 0.0}
+    counts = manifest["sources"]["hugadb"]["counts"]
+    assert counts.get("val", {}).get("samples", 0) == 0
+    assert counts["train"]["samples"] > 0 and counts["test"]["samples"] > 0
