@@ -15,7 +15,7 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from medshard.formats.confine import resolve_in_root
-from medshard.schemas import BadRow, RawRecord, Sample, SourceInfo
+from medshard.schemas import BadRow, RawRecord, RecordError, Sample, SourceInfo
 from medshard.sources.splits import hash_split
 
 
@@ -162,6 +162,14 @@ class Source:
         leaving the root, and for any symlink unless `follow_symlinks_within_root`."""
         return resolve_in_root(root, rel,
                                follow_symlinks_within_root=self.follow_symlinks_within_root)
+
+    def read_bytes(self, root: Path, rel: str, what: str = "image file") -> bytes:
+        """The bytes of `rel`, opened through `path`; a missing file is a RecordError
+        ("missing <what> <rel>"), quarantined like any broken record."""
+        try:
+            return self.path(root, rel).read_bytes()
+        except FileNotFoundError:
+            raise RecordError(f"missing {what} {rel}") from None
 
     def csv_records(
         self,

@@ -65,11 +65,7 @@ def image_payload(source: Source, root: Path, rel: str, descriptor: dict) -> Pay
     """The image at `rel` as a payload: JPEG/PNG bytes kept as shipped (the encoder decodes
     them fully, so a truncated file is quarantined); any other format (TIFF) is decoded and
     stored losslessly as PNG at its native size and depth."""
-    path = source.path(root, rel)
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise RecordError(f"missing image file {rel}") from None
+    data = source.read_bytes(root, rel)
     if not data:
         raise RecordError(f"empty image file {rel}")
     encoding = next((kind for magic, kind in _MAGIC.items() if data.startswith(magic)), None)

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas import BadRow, License, Payload, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
@@ -155,11 +155,7 @@ class CheXpert(Source):
         )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        path = self.path(root, record.files[0])
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"missing image file {record.files[0]}") from None
+        data = self.read_bytes(root, record.files[0])
         meta = dict(record.meta)
         view = meta.get("ap_pa") or meta.get("view")
         yield Sample(

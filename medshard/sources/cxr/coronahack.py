@@ -52,7 +52,6 @@ from medshard.sources.base import CarveValOptions, MissingRawData, Source
 from medshard.sources.cxr.pneumonia_images import (
     image_record_id,
     kermany_patient,
-    read_image_bytes,
 )
 
 SLUG = "coronahack"
@@ -197,7 +196,7 @@ class CoronaHack(Source):
         cls = record.meta["class"]
         if cls is None:
             raise Filtered(f"{STRESS_SMOKING} (ARDS): not one of the pneumonia classes")
-        data = read_image_bytes(self.path(root, record.files[0]), record.files[0])
+        data = self.read_bytes(root, record.files[0])
         yield Sample(
             classes=[cls],
             source_labels=record.source_labels,

@@ -57,7 +57,6 @@ from medshard.sources.cxr.pneumonia_images import (
     IMAGE_SUFFIXES,
     image_record_id,
     kermany_patient,
-    read_image_bytes,
 )
 from medshard.sources.splits import hash_split
 
@@ -226,7 +225,7 @@ class Covid19(Source):
         modality = record.meta.get("upstream_modality")
         if modality and modality.lower() not in ("x-ray", "xray", "cr", "dx"):
             raise Filtered("upstream metadata.csv says the image is not an X-ray")
-        data = read_image_bytes(self.path(root, record.files[0]), record.files[0])
+        data = self.read_bytes(root, record.files[0])
         yield Sample(
             classes=[record.source_labels["class_folder"]],
             source_labels=record.source_labels,

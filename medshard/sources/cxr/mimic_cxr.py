@@ -62,7 +62,6 @@ from medshard.schemas import (
     License,
     Payload,
     RawRecord,
-    RecordError,
     Sample,
     SourceInfo,
 )
@@ -268,11 +267,7 @@ class MIMICCXR(Source):
             raise Filtered("not a frontal (PA/AP) view")
         if not record.source_labels:
             raise Filtered("study has no row in the labeller table")
-        path = self.path(root, record.files[0])
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"missing image file {record.files[0]}") from None
+        data = self.read_bytes(root, record.files[0])
         yield Sample(
             classes=observation_classes(record.source_labels, self._options["uncertain"]),
             source_labels=record.source_labels,

@@ -11,8 +11,6 @@ import hashlib
 import re
 from pathlib import Path
 
-from medshard.schemas import RecordError
-
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 # Kermany's pneumonia images are named person<N>_<bacteria|virus>_<M>.jpeg: N numbers the
 # patient (several images share it), M the image.
@@ -40,11 +38,3 @@ def image_record_id(prefix: str, name: str) -> str:
     if rid != f"{prefix}_{stem}" or len(rid) > MAX_RECORD_ID:
         rid = f"{rid[:MAX_RECORD_ID - 9]}_{hashlib.sha256(name.encode()).hexdigest()[:8]}"
     return rid
-
-
-def read_image_bytes(path: Path, rel: str) -> bytes:
-    """The file's bytes, kept as shipped; a RecordError when it is missing."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise RecordError(f"missing image file {rel}") from None

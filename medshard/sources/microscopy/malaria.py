@@ -41,7 +41,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.schemas import BadRow, License, Payload, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import MissingRawData, Source, SourceOptions
@@ -161,11 +161,7 @@ class LHNCBCMalaria(Source):
                 )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        path = self.path(root, record.files[0])
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"missing image file {record.files[0]}") from None
+        data = self.read_bytes(root, record.files[0])
         yield Sample(
             classes=[record.source_labels["class"]],
             source_labels=record.source_labels,

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-from medshard.schemas import Payload, RawRecord, RecordError, Sample
+from medshard.schemas import Payload, RawRecord, Sample
 from medshard.sources.base import MissingRawData, Source
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
@@ -104,11 +104,7 @@ class ClassFolderImages(Source):
         return {"split_folder": split_folder or None}
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        path = self.path(root, record.files[0])
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"missing image file {record.files[0]}") from None
+        data = self.read_bytes(root, record.files[0])
         cls = record.source_labels["class_folder"]
         yield Sample(
             classes=[cls],

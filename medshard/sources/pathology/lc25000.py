@@ -184,11 +184,7 @@ class LC25000(Source):
         return sorted(out, key=lambda r: r.record_id)
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        path = self.path(root, record.files[0])
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise RecordError(f"missing image file {record.files[0]}") from None
+        data = self.read_bytes(root, record.files[0])
         meta: dict[str, Any] = dict(record.meta)
         yield Sample(
             classes=[record.source_labels["class"]],

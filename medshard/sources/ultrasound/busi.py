@@ -153,7 +153,7 @@ class BUSI(Source):
                 )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        data = _read(self.path(root, record.files[0]), record.files[0])
+        data = self.read_bytes(root, record.files[0], "file")
         payloads: dict[str, Payload] = {"image": Payload("image", data, {"source_encoding": "png"})}
         for k, rel in zip(record.meta["mask_index"], record.files[1:], strict=True):
             if k > MAX_EXTRA_MASKS:
@@ -162,7 +162,7 @@ class BUSI(Source):
             role = "mask" if k == 0 else f"mask_{k}"
             if role in payloads:
                 raise RecordError(f"{rel}: a second file for mask role {role}")
-            mask = read_mask(_read(self.path(root, rel), rel), Path(rel).name)
+            mask = read_mask(self.read_bytes(root, rel, "file"), Path(rel).name)
             payloads[role] = Payload("mask", mask, {
                 "annotates": "image", "label_names": {"0": "background", "1": "lesion"}})
         meta: dict[str, Any] = {"n_masks": len(record.files) - 1,
@@ -174,10 +174,3 @@ class BUSI(Source):
             meta=meta,
             task="classification",
         )
-
-
-def _read(path: Path, rel: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise RecordError(f"missing file {rel}") from None
