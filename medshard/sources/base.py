@@ -34,6 +34,18 @@ class CarveValOptions(SourceOptions):
     )
 
 
+class DicomImageOptions(SourceOptions):
+    """Options of a source whose images are DICOM (formats/dicom.py's read_image)."""
+
+    monochrome1: typing.Literal["invert", "keep"] = Field(
+        "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
+    )
+    burned_in: typing.Literal["quarantine", "keep"] = Field(
+        "quarantine", description="images flagged BurnedInAnnotation=YES (text in the pixels): "
+        "quarantined, or kept and flagged burned_in_annotation = true in the image's meta",
+    )
+
+
 # What parsing one malformed index row raises: a bad row, never a crashed build.
 # (pydantic's ValidationError is a ValueError; UnicodeError too.)
 ROW_ERRORS: tuple[type[BaseException], ...] = (

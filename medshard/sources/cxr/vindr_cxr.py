@@ -66,7 +66,7 @@ from medshard.schemas import (
 )
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import CarveValOptions, MissingRawData, Source
+from medshard.sources.base import CarveValOptions, DicomImageOptions, MissingRawData, Source
 
 SLUG = "vindr-cxr"
 
@@ -197,16 +197,9 @@ def read_boxes(
     return boxes
 
 
-class VinDrCXROptions(CarveValOptions):
+class VinDrCXROptions(DicomImageOptions, CarveValOptions):
     reader_aggregation: Literal["majority", "any", "all"] = Field(
         "majority", description="how the train set's 3 readers become one label per image"
-    )
-    monochrome1: Literal["invert", "keep"] = Field(
-        "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
-    )
-    burned_in: Literal["quarantine", "keep"] = Field(
-        "quarantine", description="images flagged BurnedInAnnotation=YES (text in the pixels): "
-        "quarantined, or kept with meta.burned_in_annotation = true",
     )
 
 

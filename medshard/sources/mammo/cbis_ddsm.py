@@ -83,7 +83,13 @@ from medshard.schemas import (
 )
 from medshard.schemas.download import DownloadSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import CarveValOptions, MissingRawData, Source, row_error_reason
+from medshard.sources.base import (
+    CarveValOptions,
+    DicomImageOptions,
+    MissingRawData,
+    Source,
+    row_error_reason,
+)
 from medshard.sources.mammo.views import ROLES, VIEW_ROLES, breast_meta, require_views, view_payload
 
 SLUG = "cbis-ddsm"
@@ -162,17 +168,10 @@ def parse_row(row: dict[str, str], kind: str) -> dict[str, Any]:
     }
 
 
-class CBISDDSMOptions(CarveValOptions):
+class CBISDDSMOptions(DicomImageOptions, CarveValOptions):
     birads_zero: Literal["drop", "keep"] = Field(
         "drop", description="abnormalities assessed BI-RADS 0 (incomplete): filtered, as CLIMB "
         "does, or kept as class 'BI-RADS 0'",
-    )
-    monochrome1: Literal["invert", "keep"] = Field(
-        "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
-    )
-    burned_in: Literal["quarantine", "keep"] = Field(
-        "quarantine", description="images flagged BurnedInAnnotation=YES: quarantined, or kept "
-        "with burned_in_annotation = true in the view's meta",
     )
 
 

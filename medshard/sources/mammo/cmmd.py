@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from pydantic import Field
 
@@ -48,7 +48,7 @@ from medshard.formats.dicom import AGE_CAP_YEARS, read_view_laterality
 from medshard.schemas import BadRow, License, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source, SourceOptions
+from medshard.sources.base import DicomImageOptions, MissingRawData, Source
 from medshard.sources.mammo.views import ROLES, VIEW_ROLES, breast_meta, require_views, view_payload
 from medshard.sources.splits import hash_split
 
@@ -87,20 +87,13 @@ def parse_row(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class CMMDOptions(SourceOptions):
+class CMMDOptions(DicomImageOptions):
     test_fraction: float = Field(
         0.25, ge=0.0, lt=1.0, description="share of the patients in test, by keyed patient hash "
         "(CMMD has no official split; 0.25 is CLIMB's share)",
     )
     val_fraction: float = Field(
         0.1, ge=0.0, lt=1.0, description="share of the other patients in val, by the same hash"
-    )
-    monochrome1: Literal["invert", "keep"] = Field(
-        "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
-    )
-    burned_in: Literal["quarantine", "keep"] = Field(
-        "quarantine", description="images flagged BurnedInAnnotation=YES: quarantined, or kept "
-        "with burned_in_annotation = true in the view's meta",
     )
 
 

@@ -52,9 +52,7 @@ import re
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
-
-from pydantic import Field
+from typing import Any, ClassVar
 
 from medshard.schemas import (
     BadRow,
@@ -66,7 +64,13 @@ from medshard.schemas import (
 )
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import CarveValOptions, MissingRawData, Source, row_error_reason
+from medshard.sources.base import (
+    CarveValOptions,
+    DicomImageOptions,
+    MissingRawData,
+    Source,
+    row_error_reason,
+)
 from medshard.sources.mammo.views import (
     ROLES,
     VIEW_ROLES,
@@ -151,14 +155,8 @@ def _breast_of(row: dict[str, str]) -> tuple[str, str] | None:
         return None
 
 
-class VinDrMammoOptions(CarveValOptions):
-    monochrome1: Literal["invert", "keep"] = Field(
-        "invert", description="invert MONOCHROME1 images to MONOCHROME2 (exact), or keep them"
-    )
-    burned_in: Literal["quarantine", "keep"] = Field(
-        "quarantine", description="images flagged BurnedInAnnotation=YES (text in the pixels): "
-        "quarantined, or kept with burned_in_annotation = true in the view's meta",
-    )
+class VinDrMammoOptions(DicomImageOptions, CarveValOptions):
+    """DICOM image options and the val carve; nothing specific to VinDr-Mammo."""
 
 
 class VinDrMammo(Source):
