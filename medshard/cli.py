@@ -17,6 +17,7 @@ from typing import Any
 from medshard import __version__
 from medshard.acquire.download.commands import add_commands as add_acquire_commands
 from medshard.errors import UserError
+from medshard.schemas.standards import DEFAULT_PNG_LEVEL
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
@@ -218,6 +219,7 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         workers=args.workers,
         shard_size=args.shard_size,
         parquet_payload_compression=args.parquet_compression,
+        png_level=args.png_level,
         source_options=options,
         signal_specs=standards,
         beam_args=beam_args,
@@ -524,6 +526,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--parquet-compression", choices=["none", "zstd"], default="none",
                    help="payload columns of Parquet shards; metadata columns are always zstd "
                         "(default: none)")
+    p.add_argument("--png-level", type=int, default=DEFAULT_PNG_LEVEL, metavar="0-9",
+                   help="zlib level of the PNGs written for images without a standard "
+                        "encoding (DICOM pixels, masks); lossless at every level: 1 encodes "
+                        "fastest, 9 smallest (default: %(default)s; benchmarks/png_level.py)")
     p.add_argument("--option", action="append", default=[], metavar="SOURCE.NAME=VALUE",
                    help="source option, e.g. chexpert.uncertain=positive (repeatable; "
                         "default: each option's default, see `medshard info SOURCE`)")
