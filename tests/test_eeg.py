@@ -467,3 +467,24 @@ def test_two_hour_session_is_processed_in_bounded_memory(tmp_path):
     assert figures["windows"] == 720
     assert figures["peak_mb"] - figures["baseline_mb"] < 64
 
+
+
+def test_sessions_read_from_several_threads_equal_one_thread_reads(tuab_root):
+    """pyedflib is not thread-safe (one process-wide file table in EDFlib); Beam workers run
+    bundles in threads. Reads from four threads at once must equal reads from one, and the
+    same file may be open in two threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medshard.sources.eeg.tuh import TUHSession
+
+    files = sorted(p for p in tuab_root.rglob("*.edf") if "aaaaabrk" not in p.name)
+
+    def read(path: Path) -> np.ndarray:
+        with TUHSession(path) as session:
+            return session.read_montage(0, session.n_samples)
+
+    expected = {p: read(p) for p in files}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(5):
+            for path, got in zip(files * 4, pool.map(read, files * 4), strict=True):
+                np.testing.assert_array_equal(got, expected[path])
