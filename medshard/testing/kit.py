@@ -29,6 +29,7 @@ import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,12 +145,19 @@ def build_fixtures(slugs: list[str], workdir: Path, build: bool = True,
     with (captured_logs() as logs, warnings.catch_warnings(record=True) as caught,
           contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors)):
         warnings.simplefilter("always")
-        for out in outs if repeat else outs[:1]:
+        def build(out: Path) -> None:
             run_build(BuildConfig(
                 sources=list(slugs), data_root=data_root, out=out,
                 formats=("webdataset", "parquet"), shard_size=4 << 20,
                 source_options=options, progress=False,
             ))
+
+        # the repeat runs at the same time as the first build, in a second thread: the
+        # waits of one (fsync, zlib, decoders, which release the GIL) overlap the other's
+        # work, and two builds scheduled differently are a stronger test of determinism
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for done in [pool.submit(build, out) for out in (outs if repeat else outs[:1])]:
+                done.result()
     # everything the build said, however it said it: log lines, warnings, prints
     kit.log_text = "\n".join([*logs.lines, *(str(w.message) for w in caught),
                               printed.getvalue(), errors.getvalue()])
