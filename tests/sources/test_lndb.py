@@ -115,8 +115,19 @@ def test_official_folds_give_the_split(root):
         for rec in _records(src, root).values():
             lnd = int(rec.subject_id[5:])
             assert rec.split == ("test" if fold_of[lnd] == test_fold else "train")
-    bad = [r for r in LNDb().list_records(root) if isinstance(r, BadRow)]
-    assert {(b.file, b.line) for b in bad} == {("trainFolds.csv", 3), ("trainNodules_gt.csv", 11)}
+    assert not [r for r in LNDb().list_records(root) if isinstance(r, BadRow)]
+
+
+def test_malformed_rows_are_bad_rows_and_the_listing_goes_on(tmp_path):
+    mutated = tmp_path / "lndb"
+    demo.write_fixture(mutated)
+    expect = demo.malformed_row(mutated, tmp_path / "outside")
+    listed = list(LNDb().list_records(mutated))
+    bad = {f"{b.file}:{b.line}": b.reason for b in listed if isinstance(b, BadRow)}
+    assert set(bad) == set(expect.quarantined)
+    for key, fragment in expect.message_has.items():
+        assert fragment in bad[key]
+    assert len([r for r in listed if not isinstance(r, BadRow)]) == len(demo.FINDINGS)
 
 
 def test_radiologist_findings_give_one_record_per_row(root):

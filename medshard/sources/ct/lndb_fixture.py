@@ -5,8 +5,9 @@ and the two frames of `eCT_Supplemental.dcm`, block-averaged to 32 x 32 and stac
 (`ct_slices.py`). Illustrative: the slice positions, the grid (3 x 3 x 4 mm, origins,
 one scan stored with flipped axes), the findings and their attributes, the folds.
 Broken on purpose: a scan whose `.raw` is cut short, a finding whose scan is missing, a
-finding whose world point lies outside its scan, a malformed findings row (Nodule
-"yes") and a non-numeric cell in trainFolds.csv. A patient name is planted as a free
+finding whose world point lies outside its scan; the `malformed_row` mutation adds
+malformed findings rows (Nodule "yes", LNDbID "one", x "inf") and a non-numeric cell
+in trainFolds.csv. A patient name is planted as a free
 field of one MetaImage header (MetaImage accepts any `Key = value` line).
 """
 
@@ -104,13 +105,11 @@ def write_fixture(root: Path) -> Path:
                         nodule, volume, text])
         for r in rads.split(","):
             rad_rows.append([lnd, r, fid, x, y, z, nodule, volume, text])
-    gt_rows.append([2, "1", "4", 3, 0.0, 0.0, -300.0, 1, "yes", 30.0, 4])  # malformed Nodule
     _write_csv(root / "trainNodules_gt.csv", GT_HEADER, gt_rows)
     _write_csv(root / "trainNodules.csv", RAD_HEADER, rad_rows)
     by_fold: dict[int, list[str]] = {f: [] for f in range(4)}
     for lnd, fold in FOLDS.items():
         by_fold[fold].append(str(lnd))
-    by_fold[2].append("abc")  # a malformed cell
     depth = max(len(v) for v in by_fold.values())
     _write_csv(root / "trainFolds.csv", [f"Fold{f}" for f in range(4)],
                [[by_fold[f][i] if i < len(by_fold[f]) else "" for f in range(4)]
@@ -126,7 +125,8 @@ def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
 
 
 def malformed_row(root: Path, outside: Path):
-    """A findings row with a non-numeric LNDbID and one with an infinite coordinate."""
+    """Findings rows with a non-numeric LNDbID, an infinite coordinate and Nodule "yes";
+    a non-numeric LNDbID cell in trainFolds.csv."""
     from medshard.testing.adversarial import Expect, csv_line_count
 
     path = root / "trainNodules_gt.csv"
@@ -135,9 +135,16 @@ def malformed_row(root: Path, outside: Path):
         w = csv.writer(f)
         w.writerow(["one", "1", "1", 9, 0.0, 0.0, 0.0, 1, 1, 30.0, 5])
         w.writerow([1, "1", "1", 9, "inf", 0.0, 0.0, 1, 1, 30.0, 5])
-    return Expect({f"trainNodules_gt.csv:{first}": "list",
-                   f"trainNodules_gt.csv:{first + 1}": "list"},
-                  {f"trainNodules_gt.csv:{first}": "one"})
+        w.writerow([2, "1", "4", 3, 0.0, 0.0, -300.0, 1, "yes", 30.0, 4])
+    folds = root / "trainFolds.csv"
+    fold_line = csv_line_count(folds) + 1
+    with open(folds, "a", newline="", encoding="utf-8") as f:
+        csv.writer(f).writerow(["", "", "abc", ""])
+    rows = {f"trainNodules_gt.csv:{first + i}": "list" for i in range(3)}
+    return Expect({**rows, f"trainFolds.csv:{fold_line}": "list"},
+                  {f"trainNodules_gt.csv:{first}": "one",
+                   f"trainNodules_gt.csv:{first + 2}": "yes",
+                   f"trainFolds.csv:{fold_line}": "abc"})
 
 
 def outside_path(root: Path, outside: Path):
@@ -161,15 +168,14 @@ def _fixture():
         write=write_fixture,
         samples={"train": 5, "test": 1},
         quarantined={OUTSIDE_FINDING: "load", TRUNCATED_FINDING: "load",
-                     MISSING_FINDING: "load", "trainNodules_gt.csv:11": "list",
-                     "trainFolds.csv:3": "list"},
+                     MISSING_FINDING: "load"},
         phi_markers=(PHI_NAME,),
         adversarial={"malformed_row": malformed_row, "outside_path": outside_path},
         real="CT slices (HU) of pydicom-data's 693_UNCR, pydicom's CT_small and the two frames "
         "of eCT_Supplemental, block-averaged to 32 x 32, written as MetaImage by SimpleITK",
         illustrative="slice positions, grid (3 x 3 x 4 mm, one scan with flipped axes), "
         "findings, folds; broken: a truncated .raw, a missing scan, a finding outside its "
-        "scan, a malformed findings row and folds cell",
+        "scan; malformed rows in the adversarial mutation",
     )
 
 
