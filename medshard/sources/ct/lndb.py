@@ -53,7 +53,7 @@ import math
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 from nibabel.affines import voxel_sizes
