@@ -1,14 +1,14 @@
 """CC-CCII: chest CT scans of novel coronavirus pneumonia, common pneumonia and normal controls.
 
-Raw layout (China Consortium of Chest CT Image Investigation, Zhang et al., Cell 2020;
-distributed by CNCB at ncov-ai.big.ac.cn as per-class zip files. Layout as the COVIDx-CT
-build instructions and loaders that read this release describe it, public code search):
+Raw layout (CNCB per-class zip files, unpacked; sources below):
     NCP/<patient_id>/<scan_id>/<slice>.png    slices of one scan (8-bit grayscale PNG;
     CP/...  Normal/...                        a few scans ship JPEG), numbered by file name
     unzip_filenames.csv                       one row per scan: zip_file, label (NCP / CP /
                                               Normal), patient_id, scan_id, n_slice
     lesions_slices.csv                        slices with lesions marked (not read)
-MultiMed lists the set as "COVID CT (CC-CCII)" (617,775 slices); CLIMB does not use it.
+Sources: Zhang et al., Cell 2020 (classes); the CNCB download page (per-class zips); the
+COVIDx-CT build instructions and public loaders of this release for the folder layout and
+the unzip_filenames.csv columns. MultiMed lists the set as "COVID CT (CC-CCII)" (617,775 slices); CLIMB does not use it.
 
 Samples: one per scan (row of unzip_filenames.csv): the scan's slices, sorted by the
 integer in their file name (0000.png, 1.png, ...), stacked into an (H, W, N) uint8 array

@@ -1,7 +1,6 @@
 """CT-ICH: 82 head CTs of traumatic brain injury with per-slice hemorrhage labels (PhysioNet).
 
-Raw layout (PhysioNet `ct-ich` 1.3.1, Hssayeni et al.; file list from the project page and
-CLIMB's `src/datasets/ct/hemorrhage.py`, which reads the Kaggle mirror):
+Raw layout (PhysioNet `ct-ich` 1.3.1; sources below):
     hemorrhage_diagnosis_raw_ct.csv   one row per slice: PatientNumber, SliceNumber,
                                       Intraventricular, Intraparenchymal, Subarachnoid,
                                       Epidural, Subdural, No_Hemorrhage, Fracture_Yes_No (0/1)
@@ -9,7 +8,9 @@ CLIMB's `src/datasets/ct/hemorrhage.py`, which reads the Kaggle mirror):
                                       the NIfTI's third axis
     masks/NNN.nii                     the radiologists' hemorrhage delineation, same grid
     Patient_demographics.csv          age, gender, diagnosis per patient (not read)
-The data root may be the folder holding these or the folder PhysioNet's zip unpacks to
+Sources: the PhysioNet project page (files, 82 patients, CC BY 4.0) and the columns as
+public loaders read them; CLIMB's `src/datasets/ct/hemorrhage.py` (Kaggle mirror) for
+its label rule. The data root may be the folder holding these or the folder PhysioNet's zip unpacks to
 (`computed-tomography-images-for-intracranial-hemorrhage-detection-and-segmentation-1.3.1/`).
 This is the owner's layout and the one a build reads. The Kaggle mirror CLIMB uses
 (`Patients_CT/NNN/{brain,bone}/<k>.jpg`, windowed 8-bit JPEGs, `hemorrhage_diagnosis.csv`)

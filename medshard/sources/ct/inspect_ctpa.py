@@ -1,9 +1,6 @@
 """INSPECT: CT pulmonary angiograms of Stanford patients with PE labels (Stanford AIMI).
 
-Raw layout (Huang et al. 2023, arXiv 2311.10798; `som-shahlab/INSPECT_public` README; the
-2025-06-11 table drop as public loaders name it: `labels_20250611.tsv`,
-`splits_20250611.tsv`, `study_mapping_20250611.tsv`, `impressions_20250611.tsv`; CLIMB's
-`src/datasets/ct/inspect.py` for the CT path and its label file):
+Raw layout (Stanford AIMI; sources below):
     CTPA/<impression_id>.nii.gz     one CTPA per study (NIfTI, HU)
     labels_<YYYYMMDD>.tsv           impression_id, pe_positive (or pe_positive_nlp), pe_acute,
                                     pe_subsegmentalonly, 1/6/12_month_mortality,
@@ -16,7 +13,12 @@ Raw layout (Huang et al. 2023, arXiv 2311.10798; `som-shahlab/INSPECT_public` RE
                                     pe_subsegmentalonly), read when no labels_*.tsv exists
     impressions / EHR (OMOP CSVs, FEMR extract) are never read: the EHR is out of scope and
                                     the impression text stays out of the shards.
-When several date stamps are present the newest is read. The CT of a study is
+Sources: Huang et al. 2023 (arXiv 2311.10798) and the `som-shahlab/INSPECT_public` README;
+the 2025-06-11 table drop (`labels_20250611.tsv`, `splits_20250611.tsv`,
+`study_mapping_20250611.tsv`, `impressions_20250611.tsv`) as public loaders of the AIMI
+release name and read it; CLIMB's `src/datasets/ct/inspect.py` for the CT path, its label
+file and its 5-class rule. The exact columns of the mapping table beyond impression_id and
+image_id were not confirmed. When several date stamps are present the newest is read. The CT of a study is
 `CTPA/<impression_id>.nii.gz`, else `CTPA/<image_id>.nii.gz` through the mapping.
 
 Samples: one per study: the whole CTPA (`volume.npy`) at native resolution, dtype as

@@ -1,7 +1,6 @@
 """LNDb: 294 chest CTs (CHUSJ, Porto) with radiologists' lung nodule findings.
 
-Raw layout (Zenodo record 8348419, Pedrosa et al.; CLIMB's `src/datasets/ct/lndb.py` and the
-LNDb challenge's `readNoduleList.py` as CLIMB vendors it):
+Raw layout (Zenodo record 8348419; where each fact comes from: below):
     data0/ ... data5/LNDb-XXXX.mhd + LNDb-XXXX.raw   the CTs (MetaImage, int16 HU), unpacked
                                                     from data0.rar ... data5.rar; a flat
                                                     `data/` or the root itself also works
@@ -12,7 +11,10 @@ LNDb challenge's `readNoduleList.py` as CLIMB vendors it):
                          RadFindingID (list), FindingID, x, y, z, AgrLevel, Nodule, Volume, Text
     trainFolds.csv       the official 4-fold partition: columns Fold0 ... Fold3, each a column
                          of LNDbIDs (ragged, blank cells below the shorter folds)
-The masks (`masks/`) are not read.
+The masks (`masks/`) are not read. Sources: the Zenodo record and the LNDb paper (Pedrosa
+et al., arXiv:1911.08434) for the files and classes; CLIMB's `src/datasets/ct/lndb.py` and
+the LNDb challenge's `readNoduleList.py` (which CLIMB vendors) for the CSV columns, the
+merged file and the equivalent diameter.
 
 Samples: one per finding (option `findings`: the merged `trainNodules_gt.csv`, default, or
 the per-radiologist `trainNodules.csv`). The payload is a crop of the CT around the
