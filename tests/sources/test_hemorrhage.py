@@ -109,3 +109,42 @@ def test_release_folder_layout_and_no_phi(root, tmp_path):
     assert recs["049_s001"].files[0] == f"{RELEASE_DIR}/ct_scans/049.nii"
     sample = _sample(root, "049_s001")
     assert demo.PHI_NAME not in repr(sample.meta) + repr(sample.source_labels)
+
+
+def _write_mirror(root, mirror):
+    """The Kaggle mirror's layout from the fixture's NIfTIs: brain/bone-windowed JPEGs."""
+    import shutil
+
+    from PIL import Image
+
+    for patient in (49, 50):
+        img = nib.load(root / "ct_scans" / f"{patient:03d}.nii")
+        vol = np.asanyarray(img.dataobj).astype(np.float64)
+        for window, (level, width) in {"brain": (40, 120), "bone": (700, 3200)}.items():
+            out = mirror / "Patients_CT" / f"{patient:03d}" / window
+            out.mkdir(parents=True)
+            for k in range(vol.shape[2]):
+                if patient == 50 and window == "bone" and k == 0:
+                    continue  # a slice with its brain JPEG only
+                px = np.clip((vol[:, :, k] - (level - width / 2)) / width * 255, 0, 255)
+                Image.fromarray(px.astype(np.uint8).T).save(out / f"{k + 1}.jpg", quality=95)
+    csv = pd.read_csv(root / DIAGNOSIS_CSV)
+    csv[csv.PatientNumber.isin([49, 50])].to_csv(mirror / "hemorrhage_diagnosis.csv", index=False)
+    shutil.copy(root / "Patient_demographics.csv", mirror)
+
+
+def test_kaggle_mirror_keeps_both_jpegs_and_says_which_layout(root, tmp_path):
+    mirror = tmp_path / "kaggle"
+    _write_mirror(root, mirror)
+    src = Hemorrhage()
+    recs = {r.record_id: r for r in src.list_records(mirror)}
+    assert len(recs) == 8 and src.label_files(mirror) == ["hemorrhage_diagnosis.csv"]
+    [s] = src.load(recs["049_s003"], mirror)
+    brain = (mirror / "Patients_CT" / "049" / "brain" / "3.jpg").read_bytes()
+    assert s.payloads["brain"].data == brain and s.payloads["brain"].kind == "image"
+    assert s.payloads["bone"].descriptor["window_center"] == [700.0]
+    assert s.meta["layout"] == "kaggle-jpg" and s.classes == ["Has Hemorrhage"]
+    assert "volume" not in s.payloads
+    [only_brain] = src.load(recs["050_s001"], mirror)
+    assert set(only_brain.payloads) == {"brain"}
+    assert _sample(root, "049_s003").meta["layout"] == "physionet-nifti"

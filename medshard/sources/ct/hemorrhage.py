@@ -12,9 +12,15 @@ Sources: the PhysioNet project page (files, 82 patients, CC BY 4.0) and the colu
 public loaders read them; CLIMB's `src/datasets/ct/hemorrhage.py` (Kaggle mirror) for
 its label rule. The data root may be the folder holding these or the folder PhysioNet's zip unpacks to
 (`computed-tomography-images-for-intracranial-hemorrhage-detection-and-segmentation-1.3.1/`).
-This is the owner's layout and the one a build reads. The Kaggle mirror CLIMB uses
-(`Patients_CT/NNN/{brain,bone}/<k>.jpg`, windowed 8-bit JPEGs, `hemorrhage_diagnosis.csv`)
-is not read: its JPEGs carry no HU.
+This is the owner's layout, read first. The Kaggle mirror CLIMB uses (vbookshelf's
+"Computed Tomography (CT) images"; 82 patients):
+    hemorrhage_diagnosis.csv            the same per-slice columns
+    Patients_CT/NNN/brain/<k>.jpg       slice k in the brain window, 8-bit JPEG
+    Patients_CT/NNN/bone/<k>.jpg        slice k in the bone window
+is read when the owner's CSV is absent: its samples carry the two JPEGs as shipped
+(`brain.jpg`, `bone.jpg`; window centre/width in their descriptors) and no HU, since the
+mirror has none. Every sample says which layout it came from (`meta.layout`:
+"physionet-nifti" or "kaggle-jpg").
 
 Samples: one per slice (row of the CSV). SliceNumber k (1-based) is index k - 1 along the
 NIfTI's third axis (the order the dataset's own JPEG export numbers slices; recalled from
@@ -53,6 +59,8 @@ from medshard.sources.base import MissingRawData, Source
 from medshard.sources.ct.kits23 import to_ras
 
 DIAGNOSIS_CSV = "hemorrhage_diagnosis_raw_ct.csv"
+MIRROR_CSV = "hemorrhage_diagnosis.csv"
+PHYSIONET, KAGGLE = "physionet-nifti", "kaggle-jpg"
 RELEASE_DIR = "computed-tomography-images-for-intracranial-hemorrhage-detection-and-segmentation-1.3.1"
 TYPE_COLUMNS = ("Intraventricular", "Intraparenchymal", "Subarachnoid", "Epidural", "Subdural")
 LABEL_COLUMNS = (*TYPE_COLUMNS, "No_Hemorrhage", "Fracture_Yes_No")
@@ -69,7 +77,7 @@ def _flag(row: dict[str, str], column: str) -> int:
 
 class Hemorrhage(Source):
     fixture = "medshard.sources.ct.hemorrhage_fixture:FIXTURE"
-    payload_members = ("segmentation.npy", "volume.npy")
+    payload_members = ("bone.jpg", "brain.jpg", "segmentation.npy", "volume.npy")
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="physionet", project="ct-ich", version="1.3.1")
     info: ClassVar[SourceInfo] = SourceInfo(
@@ -100,49 +108,92 @@ class Hemorrhage(Source):
         ),
     )
 
-    def release_dir(self, root: Path) -> Path:
+    def layout(self, root: Path) -> tuple[str, Path, str]:
+        """(layout name, folder, label CSV name): the owner's release first, then the mirror."""
         for candidate in (root, root / RELEASE_DIR):
             if (candidate / DIAGNOSIS_CSV).is_file():
-                return candidate
+                return PHYSIONET, candidate, DIAGNOSIS_CSV
+        if (root / MIRROR_CSV).is_file() and (root / "Patients_CT").is_dir():
+            return KAGGLE, root, MIRROR_CSV
         raise MissingRawData(f"hemorrhage: {DIAGNOSIS_CSV} not found in {root} or "
-                             f"{root}/{RELEASE_DIR}; download ct-ich 1.3.1 from PhysioNet")
+                             f"{root}/{RELEASE_DIR} (nor the Kaggle mirror's {MIRROR_CSV} + "
+                             "Patients_CT/); download ct-ich 1.3.1 from PhysioNet")
 
     def check_root(self, root: Path) -> None:
         super().check_root(root)
-        self.release_dir(root)
+        self.layout(root)
 
     def label_files(self, root: Path) -> list[str]:
-        release = self.release_dir(root)
-        return [(release / DIAGNOSIS_CSV).relative_to(root).as_posix()]
+        _, folder, csv_name = self.layout(root)
+        return [(folder / csv_name).relative_to(root).as_posix()]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
-        prefix = self.release_dir(root).relative_to(root)
-        index = (prefix / DIAGNOSIS_CSV).as_posix()
-        yield from self.csv_records(root, index, lambda row: self._record(root, prefix, row))
+        layout, folder, csv_name = self.layout(root)
+        prefix = folder.relative_to(root)
+        index = (prefix / csv_name).as_posix()
+        yield from self.csv_records(root, index,
+                                    lambda row: self._record(root, prefix, row, layout))
 
-    def _record(self, root: Path, prefix: Path, row: dict[str, str]) -> RawRecord:
+    def _record(self, root: Path, prefix: Path, row: dict[str, str], layout: str) -> RawRecord:
         patient = int(row["PatientNumber"])
         slice_number = int(row["SliceNumber"])
         if patient < 0 or slice_number < 1:
             raise ValueError(f"PatientNumber {patient} / SliceNumber {slice_number} out of range")
         labels = {c: _flag(row, c) for c in LABEL_COLUMNS}
-        files = [(prefix / "ct_scans" / f"{patient:03d}.nii").as_posix()]
-        mask = (prefix / "masks" / f"{patient:03d}.nii").as_posix()
-        if (root / mask).is_file():
-            files.append(mask)
+        if layout == PHYSIONET:
+            files = [(prefix / "ct_scans" / f"{patient:03d}.nii").as_posix()]
+            optional = [(prefix / "masks" / f"{patient:03d}.nii").as_posix()]
+        else:
+            slices = prefix / "Patients_CT" / f"{patient:03d}"
+            files = [(slices / "brain" / f"{slice_number}.jpg").as_posix()]
+            optional = [(slices / "bone" / f"{slice_number}.jpg").as_posix()]
+        files += [f for f in optional if (root / f).is_file()]
         return RawRecord(
             record_id=f"{patient:03d}_s{slice_number:03d}",
             subject_id=f"{patient:03d}",
             files=files,
             source_labels=labels,
             size_bytes=0,
-            meta={"slice_number": slice_number},
+            meta={"slice_number": slice_number, "layout": layout},
         )
 
     def estimate_output_bytes(self, record: RawRecord) -> int:
         return 512 * 512 * 3  # one int16 slice and one uint8 mask slice of a 512 x 512 CT
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
+        if record.meta["layout"] == KAGGLE:
+            payloads, orientation = self._mirror_payloads(record, root), None
+        else:
+            payloads, orientation = self._nifti_payloads(record, root)
+        labels = record.source_labels
+        has = labels["No_Hemorrhage"] == 0
+        typed = any(labels[c] for c in TYPE_COLUMNS)
+        yield Sample(
+            classes=[HAS if has else NO],
+            source_labels=dict(labels),
+            payloads=payloads,
+            meta={
+                "slice_number": int(record.meta["slice_number"]),
+                "layout": record.meta["layout"],
+                "windows": {name: dict(w) for name, w in WINDOWS.items()},
+                "label_conflict": has != typed,
+                "source_orientation": orientation,
+            },
+            task="classification",
+        )
+
+    def _mirror_payloads(self, record: RawRecord, root: Path) -> dict[str, Payload]:
+        from medshard.sources.photo_sets import image_payload
+
+        payloads = {}
+        for rel in record.files:
+            window = rel.split("/")[-2]  # brain | bone
+            w = WINDOWS[window]
+            payloads[window] = image_payload(self, root, rel, {
+                "window_center": [w["level"]], "window_width": [w["width"]]})
+        return payloads
+
+    def _nifti_payloads(self, record: RawRecord, root: Path) -> tuple[dict[str, Payload], str]:
         k = int(record.meta["slice_number"])
         ct_rel = record.files[0]
         ct_path = self.path(root, ct_rel)
@@ -165,21 +216,7 @@ class Hemorrhage(Source):
                 raise RecordError(f"{record.files[1]} holds values outside 0..255")
             payloads["segmentation"] = Payload(kind="array", data=mask.astype(np.uint8),
                                                descriptor={"annotates": "volume"})
-        labels = record.source_labels
-        has = labels["No_Hemorrhage"] == 0
-        typed = any(labels[c] for c in TYPE_COLUMNS)
-        yield Sample(
-            classes=[HAS if has else NO],
-            source_labels=dict(labels),
-            payloads=payloads,
-            meta={
-                "slice_number": k,
-                "windows": {name: dict(w) for name, w in WINDOWS.items()},
-                "label_conflict": has != typed,
-                "source_orientation": orientation,
-            },
-            task="classification",
-        )
+        return payloads, orientation
 
     @staticmethod
     def _slice(path: Path, rel: str, k: int) -> tuple[np.ndarray, np.ndarray, str]:
