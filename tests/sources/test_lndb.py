@@ -153,3 +153,24 @@ def test_header_free_fields_never_reach_the_sample(root):
     sample = _sample(LNDb(), root, "LNDb-0002_f1")
     assert demo.PHI_NAME not in repr(sample.meta) + repr(sample.source_labels)
     assert isinstance(get_source("lndb"), LNDb)
+
+
+def test_scan_samples_are_the_whole_ct_with_the_classes_of_its_findings(root):
+    src = LNDb(scan_samples=True)
+    recs = {r.record_id: r for r in src.list_records(root) if not isinstance(r, BadRow)}
+    assert {"LNDb-0001", "LNDb-0002", "LNDb-0003"} <= set(recs)
+    [scan] = src.load(recs["LNDb-0002"], root)
+    img = sitk.ReadImage(str(root / "data0" / "LNDb-0002.mhd"))
+    lps = np.eye(4)
+    lps[:3, :3] = np.array(img.GetDirection()).reshape(3, 3) * np.array(img.GetSpacing())
+    lps[:3, 3] = img.GetOrigin()
+    ref = nib.as_closest_canonical(nib.Nifti1Image(
+        sitk.GetArrayFromImage(img).transpose(2, 1, 0), np.diag([-1.0, -1.0, 1.0, 1.0]) @ lps))
+    np.testing.assert_array_equal(scan.payloads["volume"].data, np.asanyarray(ref.dataobj))
+    np.testing.assert_allclose(scan.payloads["volume"].descriptor["affine"], ref.affine, atol=1e-6)
+    assert scan.classes == ["nodule ≥ 3mm", "nodule < 3mm"]
+    assert scan.meta["finding_ids"] == ["LNDb-0002_f1", "LNDb-0002_f2"]
+    [finding] = src.load(recs["LNDb-0002_f1"], root)
+    assert set(scan.meta) == set(finding.meta) and set(scan.source_labels) == set(
+        finding.source_labels)
+    assert scan.meta["sample_kind"] == "scan" and finding.meta["sample_kind"] == "finding"

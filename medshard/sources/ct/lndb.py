@@ -45,7 +45,11 @@ not the official one); val is carved from train by keyed subject hash. A scan in
 gets the keyed-hash split. Subject: the scan (LNDb has one CT per patient in the
 released set, per the data description; the IDs carry no other patient key).
 
-Not built: one sample per whole scan (the issue's optional second sample kind).
+Option `scan_samples` (off by default) adds one sample per scan that has findings: the
+whole CT in RAS (read in one piece: about 2x its voxel bytes at peak), its classes the
+classes of its findings (multi-label; a scan without findings gets no sample, as no
+class says "no finding"), `meta.finding_ids` naming them. Finding and scan samples share
+one JSON shape (`meta.sample_kind`; crop fields null for a scan).
 """
 
 from __future__ import annotations
@@ -105,6 +109,8 @@ class LNDbOptions(CarveValOptions):
                            description="value of crop voxels outside the scan (HU)")
     test_fold: int = Field(3, ge=0, le=3, description="official fold used as test; the "
                            "other three are train")
+    scan_samples: bool = Field(False, description="also one sample per scan: the whole CT "
+                               "in RAS, classes = the classes of its findings")
 
 
 class LNDb(Source):
@@ -198,8 +204,33 @@ class LNDb(Source):
         scans = self._scans(root)
         folds, bad = self._folds(root)
         yield from bad
-        yield from self.csv_records(root, self._findings_csv(),
-                                    lambda row: self._record(root, row, scans, folds))
+        per_scan: dict[str, list[RawRecord]] = {}
+        for rec in self.csv_records(root, self._findings_csv(),
+                                    lambda row: self._record(root, row, scans, folds)):
+            yield rec
+            if isinstance(rec, RawRecord):
+                per_scan.setdefault(rec.subject_id, []).append(rec)
+        if self.opts.scan_samples:
+            for findings in per_scan.values():
+                yield self._scan_record(findings)
+
+    def _scan_record(self, findings: list[RawRecord]) -> RawRecord:
+        """One record for the whole scan of these findings (option `scan_samples`)."""
+        first = findings[0]
+        classes = {finding_class(f.source_labels["Nodule"], f.source_labels["Volume"])
+                   for f in findings}
+        rads = sorted({r for f in findings for r in f.source_labels["RadID"]})
+        return RawRecord(
+            record_id=first.subject_id,
+            subject_id=first.subject_id,
+            files=list(first.files),
+            split=first.split,
+            source_labels={"Nodule": None, "Volume": None, "Text": None, "RadID": rads,
+                           "FindingID": None, "AgrLevel": None},
+            meta={"world_lps_mm": None, "fold": first.meta["fold"], "scan": True,
+                  "classes": [c for c in self.info.label_space if c in classes],
+                  "finding_ids": [f.record_id for f in findings]},
+        )
 
     def _record(self, root: Path, row: dict[str, str], scans: dict[int, str],
                 folds: dict[int, int]) -> RawRecord:
@@ -235,10 +266,12 @@ class LNDb(Source):
                 "Nodule": nodule, "Volume": volume, "Text": float(row["Text"]),
                 "RadID": rads, "FindingID": finding, "AgrLevel": agreement,
             },
-            meta={"world_lps_mm": world, "fold": fold},
+            meta={"world_lps_mm": world, "fold": fold, "scan": False},
         )
 
     def estimate_output_bytes(self, record: RawRecord) -> int:
+        if record.meta["scan"]:
+            return 512 * 512 * 400 * 2  # a whole chest CT, int16
         # a crop of about crop_mm^3 at ~0.7 x 0.7 x 1 mm, int16: far below the scan's bytes
         side = self.opts.crop_mm
         return max(int(2 * (side / 0.6) ** 2 * (side / 0.6)), 1)
@@ -250,17 +283,24 @@ class LNDb(Source):
         self.path(root, raw_rel)  # the voxel file must stay inside the root too
         if not mhd.is_file():
             raise RecordError(f"missing CT header {mhd_rel}; unpack the LNDb dataN.rar archives")
+        scan = bool(record.meta["scan"])
         try:
             header = read_header(mhd)
             self._check_data_file(mhd, raw_rel)
-            crop, affine_lps, center, padded = self._crop(mhd, header, record.meta["world_lps_mm"])
+            if scan:
+                crop = read_region(mhd, (0, 0, 0), header.size)  # type: ignore[arg-type]
+                affine_lps, center, padded = header.affine_lps, None, None
+            else:
+                crop, affine_lps, center, padded = self._crop(mhd, header,
+                                                              record.meta["world_lps_mm"])
         except MetaImageError as exc:
             raise RecordError(f"{mhd_rel}: {exc}") from None
         source_orientation = "".join(aff2axcodes(LPS_TO_RAS @ header.affine_lps))
         volume, affine = to_ras(crop, LPS_TO_RAS @ affine_lps)
         labels = record.source_labels
         yield Sample(
-            classes=[finding_class(labels["Nodule"], labels["Volume"])],
+            classes=(list(record.meta["classes"]) if scan
+                     else [finding_class(labels["Nodule"], labels["Volume"])]),
             source_labels=dict(labels),
             payloads={"volume": Payload(kind="volume", data=volume, descriptor={
                 "shape": list(volume.shape),
@@ -271,13 +311,17 @@ class LNDb(Source):
                 "units": "HU",
             })},
             meta={
-                "world_lps_mm": list(record.meta["world_lps_mm"]),
-                "equivalent_diameter_mm": equivalent_diameter_mm(labels["Volume"]),
+                "sample_kind": "scan" if scan else "finding",
+                "finding_ids": (list(record.meta["finding_ids"]) if scan
+                                else [record.record_id]),
+                "world_lps_mm": None if scan else list(record.meta["world_lps_mm"]),
+                "equivalent_diameter_mm": (None if scan
+                                           else equivalent_diameter_mm(labels["Volume"])),
                 "fold": record.meta["fold"],
-                "crop_mm": float(self.opts.crop_mm),
-                "pad_value": int(self.opts.pad_value),
-                "center_index": [int(v) for v in center],
-                "padded_voxels": int(padded),
+                "crop_mm": None if scan else float(self.opts.crop_mm),
+                "pad_value": None if scan else int(self.opts.pad_value),
+                "center_index": None if scan else [int(v) for v in center],
+                "padded_voxels": None if scan else int(padded),
                 "scan_shape": list(header.size),
                 "scan_spacing_mm": list(header.spacing),
                 "source_orientation": source_orientation,
