@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medshard.schemas import BadRow, RecordError
+from medshard.schemas import BadRow, Filtered, RecordError
 from medshard.sources.ct import hemorrhage_fixture as demo
 from medshard.sources.ct.hemorrhage import DIAGNOSIS_CSV, RELEASE_DIR, Hemorrhage
 from medshard.sources.splits import hash_split
@@ -39,7 +39,7 @@ def test_labels_follow_no_hemorrhage_and_keep_every_column(root):
         assert rec.subject_id == f"{row.PatientNumber:03d}"
         for col in csv.columns[2:]:
             assert rec.source_labels[col] == getattr(row, col)
-        if row.PatientNumber in (demo.MISSING_PATIENT,) or (
+        if row.PatientNumber in (demo.MISSING_PATIENT, demo.UNRELEASED_PATIENT) or (
                 row.PatientNumber == demo.TRUNCATED_PATIENT and row.SliceNumber > 1):
             continue
         sample = _sample(root, rid)
@@ -89,6 +89,8 @@ def test_broken_records_and_rows(root, tmp_path):
     recs = _records(root)
     with pytest.raises(RecordError, match="missing CT"):
         list(Hemorrhage().load(recs[f"{demo.MISSING_PATIENT:03d}_s001"], root))
+    with pytest.raises(Filtered, match="no CT released"):
+        list(Hemorrhage().load(recs[f"{demo.UNRELEASED_PATIENT:03d}_s001"], root))
     with pytest.raises(RecordError, match="shorter than"):
         list(Hemorrhage().load(recs[f"{demo.TRUNCATED_PATIENT:03d}_s002"], root))
     assert _sample(root, f"{demo.TRUNCATED_PATIENT:03d}_s001")  # the intact first slice
@@ -130,7 +132,7 @@ def _write_mirror(root, mirror):
                 Image.fromarray(px.astype(np.uint8).T).save(out / f"{k + 1}.jpg", quality=95)
     csv = pd.read_csv(root / DIAGNOSIS_CSV)
     csv[csv.PatientNumber.isin([49, 50])].to_csv(mirror / "hemorrhage_diagnosis.csv", index=False)
-    shutil.copy(root / "Patient_demographics.csv", mirror)
+    shutil.copy(root / "patient_demographics.csv", mirror)
 
 
 def test_kaggle_mirror_keeps_both_jpegs_and_says_which_layout(root, tmp_path):

@@ -7,9 +7,10 @@ Raw layout (PhysioNet `ct-ich` 1.3.1; sources below):
     ct_scans/NNN.nii                  the CT of patient NNN (3 digits), HU, slices along
                                       the NIfTI's third axis
     masks/NNN.nii                     the radiologists' hemorrhage delineation, same grid
-    Patient_demographics.csv          age, gender, diagnosis per patient (not read)
-Sources: the PhysioNet project page (files, 82 patients, CC BY 4.0) and the columns as
-public loaders read them; CLIMB's `src/datasets/ct/hemorrhage.py` (Kaggle mirror) for
+    patient_demographics.csv          age, gender, diagnosis per patient (not read)
+Sources: the PhysioNet project page and the release's own README (files, 82 patients, 75
+with CT: subjects 59-65 have rows but no CT; faces blurred; the windows below); the
+columns as public loaders read them; CLIMB's `src/datasets/ct/hemorrhage.py` (Kaggle mirror) for
 its label rule. The data root may be the folder holding these or the folder PhysioNet's zip unpacks to
 (`computed-tomography-images-for-intracranial-hemorrhage-detection-and-segmentation-1.3.1/`).
 This is the owner's layout, read first. The Kaggle mirror CLIMB uses (vbookshelf's
@@ -23,8 +24,7 @@ mirror has none. Every sample says which layout it came from (`meta.layout`:
 "physionet-nifti" or "kaggle-jpg").
 
 Samples: one per slice (row of the CSV). SliceNumber k (1-based) is index k - 1 along the
-NIfTI's third axis (the order the dataset's own JPEG export numbers slices; recalled from
-the release's conversion script, not re-verified). The payload is that slice as a
+NIfTI's third axis (the release's `split_raw_data.py` walks slices as `ct_scan[:, :, s]`). The payload is that slice as a
 one-slice volume (`volume.npy`, HU as stored, int16 in the release) in RAS with its own
 affine (nibabel's `slicer` keeps the slice's position; reoriented by permutation/flip
 only) and, where `masks/NNN.nii` exists, the same slice of the mask (`segmentation.npy`,
@@ -34,9 +34,10 @@ Labels: CLIMB's 2 classes from No_Hemorrhage: 1 -> "No Hemorrhage", 0 -> "Has He
 The seven 0/1 columns are kept verbatim in `source_labels`; a row whose No_Hemorrhage
 contradicts the five type columns keeps CLIMB's class and is flagged
 `meta.label_conflict = true`. Window settings in meta (`windows`): the brain (level 40,
-width 120 HU) and bone (level 700, width 3200 HU) windows the dataset's paper used for its
-JPEG export (Hssayeni et al., Data 2020; recalled, not re-verified against the paper).
-The volume itself is never windowed.
+width 120 HU) and bone (level 700, width 3200 HU) windows the radiologists annotated in
+(the release's README). The volume itself is never windowed. The CSV rows of subjects
+59-65, whose CTs the release does not include, are filtered with that reason; any other
+missing CT is quarantined.
 
 Split: no official split; keyed hash of the patient (CLIMB: 80/20 of patients,
 sklearn seed 42), so all slices of a patient share a split.
@@ -55,6 +56,7 @@ from nibabel.affines import voxel_sizes
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
+from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
 from medshard.sources.ct.kits23 import to_ras
 
@@ -66,6 +68,7 @@ TYPE_COLUMNS = ("Intraventricular", "Intraparenchymal", "Subarachnoid", "Epidura
 LABEL_COLUMNS = (*TYPE_COLUMNS, "No_Hemorrhage", "Fracture_Yes_No")
 WINDOWS = {"brain": {"level": 40.0, "width": 120.0}, "bone": {"level": 700.0, "width": 3200.0}}
 NO, HAS = "No Hemorrhage", "Has Hemorrhage"
+UNRELEASED = {f"{n:03d}" for n in range(59, 66)}  # in the CSV, no CT (the release's README)
 
 
 def _flag(row: dict[str, str], column: str) -> int:
@@ -198,6 +201,8 @@ class Hemorrhage(Source):
         ct_rel = record.files[0]
         ct_path = self.path(root, ct_rel)
         if not ct_path.is_file():
+            if record.record_id.split("_s")[0] in UNRELEASED:
+                raise Filtered("no CT released for subjects 059-065 (ct-ich README)")
             raise RecordError(f"missing CT {ct_rel}; download ct-ich's ct_scans/ folder")
         volume, affine, orientation = self._slice(ct_path, ct_rel, k)
         payloads = {"volume": Payload(kind="volume", data=volume, descriptor={

@@ -4,7 +4,8 @@ Real: the voxels, HU slices of pydicom-data's `693_UNCR.dcm`, pydicom's `CT_smal
 and `eCT_Supplemental.dcm`'s two frames, block-averaged to 32 x 32 (`ct_slices.py`),
 written as NIfTI-1 by nibabel. Illustrative: slice positions and grid (one patient stored
 LPS like the DICOM it came from, the others LAS), the masks (bright voxels of a box) and
-the per-slice labels. Broken on purpose: a patient listed in the CSV without a CT file,
+the per-slice labels. Broken on purpose: a patient listed in the CSV without a CT file
+(and one of subjects 59-65, which the release ships without CT: filtered),
 one whose `.nii` is cut short; the `malformed_row` mutation adds malformed CSV rows.
 A patient name is planted in the NIfTI header's `descrip` and `aux_file`.
 """
@@ -28,7 +29,8 @@ PATIENTS = {
     52: ((-1, 1, 1), 3, [((), 0), ((), 1), ((), 0), ((), 0)]),
     53: ((-1, 1, 1), 0, [((), 0), ((), 0), ((), 0), ((), 0)]),
 }
-MISSING_PATIENT = 60
+MISSING_PATIENT = 70
+UNRELEASED_PATIENT = 60  # ct-ich ships no CT for 59-65: filtered
 TRUNCATED_PATIENT = 53
 SPACING = (7.2, 7.2, 5.0)
 
@@ -61,7 +63,7 @@ def label_rows() -> list[list[int]]:
             flags["No_Hemorrhage"] = int(not types)
             flags["Fracture_Yes_No"] = fracture
             rows.append([patient, k, *(flags[c] for c in LABEL_COLUMNS)])
-    rows += [[MISSING_PATIENT, 1, 0, 0, 0, 0, 0, 1, 0]]
+    rows += [[MISSING_PATIENT, 1, 0, 0, 0, 0, 0, 1, 0], [UNRELEASED_PATIENT, 1, 0, 0, 0, 0, 0, 1, 0]]
     return rows
 
 
@@ -75,7 +77,7 @@ def write_fixture(root: Path) -> Path:
         w = csv.writer(f)
         w.writerow(["PatientNumber", "SliceNumber", *LABEL_COLUMNS])
         w.writerows(label_rows())
-    with open(root / "Patient_demographics.csv", "w", newline="") as f:
+    with open(root / "patient_demographics.csv", "w", newline="") as f:
         csv.writer(f).writerows([["Patient Number", "Age (years)", "Gender", "Note"],
                                  [49, 35, "Male", PHI_NAME]])
     return root
@@ -105,6 +107,7 @@ def _fixture():
         write=write_fixture,
         samples={"train": 13, "test": 4},
         quarantined=quarantined,
+        filtered={"no CT released for subjects 059-065 (ct-ich README)": 1},
         phi_markers=(PHI_NAME,),
         adversarial={"malformed_row": malformed_row},
         real="CT slices (HU) of pydicom-data's 693_UNCR, pydicom's CT_small and "
