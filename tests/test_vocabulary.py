@@ -267,8 +267,8 @@ def test_table_is_the_45_climb_datasets() -> None:
 
 def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
     data = VocabularyFile.model_validate(raw)
-    assert data.version == "2.3.0"
-    assert vocab.version == "2.3.0"
+    assert data.version == "2.4.0"
+    assert vocab.version == "2.4.0"
     # ASCII-only JSON: readable whatever the locale's default encoding
     resources.files("medshard.schemas").joinpath("vocabulary.json").read_bytes().decode("ascii")
 
@@ -279,6 +279,7 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "brain-tumor-mri-7023": (["glioma", "meningioma", "notumor", "pituitary"], 5),
     "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
+    "cc-ccii": (["NCP", "CP", "Normal"], 3),
 }
 
 

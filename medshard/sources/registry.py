@@ -49,6 +49,10 @@ BUILTIN_SOURCES: dict[str, str] = {
     "aptos-2019": "medshard.sources.fundus.aptos2019:APTOS2019",
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
     "jichi": "medshard.sources.fundus.jichi:Jichi",
+    "lndb": "medshard.sources.ct.lndb:LNDb",
+    "inspect": "medshard.sources.ct.inspect_ctpa:INSPECT",
+    "hemorrhage": "medshard.sources.ct.hemorrhage:Hemorrhage",
+    "cc-ccii": "medshard.sources.ct.cc_ccii:CCCCII",
 }
 
 

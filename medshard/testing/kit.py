@@ -389,7 +389,8 @@ def _traced(kit: KitBuild, slug: str) -> SourceTrace:
 
 def check_listing_reads_no_payload(kit: KitBuild, slug: str) -> None:
     t = _traced(kit, slug)
-    payload = {(t.root / f).resolve() for r in t.records for f in r.files}
+    payload = {(t.root / f).resolve() for r in t.records if isinstance(r, RawRecord)
+               for f in r.files}
     heavy = {p: n for p, n in t.list_reads.bytes_read.items()
              if p in payload and n > LISTING_BYTES_PER_FILE}
     if heavy:
@@ -412,7 +413,7 @@ def check_reads_inside_root(kit: KitBuild, slug: str) -> None:
     t = _traced(kit, slug)
     allowed = _installed_roots()
     for rec in t.records:  # what a source passes to readers that open files themselves
-        for f in rec.files:
+        for f in (rec.files if isinstance(rec, RawRecord) else ()):
             if not (t.root / f).resolve().is_relative_to(t.root):
                 _fail(slug, "reads_inside_root", f"record {rec.record_id} names {f}, which "
                       f"resolves outside the source root {t.root}")
