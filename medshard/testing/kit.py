@@ -535,13 +535,12 @@ def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
             if path.suffix == ".parquet":  # pages may be compressed: read the values too
                 table = pq.read_table(path)
                 for name, col in zip(table.column_names, table.columns, strict=True):
-                    for v in col.to_pylist():
-                        if isinstance(v, str):
-                            yield f"{path.name}:{name}", v.encode()
-                        elif isinstance(v, bytes):
-                            yield f"{path.name}:{name}", v
-                        elif v is not None:
-                            yield f"{path.name}:{name}", json.dumps(v, default=str).encode()
+                    # a column's values as one text, NUL between values (no marker holds a
+                    # NUL, so none is found across two values): one search per column
+                    yield f"{path.name}:{name}", b"\0".join(
+                        v.encode() if isinstance(v, str) else v if isinstance(v, bytes)
+                        else json.dumps(v, default=str).encode()
+                        for v in col.to_pylist() if v is not None)
     yield "logs", kit.log_text.encode()
 
 
@@ -550,11 +549,15 @@ def _phi_hits(kit: KitBuild) -> dict[str, str]:
     if kit.phi_hits is None:
         wanted = {slug: [m.lower().encode() for m in f.phi_markers]
                   for slug, f in kit.fixtures.items() if f.phi_markers}
+        unique = sorted({m for markers in wanted.values() for m in markers})  # sources share
         hits: dict[str, str] = {}
         for where, data in _output_texts(kit):
             lowered = data.lower()  # "ROE" and "Roe" are the same leak
+            present = {m for m in unique if m in lowered}
+            if not present:
+                continue
             for slug, markers in wanted.items():
-                found = next((m for m in markers if m in lowered), None)
+                found = next((m for m in markers if m in present), None)
                 if slug not in hits and found is not None:
                     hits[slug] = f"planted marker {found.decode()!r} found in {where}"
         kit.phi_hits = hits
