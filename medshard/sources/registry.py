@@ -51,6 +51,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "abide": "medshard.sources.brain_networks.abide:ABIDE",
     "abcd": "medshard.sources.brain_networks.abcd:ABCD",
+    "ppmi": "medshard.sources.brain_networks.ppmi:PPMI",
 }
 
 
