@@ -51,7 +51,7 @@ def write_fixture(root: Path) -> Path:
     with open(root / ID2SEX, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["id", "sex"])
-        w.writerows([s[0], s[1]] for s in SUBJECTS if s[1] is not None)
+        w.writerows([s[0], s[1]] for s in reversed(SUBJECTS) if s[1] is not None)  # matched by id
     return root
 
 

@@ -45,7 +45,7 @@ in meta `constant_rois`; `constant_roi=quarantine` quarantines the subject inste
 Labels: `DX_GROUP` verbatim in `source_labels`; classes `ASD` (1) and `Typical controls`
 (2; the class names are CLIMB Table 7's). Split: no official split; keyed hash of SUB_ID. Sites: `SITE_ID` is meta `site` (the
 index's `site` column); multi-site leakage is ABIDE's known pitfall, so
-`medshard.sources.brain_networks.sites.write_leave_site_out` (CLI `medshard sites`) writes,
+`medshard.jobs.sites.write_leave_site_out` (CLI `medshard sites`) writes,
 from a finished build, one key list per held-out site for leave-one-site-out training
 without rebuilding. Subjects without preprocessed data (FILE_ID `no_filename`) are
 filtered.
