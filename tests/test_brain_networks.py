@@ -282,3 +282,29 @@ def test_ppmi_refuses_an_absent_view_and_a_symlinked_container(ppmi_root, tmp_pa
     (root / MAT).symlink_to(outside)
     with pytest.raises(MissingRawData, match="symlink"):
         list(get_source("ppmi").list_records(root))
+
+
+def test_abide_reads_nilearns_copy_too(abide_root: Path, tmp_path: Path) -> None:
+    """nilearn's fetch_abide_pcp keeps ABIDE_pcp/<pipeline>/<strategy>/<FILE_ID>_rois_cc200.1D."""
+    import shutil
+
+    nil = tmp_path / "ABIDE_pcp"
+    shutil.copytree(abide_root / abide_fixture.DERIVATIVE, nil / "cpac" / "filt_noglobal")
+    shutil.copy(abide_root / PHENOTYPIC, nil / PHENOTYPIC)
+    src, bucket = _records("abide", abide_root)
+    src2, copy = _records("abide", tmp_path)
+    assert copy.keys() == bucket.keys()
+    rid = abide_fixture.file_id(*abide_fixture.GOOD[2][:2])
+    assert copy[rid].files == [f"ABIDE_pcp/cpac/filt_noglobal/{rid}_rois_cc200.1D"]
+    a, b = _one(src, bucket[rid], abide_root), _one(src2, copy[rid], tmp_path)
+    assert (a.meta["layout"], b.meta["layout"]) == ("pcp-bucket", "nilearn")
+    np.testing.assert_array_equal(a.payloads["connectome"].data["edge_weight"],
+                                  b.payloads["connectome"].data["edge_weight"])
+
+
+def test_the_sites_command_writes_the_folds(abide_build, tmp_path, capsys):
+    from medshard.cli import main
+
+    assert main(["sites", str(abide_build), "--out", str(tmp_path / "lso")]) == 0
+    assert "4 leave-one-site-out folds" in capsys.readouterr().out
+    assert (tmp_path / "lso" / "abide" / "UM_1" / "held_out.json").is_file()

@@ -1,8 +1,7 @@
 """ABCD resting-state connectomes as CLIMB reads them: BrainNetworkTransformer's copy
 (Pearson matrices on the HCP 2016 parcellation), sex classification.
 
-Raw layout (the files CLIMB's `src/datasets/mri/abcd.py` and `models/graphs/
-brain_datasets.py` open, named as in BrainNetworkTransformer's `conf/dataset/ABCD.yaml`):
+Raw layout (the files CLIMB's loaders open, named as in BrainNetworkTransformer's ABCD.yaml):
 
     abcd_rest-pearson-HCP2016.npy            N x R x R float Pearson matrices (R = 360)
     ids_HCP2016.txt                          N lines: the subject id of each matrix, in order

@@ -1,25 +1,29 @@
 """ABIDE I preprocessed (Preprocessed Connectomes Project): one resting-state functional
 connectome per subject, autism spectrum disorder (ASD) vs typical controls.
 
-Raw layout (the PCP release on the `fcp-indi` S3 bucket, as `nilearn.datasets.
-fetch_abide_pcp` and the PCP download script lay it out under the data root):
+Raw layout (the PCP release: the `fcp-indi` S3 bucket's paths, or nilearn's fetch_abide_pcp copy):
 
     Phenotypic_V1_0b_preprocessed1.csv        one row per subject: SUB_ID, FILE_ID,
                                               SITE_ID, DX_GROUP, AGE_AT_SCAN, SEX, ...
     Outputs/<pipeline>/<strategy>/rois_<atlas>/<FILE_ID>_rois_<atlas>.1D
                                               e.g. Outputs/cpac/filt_noglobal/rois_cc200/
                                               Pitt_0050003_rois_cc200.1D
+    or, as nilearn.datasets.fetch_abide_pcp(data_dir=ROOT) saves it:
+    ABIDE_pcp/Phenotypic_V1_0b_preprocessed1.csv
+    ABIDE_pcp/<pipeline>/<strategy>/<FILE_ID>_rois_<atlas>.1D
 
-A `.1D` file is an AFNI-style whitespace table: a header line naming the ROIs
-(`#1 #2 ... #200` for CC200, the atlas's label values for AAL and the others), then one
-row per volume (TR) with one column per ROI: the mean BOLD signal of the ROI's voxels.
+    A `.1D` file is an AFNI-style whitespace table: a header line naming the ROIs
+    (`#1 #2 ... #200` for CC200, the atlas's label values for AAL and the others), then
+    one row per volume (TR) with one column per ROI: the mean BOLD signal of its voxels.
 
 Facts and where they came from: the S3 path template `Outputs/<pipeline>/<strategy>/
 <derivative>/<FILE_ID>_<derivative>.1D`, the pipelines (ccs, cpac, dparsf, niak), the four
 strategies (filt/nofilt x global/noglobal: band-pass filtering and global signal
 regression), the ROI derivatives (rois_aal, rois_cc200, rois_cc400, rois_dosenbach160,
 rois_ez, rois_ho, rois_tt) and the phenotypic file's name: the PCP ABIDE pages
-(preprocessed-connectomes-project.org/abide, `cpac.md`) and nilearn's `fetch_abide_pcp`;
+(preprocessed-connectomes-project.org/abide, `cpac.md`) and nilearn's `fetch_abide_pcp`
+(which also gives its own folder layout, reads a `.1D` with `np.loadtxt`, so `#`-comment
+header, and drops FILE_ID `no_filename`); quoted phenotypic fields may hold commas;
 DX_GROUP 1 = autism, 2 = control; SEX 1 = male, 2 = female; FILE_ID `no_filename` for the
 subjects the PCP did not preprocess; -9999 for a missing numeric value: the ABIDE
 phenotypic legend (ABIDE I composite phenotypic file) as used by nilearn and PCP users.
@@ -76,6 +80,7 @@ PHENOTYPIC = "Phenotypic_V1_0b_preprocessed1.csv"
 DX_GROUPS = {1: "ASD", 2: "Typical controls"}
 SEXES = {1: "M", 2: "F"}
 MISSING = -9999.0  # ABIDE's code for a missing numeric value
+NILEARN = "ABIDE_pcp"  # the folder nilearn's fetch_abide_pcp writes under its data_dir
 ATLASES = {
     "cc200": "Craddock 200 (CC200, spatially constrained spectral clustering)",
     "cc400": "Craddock 400 (CC400)",
@@ -184,24 +189,30 @@ class ABIDE(Source):
     ))
     fixture: ClassVar[str | None] = "medshard.sources.brain_networks.abide_fixture:FIXTURE"
 
-    def derivative_dir(self) -> str:
+    def layout(self, root: Path) -> tuple[str, str, str]:
+        """(layout name, phenotypic file, folder of the .1D files) found under `root`:
+        the bucket's paths, else nilearn's `ABIDE_pcp/` copy."""
         o = self._options
-        return f"Outputs/{o['pipeline']}/{o['strategy']}/rois_{o['atlas']}"
+        if (root / NILEARN / PHENOTYPIC).is_file() and not (root / PHENOTYPIC).is_file():
+            return ("nilearn", f"{NILEARN}/{PHENOTYPIC}",
+                    f"{NILEARN}/{o['pipeline']}/{o['strategy']}")
+        return "pcp-bucket", PHENOTYPIC, f"Outputs/{o['pipeline']}/{o['strategy']}/rois_{o['atlas']}"
 
     def label_files(self, root: Path) -> list[str]:
-        return [PHENOTYPIC]
+        return [self.layout(root)[1]]
 
     def check_root(self, root: Path) -> None:
         super().check_root(root)
-        if not (root / PHENOTYPIC).is_file():
-            raise MissingRawData(f"abide: no {PHENOTYPIC} in {root}; download the PCP "
-                                 "phenotypic file there (medshard info abide)")
-        if not (root / self.derivative_dir()).is_dir():
-            raise MissingRawData(f"abide: no {self.derivative_dir()}/ under {root}; download "
-                                 "the ROI series of this pipeline/strategy/atlas or pick the "
-                                 "options that match yours")
+        _, pheno, folder = self.layout(root)
+        if not (root / pheno).is_file():
+            raise MissingRawData(f"abide: no {PHENOTYPIC} in {root} (or {NILEARN}/); download "
+                                 "the PCP phenotypic file there (medshard info abide)")
+        if not (root / folder).is_dir():
+            raise MissingRawData(f"abide: no {folder}/ under {root}; download the ROI series "
+                                 "of this pipeline/strategy/atlas or pick the options that "
+                                 "match yours")
 
-    def _parse(self, row: dict[str, str], root: Path) -> RawRecord:
+    def _parse(self, row: dict[str, str], root: Path, layout: str, folder: str) -> RawRecord:
         sub = int(row["SUB_ID"])
         site = row["SITE_ID"].strip()
         file_id = row["FILE_ID"].strip()
@@ -221,8 +232,7 @@ class ABIDE(Source):
         else:
             if not _ID.match(file_id):
                 raise ValueError(f"FILE_ID {file_id!r} is not a PCP file id")
-            a = self._options["atlas"]
-            rel = f"{self.derivative_dir()}/{file_id}_rois_{a}.1D"
+            rel = f"{folder}/{file_id}_rois_{self._options['atlas']}.1D"
             path = root / rel
             record_id, files = file_id, [rel]
             size = path.stat().st_size if path.is_file() else 0
@@ -230,13 +240,14 @@ class ABIDE(Source):
             record_id=record_id, subject_id=str(sub), files=files, size_bytes=size,
             source_labels={"DX_GROUP": dx, "DSM_IV_TR": None if dsm is None else int(dsm)},
             meta={"site": site, "sex": SEXES[sex], "age": age, "func_mean_fd": fd,
-                  "file_id": None if file_id == "no_filename" else file_id},
+                  "file_id": None if file_id == "no_filename" else file_id, "layout": layout},
         )
 
     def list_records(self, root: Path) -> Iterator[Any]:
         """One record per phenotypic row; reads the CSV and stats the .1D files."""
         self.check_root(root)
-        yield from self.csv_records(root, PHENOTYPIC, lambda row: self._parse(row, root))
+        layout, pheno, folder = self.layout(root)
+        yield from self.csv_records(root, pheno, lambda row: self._parse(row, root, layout, folder))
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
         if not record.files:

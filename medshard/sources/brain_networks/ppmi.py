@@ -1,8 +1,7 @@
 """PPMI structural (DTI) connectomes as CLIMB reads them: BrainGB's `PPMI.mat`, Parkinson's
 disease vs controls.
 
-Raw layout (the file CLIMB's `src/datasets/mri/ppmi.py` and `models/graphs/
-brain_datasets.py` open):
+Raw layout (the file CLIMB's src/datasets/mri/ppmi.py and models/graphs/brain_datasets.py open):
 
     PPMI.mat          MATLAB 5 file: `X`, an N x 1 cell array, each cell an R x R x V
                       array (R ROIs, V connectivity "views"); `label`, N x 1 (+1 / -1)
