@@ -13,9 +13,9 @@ What is confirmed and what is not. CLIMB gives no access details for ABCD; its c
 to braingb.us and reads exactly the three first files (matrices, ids, id2sex), matching
 ids to sexes by id, and predicts sex: that is the task here (classes M / F, id2sex's
 values verbatim), not Table 7's Normal/Abnormal, whose meaning is stated nowhere.
-BrainNetworkTransformer (Kan et al. 2022) describes this copy as ABCD resting-state fMRI
-parcellated with the HCP 2016 multimodal atlas (360 ROIs), connectivity by Pearson
-correlation; its loader drops subjects whose matrix holds NaN and those without a sex.
+The file names say resting state, Pearson and HCP2016 (the HCP multimodal parcellation,
+360 ROIs; CLIMB's brain GNN takes 360 input channels); BrainNetworkTransformer's loader
+(`source/dataset/abcd.py`) drops subjects whose matrix holds NaN and those without a sex.
 Unconfirmed: how the copy is distributed (the ABCD Data Use Certification through NDA
 governs ABCD data; BrainGB/BNT share the derived matrices on request), the ABCD release it
 was cut from, the ROI order (taken as the atlas's label order, node ids "1".."R"), the

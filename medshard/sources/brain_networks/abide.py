@@ -24,14 +24,16 @@ rois_ez, rois_ho, rois_tt) and the phenotypic file's name: the PCP ABIDE pages
 (preprocessed-connectomes-project.org/abide, `cpac.md`) and nilearn's `fetch_abide_pcp`
 (which also gives its own folder layout, reads a `.1D` with `np.loadtxt`, so `#`-comment
 header, and drops FILE_ID `no_filename`); quoted phenotypic fields may hold commas;
-DX_GROUP 1 = autism, 2 = control; SEX 1 = male, 2 = female; FILE_ID `no_filename` for the
-subjects the PCP did not preprocess; -9999 for a missing numeric value: the ABIDE
-phenotypic legend (ABIDE I composite phenotypic file) as used by nilearn and PCP users.
+DX_GROUP 1 = autism, 2 = control; SEX 1 = male, 2 = female: nilearn's documentation of
+the phenotypic filters; FILE_ID `no_filename` for the subjects the PCP did not
+preprocess: nilearn's code. -9999 as the missing-value code of numeric columns is from
+memory of the ABIDE phenotypic legend, not confirmed here: read as null (so is a blank).
 
 What CLIMB's numbers come from: CLIMB's `src/datasets/mri/abide.py` and
 `models/graphs/brain_datasets.py` read BrainNetworkTransformer's repackaged `abide.npy`
-(a pickled dict `corr` N x 200 x 200, `label`, `site`, `timeseires`; 1,009 subjects, the
-CLIMB count) - a copy derived from this PCP release with the CC200 atlas. Which PCP
+(a pickled dict with `corr`, `label`, `site`, `timeseires`, as BNT's loader reads it;
+1,009 subjects, the CLIMB count) - a copy derived from this PCP release (CC200, 200 ROIs,
+per the BNT paper as we recall it; unconfirmed). Which PCP
 pipeline and strategy that copy used is not stated where we could read it (unconfirmed);
 medshard reads the owner's release, and the defaults (cpac, filt_noglobal, cc200) are
 options. CLIMB splits 70/10/20 stratified by site (`StratifiedShuffleSplit`, seed 42);
@@ -42,17 +44,19 @@ from the `.1D` header), edge weights = the Pearson correlation of the ROI time s
 computed here (`connectome.pearson_connectivity`, float64), then the options of
 `connectome.ConnectomeOptions` (CLIMB's graph by default: every non-zero entry an edge,
 the diagonal included, node features = each ROI's row of the matrix). A ROI with a
-constant series (all zeros: PCP writes zeros where a parcel falls outside the subject's
-brain mask) has no correlation: by default its entries are 0 (no edges) and it is listed
-in meta `constant_rois`; `constant_roi=quarantine` quarantines the subject instead.
+constant series (e.g. all zeros, a parcel without signal in the subject's run; CLIMB's
+GNN code masks the NaN such ROIs give) has no correlation: by default its entries are 0
+(no edges) and it is listed in meta `constant_rois`, so the subject is kept as CLIMB keeps
+it and the gap is explicit; `constant_roi=quarantine` quarantines the subject instead.
 
 Labels: `DX_GROUP` verbatim in `source_labels`; classes `ASD` (1) and `Typical controls`
-(2; the class names are CLIMB Table 7's). Split: no official split; keyed hash of SUB_ID. Sites: `SITE_ID` is meta `site` (the
-index's `site` column); multi-site leakage is ABIDE's known pitfall, so
-`medshard.jobs.sites.write_leave_site_out` (CLI `medshard sites`) writes,
-from a finished build, one key list per held-out site for leave-one-site-out training
-without rebuilding. Subjects without preprocessed data (FILE_ID `no_filename`) are
-filtered.
+(2; the class names are CLIMB Table 7's). Split: no official split; keyed hash of SUB_ID.
+Sites: `SITE_ID` is meta `site` (the index's `site` column); multi-site leakage is ABIDE's
+known pitfall, so `medshard.jobs.sites.write_leave_site_out` (CLI `medshard sites BUILD
+--out DIR`) writes, from a finished build, per site a `held_out.json` and a `train.json`
+key list that the loader's `keys=` takes: leave-one-site-out training without a rebuild.
+Subjects without preprocessed data (FILE_ID `no_filename`) are filtered. The free-text
+phenotypic columns (medication, comorbidity, QC notes) never leave the source.
 """
 
 from __future__ import annotations

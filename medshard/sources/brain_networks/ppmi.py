@@ -10,9 +10,9 @@ What is confirmed and what is not. CLIMB gives no access details for PPMI; its c
 to braingb.us, loads `X` and `label` with `scipy.io.loadmat`, takes the first view
 (`X[i][0][:, :, 0]`) as the adjacency, maps label -1 to 0, and predicts the binary label;
 its Table 7 names the classes Control and PD patients, and counts 718 subjects. BrainGB
-(Cui et al. 2022) describes PPMI as DTI structural networks (84 ROIs from FreeSurfer's
-Desikan-Killiany parcellation, several tractography methods as views) from the
-Parkinson's Progression Markers Initiative. Unconfirmed: which label value is PD (taken
+(Cui et al. 2022) describes PPMI as DTI structural networks from the Parkinson's
+Progression Markers Initiative, 84 ROIs and several tractography methods as views (as we
+recall the paper; not re-read here). Unconfirmed: which label value is PD (taken
 as +1 = PD patients, -1 or 0 = Control, the order of CLIMB's Table 7 after its -1 -> 0
 mapping; `source_labels` keeps the raw value), what each view is and its order, the ROI
 order (node ids "1".."R"), whether a row is one subject or one scan (the file carries no
