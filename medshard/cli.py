@@ -431,6 +431,27 @@ def add_fewshot_command(sub: Any) -> None:
     p.set_defaults(func=cmd_fewshot)
 
 
+def cmd_sites(args: argparse.Namespace) -> int:
+    from medshard.jobs.sites import write_leave_site_out
+
+    listing = write_leave_site_out(args.build, Path(args.out), args.sources)
+    for f in listing:
+        print(f"{f['source']:<16} {f['site']:<16} held out {f['held_out']:>6}  train "
+              f"{f['train']:>6}  {f['path']}")
+    print(f"{len(listing)} leave-one-site-out folds in {args.out} (listed in sites.json)")
+    return 0
+
+
+def add_sites_command(sub: Any) -> None:
+    p = sub.add_parser("sites", help="leave-one-site-out key lists per source and site "
+                       "(held_out.json / train.json for the loader's keys=)")
+    p.add_argument("build", help="build directory or URL")
+    p.add_argument("--out", required=True, help="directory for the key lists")
+    p.add_argument("--sources", nargs="+", metavar="SOURCE",
+                   help="default: every source whose samples record a site")
+    p.set_defaults(func=cmd_sites)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     try:
         from medshard.jobs.train import run_training
@@ -586,6 +607,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     add_acquire_commands(sub)
     add_fewshot_command(sub)
+    add_sites_command(sub)
     add_train_command(sub)
     from medshard.sharding.release.commands import add_commands as add_release_commands
 

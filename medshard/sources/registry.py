@@ -53,6 +53,9 @@ BUILTIN_SOURCES: dict[str, str] = {
     "inspect": "medshard.sources.ct.inspect_ctpa:INSPECT",
     "hemorrhage": "medshard.sources.ct.hemorrhage:Hemorrhage",
     "cc-ccii": "medshard.sources.ct.cc_ccii:CCCCII",
+    "abide": "medshard.sources.brain_networks.abide:ABIDE",
+    "abcd": "medshard.sources.brain_networks.abcd:ABCD",
+    "ppmi": "medshard.sources.brain_networks.ppmi:PPMI",
 }
 
 

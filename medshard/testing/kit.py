@@ -738,11 +738,17 @@ CHECKS: dict[str, Callable[[KitBuild, str], None]] = {
 
 
 def _pick_readable_record(src: Source, root: Path, skip: set[str]) -> Any:
-    """The first listed record (not in `skip`) that loads to at least one sample."""
+    """The first listed record (not in `skip`) that loads to at least one sample.
+
+    A record whose last file every listed record shares (one container for the whole
+    dataset: BrainGB's PPMI.mat) is no candidate: replacing that file is missing raw
+    data for the whole source, refused at listing, not one broken record."""
     from medshard.schemas import BadRow
 
-    for rec in src.list_records(root):
-        if isinstance(rec, BadRow) or rec.record_id in skip:
+    records = [r for r in src.list_records(root) if not isinstance(r, BadRow)]
+    shared = set.intersection(*(set(r.files) for r in records)) if len(records) > 1 else set()
+    for rec in records:
+        if rec.record_id in skip or (rec.files and rec.files[-1] in shared):
             continue
         if not all((root / f).is_file() and not (root / f).is_symlink() for f in rec.files):
             continue
