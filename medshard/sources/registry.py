@@ -50,6 +50,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "vital": "medshard.sources.text.vital:BioMedVital",
+    "pmc-image-text": "medshard.sources.text.pmc_image_text:PMCImageText",
 }
 
 
