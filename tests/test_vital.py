@@ -74,7 +74,7 @@ def test_listing_keeps_byte_spans_not_conversations(records):
 def test_a_sample_is_the_turns_verbatim_and_the_figure(root, records):
     raw = json.loads((root / fx.JSON_NAME).read_text(encoding="utf-8"))
     src = get_source("vital")
-    for r, entry in zip(records, raw):
+    for r, entry in zip(records, raw, strict=True):
         if r.record_id in fx.QUARANTINED:
             continue
         (sample,) = src.load(r, root)
