@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from medshard.formats.json_array import ArrayElement, ArrayError, iter_json_array, read_json_span
+from medshard.formats.json_array import ArrayElement, ArrayError, iter_json_array
 from medshard.pipeline.encoders import encode_payloads
 from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
 from medshard.schemas import BadRow, RecordError
@@ -40,8 +40,8 @@ def test_streamed_array_equals_json_load_at_any_chunk_size(root, chunk):
     data = (root / fx.JSON_NAME).read_bytes()
     elements = _values(data, chunk)
     assert [e.value for e in elements] == json.loads(data)  # the stdlib parses it whole
-    for e in elements:  # every span re-reads to the same value
-        assert read_json_span(io.BytesIO(data), e.offset, e.length) == e.value
+    for e in elements:  # every span holds exactly the element
+        assert json.loads(data[e.offset: e.offset + e.length]) == e.value
 
 
 def test_streamed_array_handles_scalars_and_multibyte_text_cut_anywhere():
@@ -61,14 +61,14 @@ def test_a_syntax_error_stops_the_listing_with_one_error_after_the_good_elements
     assert isinstance(list(iter_json_array(io.BytesIO(b'{"a": 1}')))[0], ArrayError)
 
 
-def test_listing_keeps_byte_spans_not_conversations(records):
+def test_listing_carries_each_entry_and_names_the_json_as_label_file(root, records):
     assert not [r for r in records if isinstance(r, BadRow)]
     ids = [r.record_id for r in records]
     assert ids == [e["id"] for e in fx.ENTRIES]
     r = records[0]
-    assert r.files == [fx.JSON_NAME, "images/PMC5560101_fig1.jpg"]
-    assert set(r.meta) == {"offset", "length", "entry"} and r.meta["entry"] == 1
-    assert "conversations" not in json.dumps(r.model_dump())
+    assert r.files == ["images/PMC5560101_fig1.jpg"]  # the 463 MB JSON is no record file
+    assert r.meta == {"entry_number": 1, "entry": fx.ENTRIES[0]}
+    assert get_source("vital").label_files(root) == [fx.JSON_NAME]
 
 
 def test_a_sample_is_the_turns_verbatim_and_the_figure(root, records):
@@ -110,7 +110,7 @@ def test_one_figure_and_one_article_never_straddle_splits(records):
         by_unit.setdefault(r.subject_id, set()).add(split)
     assert all(len(s) == 1 for s in by_unit.values())
     # fig1 and fig2 of one article share a unit: their three entries share a split
-    assert len({r.subject_id for r in records if "PMC5560101" in r.files[1]}) == 1
+    assert len({r.subject_id for r in records if "PMC5560101" in r.files[0]}) == 1
 
 
 def test_duplicate_ids_keep_distinct_entries_and_drop_exact_copies(tmp_path):

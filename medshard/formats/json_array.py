@@ -3,7 +3,7 @@
 Instruction sets such as BioMed-VITAL ship as one JSON array of hundreds of MB
 (`[{...}, {...}, ...]`). `iter_json_array` reads it in chunks and yields each
 element with its byte span, so a source can list 210K entries with bounded
-memory and later re-read one entry by seeking to its span (`read_json_span`).
+memory.
 
 A syntax error cannot be resynchronised (JSON has no line structure): the
 element where it occurs is reported once as an `ArrayError` and iteration stops;
@@ -116,12 +116,3 @@ def iter_json_array(fh: IO[bytes], chunk: int = CHUNK) -> Iterator[ArrayElement 
             consume(pos + 1)
     except UnicodeDecodeError as exc:
         yield ArrayError(number, f"the file is not UTF-8: {exc.reason}")
-
-
-def read_json_span(fh: IO[bytes], offset: int, length: int) -> Any:
-    """The JSON value stored at bytes [offset, offset + length) of `fh`."""
-    fh.seek(offset)
-    data = fh.read(length)
-    if len(data) != length:
-        raise ValueError(f"the file is shorter than its listing said ({offset}+{length} bytes)")
-    return json.loads(data.decode("utf-8"))

@@ -17,9 +17,11 @@ holds the `<image>` placeholder. `images/` as that folder is medshard's
 convention (LLaVA's `--image_folder`); the Hub prescribes none.
 
 Which file: option `subset` (default 210K, the set CLIMB counts: 210,000 in
-Table 6, 42,000 train / 168,000 test in A.2). The file is read as a stream
-(`medshard.formats.json_array`): listing keeps each entry's byte span, and `load`
-re-reads only that span, so no conversation crosses the shuffle.
+Table 6, 42,000 train / 168,000 test in A.2). The file (463 MB for 210K) is read
+once, as a stream (`medshard.formats.json_array`), at listing: each record carries
+its entry (a few KB of text), so `load` reads only the figure, and the JSON file is
+the source's label file (hashed once per build into provenance; a new revision
+rebuilds) rather than a per-record file that every shard would hash or stage again.
 
 A sample is one entry:
   - `conversation` (text, `text_kind` "conversation-json"): the turns exactly as
@@ -57,7 +59,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
-from medshard.formats.json_array import ArrayError, iter_json_array, read_json_span
+from medshard.formats.json_array import ArrayError, iter_json_array
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
@@ -157,7 +159,7 @@ class BioMedVital(Source):
                 "(or pick the file you have with --option subset=60K|80K|150K|210K)")
 
     def label_files(self, root: Path) -> list[str]:
-        return []
+        return [self.json_file()]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         self.check_root(root)
@@ -188,15 +190,14 @@ class BioMedVital(Source):
                 yield RawRecord(
                     record_id=rid,
                     subject_id=figure_unit(entry["image"]),
-                    files=[rel, image],
+                    files=[image],
                     size_bytes=el.length + _size(root, image),
-                    meta={"offset": el.offset, "length": el.length, "entry": el.number},
+                    meta={"entry_number": el.number, "entry": entry},
                 )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        rel, image_rel = record.files
-        with open(self.path(root, rel), "rb") as fh:
-            entry = read_json_span(fh, record.meta["offset"], record.meta["length"])
+        (image_rel,) = record.files
+        entry = record.meta["entry"]
         turns = conversation_turns(entry)
         data = self.read_bytes(root, image_rel, "image")
         text = json.dumps(turns, ensure_ascii=False, separators=(",", ":"))
