@@ -1,7 +1,6 @@
 """PubMed Central figure-caption pairs from the PMC Open Access subset (MultiMed's "PMC").
 
-Raw layout (the PMC FTP service's OA package layout, as NCBI published it at
-`ftp.ncbi.nlm.nih.gov/pub/pmc/`, now under `pub/pmc/deprecated/`):
+Raw layout (PMC FTP service, OA packages: `ftp.ncbi.nlm.nih.gov/pub/pmc/[deprecated/]`):
     oa_file_list.csv            columns File, Article Citation, Accession ID,
                                 Last Updated (YYYY-MM-DD HH:MM:SS), PMID, License;
                                 one row per article package

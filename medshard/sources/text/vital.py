@@ -1,17 +1,16 @@
 """BioMed-VITAL: clinician-aligned biomedical image-text instructions (CLIMB's "Vital").
 
-Raw layout (the Hugging Face Hub dataset `mao1207/BioMed-VITAL-instructions`,
-Apache-2.0; file names from the repository's file listing, fields from its
-`metadata.yaml`):
+Raw layout (Hugging Face Hub dataset `mao1207/BioMed-VITAL-instructions`, Apache-2.0):
     BioMed-VITAL-instructions-60K.json    one JSON array each; an entry is
     BioMed-VITAL-instructions-80K.json    {"id", "image", "domain" (CXR, MRI,
-    BioMed-VITAL-instructions-150K.json    Histology, Gross, CT; absent in the
-    BioMed-VITAL-instructions-210K.json    LLaVA-Med part), "conversations":
+    BioMed-VITAL-instructions-150K.json    Histology, Gross, CT; read as null where
+    BioMed-VITAL-instructions-210K.json    absent), "conversations":
                                           [{"from": "human" | "gpt", "value"}]}
     images/<image>                        the figures, fetched by the user (the Hub
                                           holds no images; `PMC_image_urls.jsonl`,
                                           once in the repository, listed their URLs)
-The entry format is LLaVA's (LLaVA-Med's instruct files, which the 150K/210K sets
+File names come from the repository's file listing, entry fields from its
+`metadata.yaml`. The entry format is LLaVA's (LLaVA-Med's instruct files, which the 150K/210K sets
 include): `image` is a path relative to an image folder, and the first human turn
 holds the `<image>` placeholder. `images/` as that folder is medshard's
 convention (LLaVA's `--image_folder`); the Hub prescribes none.
