@@ -38,8 +38,8 @@ Broken entries: a syntax error in the array stops the listing there (JSON cannot
 resynchronise) with one quarantine line naming the element; an entry that parses
 but is not an object with a string `id` and `image` is a bad row at listing; an
 entry whose `conversations` is not a non-empty list of {from: human|gpt, value:
-str} is quarantined at load; a duplicate `id` with the same bytes is a bad row
-("duplicate of entry N"), with other bytes it is kept as `<id>_<sha256 prefix>`.
+str} is quarantined at load; a duplicate `id` whose entry has the same text is a bad
+row ("duplicate of entry N"), with other text it is kept as `<id>_<sha256 prefix>`.
 
 Split: the dataset defines none. The split unit is the figure's article where its
 file name starts with a PMC id (`PMC1234567_...`, as PMC-derived sets name figures;
@@ -176,7 +176,7 @@ class BioMedVital(Source):
                                  "'image' fields", "ValueError")
                     continue
                 rid = _UNSAFE.sub("_", entry["id"])[:80] or "entry"
-                digest = hashlib.sha256(json.dumps(entry, sort_keys=True).encode()).hexdigest()
+                digest = hashlib.sha256(el.text.encode("utf-8")).hexdigest()
                 if rid in seen:
                     first, first_digest = seen[rid]
                     if digest == first_digest or f"{rid}_{digest[:12]}" in seen:
@@ -221,8 +221,7 @@ class BioMedVital(Source):
 
 
 def _size(root: Path, rel: str) -> int:
-    p = root / rel
     try:
-        return p.stat().st_size if p.is_file() else 0
-    except OSError:
+        return (root / rel).stat().st_size
+    except (OSError, ValueError):
         return 0
