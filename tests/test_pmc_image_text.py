@@ -130,3 +130,11 @@ def test_the_file_list_option_and_a_missing_list(tmp_path):
     with pytest.raises(MissingRawData, match="oa_comm_use_file_list.csv not found"):
         list(get_source("pmc-image-text", file_list="oa_comm_use_file_list.csv")
              .list_records(root))
+
+
+def test_package_reading_keeps_the_xml_and_figures_only(root):
+    from medshard.sources.text.pmc_image_text import read_package
+
+    held = read_package((root / fx.package_path("PMC3400100")).read_bytes())
+    assert sorted(held) == ["PMC3400100/PMC3400100.nxml", "PMC3400100/ijo-1-001-f1.jpg",
+                            "PMC3400100/ijo-1-001-f2.gif"]  # the PDF is skipped unread

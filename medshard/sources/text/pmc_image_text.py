@@ -22,8 +22,9 @@ appendix) is not specified beyond that; this adapter does not claim to match it.
 Which list: option `file_list` (default `oa_file_list.csv`, every OA article).
 
 A record is one article (PMCID); `load` reads its package once, as a stream of
-tar members held in memory (never extracted to disk; only regular files; a
-member larger than 256 MB is refused), parses the `.nxml` safely
+tar members (never extracted to disk; only regular `.nxml` and image files are
+held in memory, PDFs and supplements are skipped; a member larger than 256 MB is
+refused), parses the `.nxml` safely
 (`medshard.formats.jats`: no entity is ever declared or expanded, no DTD is
 fetched) and yields one sample per `<fig>` that has a `<graphic>`:
   - `image`: the figure file `<href>` (or `<href>.jpg|.jpeg|.png|.gif|.tif|.tiff`,
@@ -87,15 +88,17 @@ class PMCOptions(SourceOptions):
 
 
 def read_package(data: bytes) -> dict[str, bytes]:
-    """The regular files of an article package (tar.gz bytes): member name -> bytes.
+    """The `.nxml` and image files of an article package (tar.gz bytes): member name ->
+    bytes; PDFs and supplements are skipped unread (decompressed past, never held).
 
     RecordError for a truncated or unreadable archive or an oversized member."""
     out: dict[str, bytes] = {}
+    wanted = (".nxml", *IMAGE_EXTS)
     try:
         with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
             for member in tar:
-                if not member.isreg():
-                    continue  # links, devices, folders: never followed
+                if not member.isreg() or not member.name.lower().endswith(wanted):
+                    continue  # links, devices, folders: never followed; PDFs: not needed
                 if member.size > MAX_MEMBER_BYTES:
                     raise RecordError(f"package member {member.name} holds {member.size} bytes "
                                       f"(more than {MAX_MEMBER_BYTES})")
