@@ -32,7 +32,8 @@ A sample is one entry:
   - meta: `entry_id` (the `id` field), `image` (its relative name), `domain`
     (null when absent), `n_turns`, `first_speaker`.
 Task "instruction": no classes (the vocabulary maps Vital to nothing; Table 7:
-"Not classification").
+"Not classification"). CLIMB's public code has no Vital loader (its `src/datasets/text/`
+holds only a GENIA reader), so nothing there fixes a subset, split or image folder.
 
 Broken entries: a syntax error in the array stops the listing there (JSON cannot
 resynchronise) with one quarantine line naming the element; an entry that parses
@@ -163,7 +164,7 @@ class BioMedVital(Source):
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         self.check_root(root)
         rel = self.json_file()
-        seen: dict[str, tuple[int, str]] = {}  # record id -> (entry number, content digest)
+        seen: dict[str, tuple[int, bytes]] = {}  # record id -> (entry number, text digest)
         with open(self.path(root, rel), "rb") as fh:
             for el in iter_json_array(fh):
                 if isinstance(el, ArrayError):
@@ -176,14 +177,14 @@ class BioMedVital(Source):
                                  "'image' fields", "ValueError")
                     continue
                 rid = _UNSAFE.sub("_", entry["id"])[:80] or "entry"
-                digest = hashlib.sha256(el.text.encode("utf-8")).hexdigest()
+                digest = hashlib.sha256(el.text.encode("utf-8")).digest()
                 if rid in seen:
                     first, first_digest = seen[rid]
-                    if digest == first_digest or f"{rid}_{digest[:12]}" in seen:
+                    if digest == first_digest or f"{rid}_{digest[:6].hex()}" in seen:
                         yield BadRow(rel, el.number, f"duplicate of entry {first} (same id, "
                                      "same content)", "ValueError")
                         continue
-                    rid = f"{rid}_{digest[:12]}"
+                    rid = f"{rid}_{digest[:6].hex()}"
                 seen[rid] = (el.number, digest)
                 image = f"{IMAGE_DIR}/{entry['image']}"
                 yield RawRecord(
