@@ -282,6 +282,7 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
     "cc-ccii": (["NCP", "CP", "Normal"], 3),
+    "pmc-image-text": ([], 0),  # figure-caption pairs: not classification
 }
 
 

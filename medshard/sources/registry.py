@@ -56,6 +56,8 @@ BUILTIN_SOURCES: dict[str, str] = {
     "abide": "medshard.sources.brain_networks.abide:ABIDE",
     "abcd": "medshard.sources.brain_networks.abcd:ABCD",
     "ppmi": "medshard.sources.brain_networks.ppmi:PPMI",
+    "vital": "medshard.sources.text.vital:BioMedVital",
+    "pmc-image-text": "medshard.sources.text.pmc_image_text:PMCImageText",
 }
 
 
