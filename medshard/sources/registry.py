@@ -50,6 +50,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "expression-atlas-scrna": "medshard.sources.omics.scxa:ScExpressionAtlas",
+    "expression-atlas": "medshard.sources.omics.expression_atlas:ExpressionAtlas",
 }
 
 
