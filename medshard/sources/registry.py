@@ -51,6 +51,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "expression-atlas-scrna": "medshard.sources.omics.scxa:ScExpressionAtlas",
     "expression-atlas": "medshard.sources.omics.expression_atlas:ExpressionAtlas",
+    "geo": "medshard.sources.omics.geo:GEO",
 }
 
 
