@@ -52,6 +52,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "expression-atlas-scrna": "medshard.sources.omics.scxa:ScExpressionAtlas",
     "expression-atlas": "medshard.sources.omics.expression_atlas:ExpressionAtlas",
     "geo": "medshard.sources.omics.geo:GEO",
+    "tcga-genomic": "medshard.sources.omics.tcga:TCGAGenomic",
 }
 
 
