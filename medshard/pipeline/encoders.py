@@ -283,8 +283,10 @@ def _sparse_vector(data: dict[str, Any], ctx: EncodeContext) -> tuple[dict[str, 
                           f"values for {idx.shape[0]} indices")
     if np.intersect1d(idx, missing).size:
         raise RecordError(f"sparse vector {ctx.role!r}: an entry is both stored and missing")
-    return {"indices": idx.astype(np.int64), "values": values,
-            "missing": missing.astype(np.int64)}, length
+    # int32 positions (a vector of 2**31 entries is no gene index): 8 bytes per stored entry
+    itype = np.int32 if length < 2**31 else np.int64
+    return {"indices": idx.astype(itype), "values": values,
+            "missing": missing.astype(itype)}, length
 
 
 @register_encoder("vector")

@@ -259,8 +259,8 @@ class VectorDescriptor(_Descriptor):
     """A 1-D feature vector with one id per entry, e.g. gene expression per gene.
 
     `storage` "dense": `<role>.npy`, the vector itself; NaN marks an entry not measured.
-    "sparse": `<role>.npz` with `indices` (int64, ascending), `values` (the entries at
-    them; all others are 0) and `missing` (int64, ascending: entries not measured, NaN
+    "sparse": `<role>.npz` with `indices` (int32, ascending), `values` (the entries at
+    them; all others are 0) and `missing` (int32, ascending: entries not measured, NaN
     when decoded). Feature ids are listed in `feature_ids`, or given by `feature_index`
     (a declared list, too long to repeat in every sample) when `feature_ids` is null."""
 

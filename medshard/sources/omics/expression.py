@@ -21,10 +21,11 @@ the experiment measured outside the index are dropped and counted in the sample'
 a model must not learn absence of a gene from a platform that lacks its probe.
 
 Storage. Bulk profiles (Expression Atlas, GEO, TCGA) are dense `.npy` float32: most
-genes are expressed in a bulk sample. Single cells are sparse `.npz` (indices, values,
-missing): measured on the fixture (`benchmarks/expression_storage.py`, figures in
-`benchmarks/README.md`) a cell's sparse member is well under its dense size once fewer
-than about half its genes are non-zero, which holds for scRNA-seq (~90% zeros).
+genes are expressed in a bulk sample. Single cells are sparse `.npz` (int32 indices,
+float32 values, int32 missing): measured with `benchmarks/expression_storage.py` on the
+PBMC cells, sparse is smaller below 49.6% non-zero entries; a cell over a 20,000-gene
+index (1.2% non-zero) takes 2,642 bytes sparse against 80,128 dense, and even over the
+file's 765 highly variable genes (31.8% non-zero) 2,642 against 3,188.
 """
 
 from __future__ import annotations
