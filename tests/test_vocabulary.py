@@ -279,6 +279,8 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "brain-tumor-mri-7023": (["glioma", "meningioma", "notumor", "pituitary"], 5),
     "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
+    "expression-atlas-scrna": ([], 0),  # open-ended cell types: source labels only
+    "tcga-genomic": ([], 0),  # cancer types await concepts: source labels only
 }
 
 

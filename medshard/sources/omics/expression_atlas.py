@@ -157,7 +157,6 @@ class ExpressionAtlas(Source):
         release_notes={"0.1.0": "first medshard adapter: baseline RNA-seq assay groups"},
     )
     Options = ExpressionAtlasOptions
-    vocabulary_map: ClassVar[dict[str, list[str]] | None] = {}
     download: ClassVar[DownloadSpec | None] = DownloadSpec(provider="manual", manual=ManualSteps(
         url="https://www.ebi.ac.uk/gxa/download",
         steps=[

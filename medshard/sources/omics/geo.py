@@ -183,7 +183,6 @@ class GEO(Source):
                        "to Ensembl genes through the platform table"},
     )
     Options = ExpressionOptions
-    vocabulary_map: ClassVar[dict[str, list[str]] | None] = {}
     download: ClassVar[DownloadSpec | None] = DownloadSpec(provider="manual", manual=ManualSteps(
         url="https://www.ncbi.nlm.nih.gov/geo/info/download.html",
         steps=[

@@ -149,7 +149,6 @@ class ScExpressionAtlas(Source):
         release_notes={"0.1.0": "first medshard adapter: one sparse vector per cell"},
     )
     Options = ExpressionOptions
-    vocabulary_map: ClassVar[dict[str, list[str]] | None] = {}
     download: ClassVar[DownloadSpec | None] = DownloadSpec(provider="manual", manual=ManualSteps(
         url="https://www.ebi.ac.uk/gxa/sc/experiments",
         steps=[

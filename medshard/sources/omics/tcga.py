@@ -133,7 +133,6 @@ class TCGAGenomic(Source):
                        "cart's sample sheet"},
     )
     Options = TCGAOptions
-    vocabulary_map: ClassVar[dict[str, list[str]] | None] = {}
     download: ClassVar[DownloadSpec | None] = DownloadSpec(provider="manual", manual=ManualSteps(
         url="https://portal.gdc.cancer.gov/",
         steps=[
