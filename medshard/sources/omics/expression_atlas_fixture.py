@@ -64,7 +64,7 @@ def write_experiment(folder: Path, acc: str) -> Path:
     groups = run_profiles(acc)
     quantiles = acc != "E-MTAB-9001"
     lines = ["\t".join(["Gene ID", "Gene Name", *groups])]
-    for i, (gene, symbol) in enumerate(zip(p.ensembl, p.symbols)):
+    for i, (gene, symbol) in enumerate(zip(p.ensembl, p.symbols, strict=True)):
         lines.append("\t".join([gene, symbol, *(_cell(r[:, i], quantiles)
                                                 for _, _, r in groups.values())]))
     tsv = folder / f"{acc}-tpms.tsv"

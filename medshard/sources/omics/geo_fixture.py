@@ -67,7 +67,7 @@ def probe_rows(profiles: np.ndarray) -> list[tuple[str, np.ndarray]]:
 def write_platform(path: Path) -> None:
     p = pbmc()
     lines = ["#ID = probe id", "#ENSEMBL_ID = Ensembl gene", "ID\tGene Symbol\tENSEMBL_ID"]
-    for i, (gene, sym) in enumerate(zip(p.ensembl, p.symbols)):
+    for i, (gene, sym) in enumerate(zip(p.ensembl, p.symbols, strict=True)):
         if i < DOUBLE_PROBED:
             lines += [f"{i + 1}_s_at\t{sym}\t{gene}", f"{i + 1}_x_at\t{sym}\t{gene}"]
         else:
@@ -94,7 +94,7 @@ def series_text(series: str) -> str:
             f"!Sample_characteristics_ch1\t{q(f'donor: {DONOR_MARKER}' for _ in gsms)}",
             f"!Sample_platform_id\t{q((PLATFORM if probes else 'GPL90002') for _ in gsms)}",
             "!series_matrix_table_begin", f'"ID_REF"\t{q(gsms)}']
-    rows = probe_rows(prof) if probes else list(zip(pbmc().ensembl, prof))
+    rows = probe_rows(prof) if probes else list(zip(pbmc().ensembl, prof, strict=True))
     body = [f'"{pid}"\t' + "\t".join(f"{v:.6g}" for v in vals) for pid, vals in rows]
     return "\n".join(head + body + ["!series_matrix_table_end"]) + "\n"
 

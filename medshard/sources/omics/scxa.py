@@ -36,8 +36,9 @@ Split unit: the experiment (its accession is the record's subject), so no experi
 cells straddle train and test. Bad records: a matrix with an index outside its declared
 size or a count of entries other than its header's, a truncated gzip, row / column files
 that disagree with the matrix (the experiment is quarantined); a cell with no design row
-(quarantined at listing, the other cells go on). Memory: one experiment's non-zero
-entries (12 bytes each) while it is split into cells.
+(quarantined at listing, the other cells go on). Memory: the matrix is parsed straight
+from the (gunzipped) stream into one experiment's non-zero entries (24 bytes each as
+parsed, float64 triplets) while it is split into cells; the text is never held.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ import csv
 import io
 from collections.abc import Iterator
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, TextIO
 
 import numpy as np
 
@@ -59,6 +60,7 @@ from medshard.sources.omics.expression import (
     GeneIndex,
     IndexMap,
     experiment_genes,
+    open_text,
     read_gene_index,
     read_text,
 )
@@ -80,22 +82,22 @@ def _accession(name: str) -> str:
     return name.split(MTX_STEM)[0]
 
 
-def parse_mtx(text: str, rel: str, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    """(rows, cols, values) 0-based of a MatrixMarket coordinate file, checked against its
-    header and against `shape` (genes, cells from the row and column files)."""
-    lines = text.splitlines()
-    if not lines or not lines[0].startswith("%%MatrixMarket matrix coordinate"):
+def parse_mtx(stream: TextIO, rel: str, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """(rows, cols, values) 0-based of a MatrixMarket coordinate stream, checked against
+    its header and against `shape` (genes, cells from the row and column files). The
+    entries are parsed straight from the stream (no copy of the text is held)."""
+    first = stream.readline()
+    if not first.startswith("%%MatrixMarket matrix coordinate"):
         raise RecordError(f"{rel}: not a MatrixMarket coordinate matrix")
-    field = lines[0].split()[3] if len(lines[0].split()) > 3 else ""
+    field = first.split()[3] if len(first.split()) > 3 else ""
     if field not in ("real", "integer"):
         raise RecordError(f"{rel}: MatrixMarket field {field!r}; expected real or integer")
-    body = 1
-    while body < len(lines) and lines[body].startswith("%"):
-        body += 1
+    line = stream.readline()
+    while line.startswith("%"):
+        line = stream.readline()
     try:
-        n_rows, n_cols, nnz = (int(x) for x in lines[body].split())
-        table = np.loadtxt(io.StringIO("\n".join(lines[body + 1:])), dtype=np.float64,
-                           ndmin=2) if nnz else np.empty((0, 3))
+        n_rows, n_cols, nnz = (int(x) for x in line.split())
+        table = np.loadtxt(stream, dtype=np.float64, ndmin=2) if nnz else np.empty((0, 3))
     except (ValueError, IndexError) as exc:
         raise RecordError(f"{rel}: malformed entry ({str(exc).splitlines()[0]})") from None
     if (n_rows, n_cols) != shape:
@@ -113,6 +115,18 @@ def parse_mtx(text: str, rel: str, shape: tuple[int, int]) -> tuple[np.ndarray, 
     return rows, cols, table[:, 2]
 
 
+def read_mtx(path: Path, rel: str, shape: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """`parse_mtx` over a (possibly gzipped) file; a truncated or undecodable file is a
+    RecordError naming it."""
+    try:
+        with open_text(path, rel) as stream:
+            return parse_mtx(stream, rel, shape)
+    except (EOFError, OSError, UnicodeDecodeError) as exc:
+        raise RecordError(f"{rel} cannot be read ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else 'damaged'}); "
+                          "download it again") from None
+
+
 def read_design(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     """(header, cell id -> row) of an ExpDesign TSV."""
     reader = csv.reader(io.StringIO(text), delimiter="\t")
@@ -120,7 +134,7 @@ def read_design(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     rows = {}
     for row in reader:
         if row:
-            rows[row[0]] = dict(zip(header, row))
+            rows[row[0]] = dict(zip(header, row, strict=False))
     return header, rows
 
 
@@ -218,8 +232,7 @@ class ScExpressionAtlas(Source):
         header, design = read_design(read_text(self.path(root, design_rel), design_rel))
         gene_lines = read_text(self.path(root, rows_rel), rows_rel).splitlines()
         genes = experiment_genes([line.split("\t")[0] for line in gene_lines if line], rows_rel)
-        rows, cols_idx, values = parse_mtx(read_text(self.path(root, mtx), mtx), mtx,
-                                           (len(genes.ids), len(cols)))
+        rows, cols_idx, values = read_mtx(self.path(root, mtx), mtx, (len(genes.ids), len(cols)))
         index = IndexMap.build(genes, self._declared(root))
         type_col = next((c for c in CELL_TYPE_COLUMNS if c in header), None)
         term_col = type_col.replace("[", " Ontology Term[", 1) if type_col else None

@@ -60,7 +60,7 @@ def write_experiment(folder: Path, acc: str, cells: list[int], *, gz: bool = Fal
               "Sample Characteristic[organism part]", "Sample Characteristic[individual]",
               TYPE_COL, "Factor Value Ontology Term[inferred cell type - ontology labels]"]
     rows = ["\t".join(header)]
-    for j, c in enumerate(cells):
+    for c in cells:
         rows.append("\t".join([f"{acc}-{p.barcodes[c]}", "Homo sapiens",
                                "http://purl.obolibrary.org/obo/NCBITaxon_9606", "blood",
                                DONOR_MARKER, p.cell_types[c], ""]))

@@ -182,7 +182,7 @@ class TCGAGenomic(Source):
                 if len(row) != len(header):
                     yield BadRow(sheet, line, f"{len(row)} fields, the header has {len(header)}")
                     continue
-                r = dict(zip(header, row))
+                r = dict(zip(header, row, strict=True))
                 if not r["File Name"].endswith(COUNTS_SUFFIX):
                     yield BadRow(sheet, line, f"{r['File Name'][:60]!r} is not a STAR-Counts "
                                  f"file (*{COUNTS_SUFFIX})")

@@ -55,7 +55,7 @@ def counts_text(cell_type: str, skip: int) -> str:
     for name, n in (("N_unmapped", 1200), ("N_multimapping", 3400), ("N_noFeature", 560),
                     ("N_ambiguous", 78)):
         lines.append(f"{name}\t\t\t{n}\t{n // 2}\t{n - n // 2}\t\t\t")
-    for i, (gene, sym) in enumerate(zip(p.ensembl, p.symbols)):
+    for i, (gene, sym) in enumerate(zip(p.ensembl, p.symbols, strict=True)):
         c = int(counts[i])
         lines.append("\t".join([f"{gene}.1", sym, "protein_coding", str(c), str(c // 2),
                                 str(c - c // 2), f"{tpm[i]:.4f}", f"{tpm[i] / 1000:.4f}",
