@@ -154,6 +154,13 @@ def _series_table(path: Path) -> pd.DataFrame:
     return pd.read_csv(io.StringIO("\n".join(lines[begin + 1:end])), sep="\t", index_col=0)
 
 
+def _series_table_between(path: Path, begin_tag: str, end_tag: str) -> pd.DataFrame:
+    with gzip.open(path, "rt") as f:
+        lines = f.read().splitlines()
+    begin, end = lines.index(begin_tag), lines.index(end_tag)
+    return pd.read_csv(io.StringIO("\n".join(lines[begin + 1:end])), sep="\t", index_col=0)
+
+
 @pytest.mark.parametrize("series,probes", [("GSE90001", True), ("GSE90002", False)])
 def test_each_gsm_is_its_column_with_probes_averaged_per_gene(roots, series, probes) -> None:
     root = roots["geo"]
@@ -178,6 +185,37 @@ def test_each_gsm_is_its_column_with_probes_averaged_per_gene(roots, series, pro
     if probes:
         assert samples[0].meta["probes_ambiguous"] == 1
         assert samples[0].meta["probes_unmapped"] == 1
+
+
+def test_a_gds_sample_is_its_column_with_its_subsets_as_characteristics(roots) -> None:
+    root = roots["geo"]
+    path = root / "datasets" / "GDS9007" / "soft" / "GDS9007_full.soft.gz"
+    table = _series_table_between(path, "!dataset_table_begin", "!dataset_table_end")
+    gpl = pd.read_csv(root / "GPL90001.txt", sep="\t", comment="#", dtype=str)
+    gpl = gpl[gpl["ENSEMBL_ID"].notna() & ~gpl["ENSEMBL_ID"].fillna("").str.contains("///")]
+    gsms = [c for c in table.columns if c.startswith("GSM")]
+    want = table[gsms].join(gpl.set_index("ID")["ENSEMBL_ID"], how="inner")
+    want = want.groupby("ENSEMBL_ID", sort=False).mean()
+    with gzip.open(path, "rt") as f:
+        soft = f.read()
+    subsets = [dict(line[1:].split(" = ", 1) for line in block.splitlines()[1:]
+                    if line.startswith("!subset"))
+               for block in soft.split("^SUBSET")[1:]]
+    record = next(r for r in get_source("geo").list_records(root) if r.record_id == "GDS9007")
+    assert record.subject_id == "GSE90022"  # the series it was made from
+    samples = list(get_source("geo").load(record, root))
+    assert [s.meta["sample"] for s in samples] == gsms
+    for sample in samples:
+        gsm = sample.meta["sample"]
+        np.testing.assert_allclose(_dense(sample.payloads["expression"]), want[gsm].to_numpy(),
+                                   rtol=1e-5)
+        cell_type = next(sub["subset_description"] for sub in subsets
+                         if sub["subset_type"].startswith("cell type")
+                         and gsm in sub["subset_sample_id"].split(","))
+        assert sample.source_labels["label"] == cell_type
+        assert sample.source_labels["label_field"] == "cell type"
+        # the free-text `individual` subset never leaves
+        assert [c["key"] for c in sample.source_labels["characteristics"]] == ["cell type"]
 
 
 def test_a_probe_series_without_its_platform_table_names_the_fix(roots, tmp_path) -> None:

@@ -1,5 +1,6 @@
 """A miniature GEO: three series matrix files (two probe platforms mapped by a GPL full
-table, one RNA-seq series keyed by Ensembl ids) and two broken ones.
+table, one RNA-seq series keyed by Ensembl ids), one curated DataSet (GDS SOFT, `_full`
+with an annotation column) and two broken series.
 
 Real: the expression (scanpy's 10x PBMC subset, `medshard.sources.omics.pbmc`): each GSM
 is the pseudo-bulk of six cells of one cell type as log2(CPM + 1), the way many
@@ -32,7 +33,9 @@ SERIES = {
     "GSE90006-GPL90001": (True, True, [("CD14+ Monocyte", 6), ("Dendritic", 6)]),
     "GSE90003": (True, True, [("CD19+ B", 6), ("CD56+ NK", 6)]),  # truncated gzip
     "GSE90004": (False, False, [("Dendritic", 12), ("CD19+ B", 12)]),  # short row
+    "GDS9007": (True, True, [("CD56+ NK", 6), ("CD56+ NK", 12), ("CD8+ Cytotoxic T", 6)]),
 }
+GDS_SERIES = "GSE90022"  # the series GDS9007 was made from
 CELLS = 6
 DOUBLE_PROBED = 5  # the first genes get two probes each
 
@@ -99,10 +102,44 @@ def series_text(series: str) -> str:
     return "\n".join(head + body + ["!series_matrix_table_end"]) + "\n"
 
 
+def gds_text(dataset: str) -> str:
+    """A GDS `_full` SOFT file: DataSet attributes, one subset per cell type and one
+    free-text `individual` subset (a planted donor name), the probe table with an
+    annotation column after the samples."""
+    gsms, types, prof = gsm_profiles(dataset)
+    head = ["^DATABASE = Geo", "!Database_name = Gene Expression Omnibus (GEO)",
+            f"^DATASET = {dataset}", f"!dataset_title = PBMC pseudo-bulk ({dataset})",
+            f"!dataset_platform = {PLATFORM}", "!dataset_platform_organism = Homo sapiens",
+            f"!dataset_reference_series = {GDS_SERIES}",
+            "!dataset_value_type = transformed count"]
+    for k, t in enumerate(dict.fromkeys(types)):
+        head += [f"^SUBSET = {dataset}_{k + 1}", f"!subset_dataset_id = {dataset}",
+                 f"!subset_description = {t}",
+                 "!subset_sample_id = " + ",".join(g for g, u in zip(gsms, types, strict=True)
+                                                   if u == t),
+                 "!subset_type = cell type"]
+    head += [f"^SUBSET = {dataset}_9", f"!subset_description = {DONOR_MARKER}",
+             "!subset_sample_id = " + ",".join(gsms), "!subset_type = individual",
+             "!dataset_table_begin", "\t".join(["ID_REF", "IDENTIFIER", *gsms, "Gene symbol"])]
+    p = pbmc()
+    body = []
+    for pid, vals in probe_rows(prof):
+        number = pid.split("_")[0]
+        symbol = p.symbols[int(number) - 1] if number.isdigit() else "--Control"
+        body.append("\t".join([pid, symbol, *(f"{v:.6g}" for v in vals), symbol]))
+    return "\n".join(head + body + ["!dataset_table_end"]) + "\n"
+
+
 def write_fixture(root: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     write_platform(root / f"{PLATFORM}.txt")
     for series, (_, gz, _) in SERIES.items():
+        if series.startswith("GDS"):
+            folder = root / "datasets" / series / "soft"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / f"{series}_full.soft.gz").write_bytes(
+                gzip.compress(gds_text(series).encode(), mtime=0))
+            continue
         folder = root / series.split("-")[0] / "matrix"
         folder.mkdir(parents=True, exist_ok=True)
         text = series_text(series)
@@ -123,11 +160,11 @@ def write_fixture(root: Path) -> Path:
 
 FIXTURE = Fixture(
     write=write_fixture,
-    samples={"train": 3, "val": 2, "test": 2},
+    samples={"train": 3, "val": 5, "test": 2},
     quarantined={"GSE90003": "load", "GSE90004": "load"},
     phi_markers=(DONOR_MARKER, CONTACT_MARKER),
     real="expression: scanpy's 10x PBMC cells (scanpy 1.11.5) as pseudo-bulk log2(CPM+1) "
-    "per GSM, in GEO's series matrix format (gzipped and plain)",
+    "per GSM, in GEO's series matrix format (gzipped and plain) and a GDS SOFT file",
     illustrative="accessions, probe ids and the GPL table (double, ambiguous and unmapped "
     "probes), Ensembl ids (ENSG9..., outside the real range), titles and characteristics, "
     "planted donor and contact names; a cut gzip, a short table row",
