@@ -1,7 +1,7 @@
 """Expression Atlas (EMBL-EBI), baseline RNA-seq experiments: one expression profile per assay group.
 
-Raw layout (the Atlas FTP, ftp.ebi.ac.uk/pub/databases/microarray/data/atlas/experiments/,
-one folder per experiment, as https://www.ebi.ac.uk/gxa/download points to):
+Raw layout (one folder per experiment, as https://www.ebi.ac.uk/gxa/download points to):
+    ftp.ebi.ac.uk/pub/databases/microarray/data/atlas/experiments/<acc>/
 
     <acc>/<acc>-tpms.tsv               `Gene ID`, `Gene Name`, then one column per assay
     <acc>/<acc>-fpkms.tsv              group (`g1`, `g2`, ...); a cell is one number or, in

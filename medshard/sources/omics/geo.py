@@ -1,7 +1,8 @@
 """GEO (NCBI Gene Expression Omnibus) series and DataSets: one expression profile per GEO sample (GSM).
 
-Raw layout (https://ftp.ncbi.nlm.nih.gov/geo/series/GSEnnn/GSExxxxx/matrix/, any folder
-under the root):
+Raw layout (any folder under the root):
+    https://ftp.ncbi.nlm.nih.gov/geo/series/GSEnnn/GSExxxxx/matrix/
+    https://ftp.ncbi.nlm.nih.gov/geo/datasets/GDSnnn/GDSxxxx/soft/
 
     GSExxxxx_series_matrix.txt[.gz]            one platform; `GSExxxxx-GPLyyy_series_...`
                                                when a series spans several platforms

@@ -1,7 +1,7 @@
 """Single Cell Expression Atlas (EMBL-EBI): normalised single-cell expression, one sample per cell.
 
-Raw layout (per experiment, from the experiment page's Downloads tab at
-https://www.ebi.ac.uk/gxa/sc/experiments/<accession>/downloads; any folder under the root):
+Raw layout (per experiment, any folder under the root; experiment page, Downloads tab):
+    https://www.ebi.ac.uk/gxa/sc/experiments/<accession>/downloads
 
     <acc>.aggregated_filtered_normalised_counts.mtx[.gz]   MatrixMarket coordinate matrix,
                                                            genes x cells (the "normalised

@@ -1,8 +1,8 @@
 """TCGA gene expression from the NCI Genomic Data Commons: one profile per RNA-seq file (sample).
 
-Raw layout (what the GDC Data Portal's cart or `gdc-client download -m manifest` writes,
-https://portal.gdc.cancer.gov, data category "Transcriptome Profiling", data type "Gene
-Expression Quantification", workflow "STAR - Counts"):
+Raw layout (what `gdc-client download -m <cart manifest>` writes from the GDC portal):
+    https://portal.gdc.cancer.gov: "Transcriptome Profiling", "Gene Expression
+    Quantification", workflow "STAR - Counts"
 
     gdc_sample_sheet.<date>.tsv                 the cart's sample sheet: `File ID`,
                                                 `File Name`, `Data Category`, `Data Type`,
