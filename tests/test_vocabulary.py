@@ -283,6 +283,8 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
     "cc-ccii": (["NCP", "CP", "Normal"], 3),
     "pmc-image-text": ([], 0),  # figure-caption pairs: not classification
+    "expression-atlas-scrna": ([], 0),  # open-ended cell types: source labels only
+    "tcga-genomic": ([], 0),  # cancer types await concepts: source labels only
 }
 
 

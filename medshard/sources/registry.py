@@ -58,6 +58,10 @@ BUILTIN_SOURCES: dict[str, str] = {
     "ppmi": "medshard.sources.brain_networks.ppmi:PPMI",
     "vital": "medshard.sources.text.vital:BioMedVital",
     "pmc-image-text": "medshard.sources.text.pmc_image_text:PMCImageText",
+    "expression-atlas-scrna": "medshard.sources.omics.scxa:ScExpressionAtlas",
+    "expression-atlas": "medshard.sources.omics.expression_atlas:ExpressionAtlas",
+    "geo": "medshard.sources.omics.geo:GEO",
+    "tcga-genomic": "medshard.sources.omics.tcga:TCGAGenomic",
 }
 
 
