@@ -181,8 +181,8 @@ class RSPECT(Source):
         modality="ct",
         tasks=["classification"],
         license=License(
-            name="RSNA-STR Pulmonary Embolism CT Dataset terms (Kaggle competition rules): "
-            "non-commercial research and education, no re-identification, cite",
+            # non-commercial research and education, no re-identification, cite (RSNA wiki)
+            name="RSNA-STR Pulmonary Embolism CT Dataset terms (Kaggle competition rules)",
             url="https://www.kaggle.com/c/rsna-str-pulmonary-embolism-detection/rules",
             terms_version="2020",
             non_commercial=True,

@@ -240,17 +240,20 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 3, "test": 1},
-        quarantined={BY_NAME[n].record_id: "load"
-                     for n in ("gap-and-tilt", "tilted", "truncated", "missing-file",
-                               BAD_ROW_SERIES)},
+        samples={"train": 4},
+        quarantined={**{BY_NAME[n].record_id: "load"
+                        for n in ("gap-and-tilt", "tilted", "truncated", "missing-file",
+                                  BAD_ROW_SERIES)},
+                     f"train.csv:{bad_row_line()}": "list"},
         filtered={"indeterminate exam (the readers could not call it): no PE class": 1},
         phi_markers=PHI_MARKERS,
         adversarial={"malformed_row": outside_uid_row},
         real="pydicom's CT_small.dcm and pydicom-data's 693_UNCR.dcm CT slices "
         "(pixels and headers)",
         illustrative="series stacked from one real slice (rolled per slice) at illustrative "
-        "positions and orientations; ids and train.csv labels",
+        "positions and orientations; ids and train.csv labels; a series with a missing slice "
+        "and a tilted one, one with a tilted slice, one with a file cut short, one with a "
+        "listed file absent, one with a malformed row (quarantined)",
     )
 
 
