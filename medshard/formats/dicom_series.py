@@ -191,7 +191,11 @@ def plan_series(headers: Sequence[SliceHeader], names: Sequence[str],
     if not headers:
         raise RecordError("the series has no slices")
 
-    ref = np.asarray(_majority(headers, lambda h: h.orientation))
+    # the majority by cosines rounded to 1e-4 (float noise between files is not a vote of
+    # its own); the reference is the first slice's exact cosines of that majority
+    key = _majority(headers, lambda h: tuple(round(v, 4) for v in h.orientation))
+    ref = np.asarray(next(h.orientation for h in headers
+                          if tuple(round(v, 4) for v in h.orientation) == key))
     plan = SeriesPlan(order=[])
     kept: list[SliceHeader] = []
     for h in headers:

@@ -14,7 +14,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from medshard.formats.dicom_series import plan_series, read_slice_header
+from medshard.formats.dicom_series import SliceHeader, fill_volume, plan_series, read_slice_header
 from medshard.schemas import BadRow, Filtered, RecordError
 from medshard.sources.ct import rspect_fixture as fx
 from medshard.sources.ct.rspect import RSPECT
@@ -216,3 +216,30 @@ def test_a_series_is_filled_in_place(tmp_path):
     one_slice = 128 * 128 * 8  # the int64 rescale of one slice
     assert voxels == 40 * 128 * 128 * 2
     assert peak < voxels + 4 * one_slice + (256 << 10), (peak, voxels)
+
+
+def _header(i: int, z: float, orientation=fx.AXIAL, rows: int = 4) -> SliceHeader:
+    return SliceHeader(index=i, position=(0.0, 0.0, z), orientation=orientation,
+                       spacing=(0.5, 0.5), rows=rows, columns=4, slope=1.0, intercept=-1024.0)
+
+
+@pytest.mark.parametrize("zs, rows, kind", [
+    ([0.0, 1.0, 1.0, 2.0], [4, 4, 4, 4], "duplicate"),
+    ([0.0, 1.0, 2.3, 3.0, 4.0], [4] * 5, "irregular"),
+    ([0.0, 1.0, 2.0, 3.0], [4, 4, 8, 4], "size"),
+    ([0.0, 1.0, 2.0, 4.0, 5.0], [4] * 5, "gap"),
+])
+def test_series_that_are_not_one_grid_are_named(zs, rows, kind):
+    headers = [_header(i, z, rows=r) for i, (z, r) in enumerate(zip(zs, rows, strict=True))]
+    plan = plan_series(headers, [f"s{i}.dcm" for i in range(len(zs))])
+    assert [p.kind for p in plan.problems] == [kind]
+    with pytest.raises(RecordError):
+        fill_volume(plan, [], [])
+
+
+def test_float_noise_in_the_orientation_is_one_orientation():
+    noisy = tuple(v + 3e-6 for v in fx.AXIAL)
+    headers = [_header(0, 0.0), _header(1, 1.0, noisy), _header(2, 2.0, noisy)]
+    plan = plan_series(headers, ["a", "b", "c"])
+    assert plan.excluded == [] and plan.problems == [] and plan.order == [0, 1, 2]
+    assert plan.slice_spacing_mm == pytest.approx(1.0)
