@@ -76,7 +76,7 @@ def test_listing_is_per_series_from_the_csv_only(root):
     # one 0/1 per listed file, aligned with `files`
     chronic = records[fx.BY_NAME["chronic"].record_id]
     flags = dict(zip(chronic.files, chronic.meta["pe_present_on_image"], strict=True))
-    assert [flags[fx.slice_path(fx.BY_NAME["chronic"], k)] for k in range(4)] == [0, 1, 1, 0]
+    assert [flags[fx.slice_path(fx.BY_NAME["chronic"], k)] for k in range(4)] == [0, 0, 1, 1]
 
 
 @pytest.mark.parametrize("name", fx.WRITTEN)

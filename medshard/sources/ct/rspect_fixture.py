@@ -102,7 +102,7 @@ SERIES: tuple[SeriesSpec, ...] = (
                                                          ("qa_contrast", 1))),
     SeriesSpec("acute", "693_UNCR.dcm", 2, AXIAL_FEET_FIRST, spacing_mm=5.0, pe_slices=(1,),
                labels=(("rightsided_pe", 1), ("rv_lv_ratio_lt_1", 1))),
-    SeriesSpec("chronic", "CT_small.dcm", 4, CORONAL, spacing_mm=3.0, pe_slices=(1, 2),
+    SeriesSpec("chronic", "CT_small.dcm", 4, CORONAL, spacing_mm=3.0, pe_slices=(2, 3),
                labels=(("chronic_pe", 1), ("leftsided_pe", 1), ("rv_lv_ratio_gte_1", 1))),
     SeriesSpec("acute-chronic", "CT_small.dcm", 3, OBLIQUE, spacing_mm=1.25, pe_slices=(0,),
                labels=(("acute_and_chronic_pe", 1), ("central_pe", 1),
