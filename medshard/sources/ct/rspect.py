@@ -13,15 +13,15 @@ negative_exam_for_pe, qa_motion, qa_contrast, flow_artifact, rv_lv_ratio_gte_1,
 rv_lv_ratio_lt_1, leftsided_pe, chronic_pe, true_filling_defect_not_pe, rightsided_pe,
 acute_and_chronic_pe, central_pe, indeterminate. The ids are 12 hex digits in the
 Kaggle release (the folder and file names); dotted DICOM UIDs are accepted too (a dot
-becomes `-` in the record id). The training set holds 7,279 studies, one series each
-(RSNA wiki), 1,790,594 images (CLIMB A.2).
-Sources of the facts: the column list and folder layout from CLIMB's reader and the
-competition's data page as the RSNA wiki describes it; the label semantics below
+becomes `-` in the record id). The training set holds 7,279 studies (RSNA wiki) and
+1,790,594 images (CLIMB A.2).
+Sources of the facts: the folder layout, the file names and the 17 columns from CLIMB's
+reader (DDVD233/CLIMB `src/datasets/ct/rspect.py`) and the RSNA AI-Challenge-Data wiki
+page of the challenge; the study count from that wiki. The label semantics below
 (negative / indeterminate / positive exams; chronic_pe and acute_and_chronic_pe
-exclusive, neither = acute) are the competition's label hierarchy as the Colak et al.
-2021 dataset paper states it. That the two chronic flags are mutually exclusive was
-not re-read from the Kaggle page in this session (offline): a row with both set is
-quarantined rather than guessed.
+exclusive, neither = acute) follow the competition's label hierarchy, which could not be
+re-read from the Kaggle data page or Colak et al. 2021 in this session (offline): the
+combinations that hierarchy forbids are quarantined as contradictory, never resolved.
 
 Listing is per series and cheap: train.csv alone gives every image's study and series,
 so records come from the CSV without opening a DICOM or listing a folder (a file named
@@ -203,8 +203,8 @@ class RSPECT(Source):
         ),
         label_space=list(LABELS),
         split_policy="Kaggle's test set is unlabelled: keyed hash of the study",
-        split_unit="study (one series per study in the training set; no patient identity "
-        "across studies)",
+        split_unit="study (all series of a study share its split; the release carries no "
+        "patient identity across studies)",
         release_notes={"0.1.0": "first medshard adapter: one RAS volume per series, study "
                        "labels, per-image labels in meta"},
         published_counts=PublishedCounts(
