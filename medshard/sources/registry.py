@@ -62,6 +62,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "expression-atlas": "medshard.sources.omics.expression_atlas:ExpressionAtlas",
     "geo": "medshard.sources.omics.geo:GEO",
     "tcga-genomic": "medshard.sources.omics.tcga:TCGAGenomic",
+    "rspect": "medshard.sources.ct.rspect:RSPECT",
 }
 
 
