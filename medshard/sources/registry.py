@@ -50,6 +50,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "proteins": "medshard.sources.graphs.proteins:Proteins",
+    "ppi": "medshard.sources.graphs.ppi:PPI",
 }
 
 
