@@ -17,6 +17,7 @@ SCHEMA_VERSION = "2.2"  # 2.2: sample `full_key` (and the index column), image d
 Modality = Literal[
     "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
     "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text", "oct",
+    "protein",
 ]
 AccessKind = Literal["open", "registration", "credentialed", "manual"]
 Split = Literal["train", "val", "test"]

@@ -51,6 +51,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "proteins": "medshard.sources.graphs.proteins:Proteins",
     "ppi": "medshard.sources.graphs.ppi:PPI",
+    "pdb-proteins": "medshard.sources.structures.pdb_proteins:PDBProteins",
 }
 
 
