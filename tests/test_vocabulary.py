@@ -279,6 +279,7 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "brain-tumor-mri-7023": (["glioma", "meningioma", "notumor", "pituitary"], 5),
     "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
+    "pdb-proteins": ([], 0),
 }
 
 
