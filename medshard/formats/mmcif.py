@@ -25,6 +25,10 @@ class CifError(ValueError):
 
 def _split_line(line: str, number: int) -> Iterator[tuple[str | None, bool]]:
     """The tokens of one line (not a text field); quoted values keep their inner text."""
+    if "'" not in line and '"' not in line and "#" not in line:  # most lines: plain split
+        for token in line.split():
+            yield (None if token in (".", "?") else token), False
+        return
     i, n = 0, len(line)
     while i < n:
         c = line[i]
@@ -107,13 +111,18 @@ def read_mmcif(text: str) -> dict[str, list[dict[str, str | None]]]:
             values: list[str | None] = []
             while (nxt := take()) is not None:
                 t, lit, _ = nxt
-                if t is not None and not lit and t.startswith("_") and not values:
-                    names.append(t)
-                    continue
-                if t is not None and not lit and (t.startswith("_") or t.lower() == "loop_"
-                                                   or t.lower().startswith("data_")):
-                    pending = nxt
-                    break
+                if t is not None and not lit:
+                    first = t[0]
+                    if first == "_":
+                        if not values:
+                            names.append(t)
+                            continue
+                        pending = nxt
+                        break
+                    if first in "lLdD" and (t.lower() == "loop_"
+                                            or t.lower().startswith("data_")):
+                        pending = nxt
+                        break
                 values.append(t)
             if not names:
                 raise CifError(f"line {number}: loop_ without item names")
