@@ -224,6 +224,7 @@ class PDBProteins(Source):
             unit = {e: (uf.find(f"e:{e}") if clusters.get(e) else None) for e, _ in entries}
         else:
             unit = {e: (f"c:{clusters[e][0]}" if clusters.get(e) else None) for e, _ in entries}
+        clusters_file = self.clusters_rel() if clusters else None
         seen: dict[str, str] = {}
         for entry_id, rel in entries:
             if entry_id in seen:
@@ -237,8 +238,7 @@ class PDBProteins(Source):
                 subject_id=cluster or f"e:{entry_id}",
                 files=[rel],
                 size_bytes=(root / rel).stat().st_size * (6 if rel.endswith(".gz") else 1),
-                meta={"cluster": cluster, "clusters_file": self.label_files(root)[0]
-                      if clusters else None},
+                meta={"cluster": cluster, "clusters_file": clusters_file},
             )
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
