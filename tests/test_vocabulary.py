@@ -285,6 +285,7 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "pmc-image-text": ([], 0),  # figure-caption pairs: not classification
     "expression-atlas-scrna": ([], 0),  # open-ended cell types: source labels only
     "tcga-genomic": ([], 0),  # cancer types await concepts: source labels only
+    "pdb-proteins": ([], 0),
 }
 
 

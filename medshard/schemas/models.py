@@ -17,6 +17,7 @@ SCHEMA_VERSION = "2.3"  # 2.3: vector `storage` (sparse .npz), `feature_index`, 
 Modality = Literal[
     "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
     "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text", "oct",
+    "protein",
 ]
 AccessKind = Literal["open", "registration", "credentialed", "manual"]
 Split = Literal["train", "val", "test"]

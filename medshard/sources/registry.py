@@ -63,6 +63,9 @@ BUILTIN_SOURCES: dict[str, str] = {
     "geo": "medshard.sources.omics.geo:GEO",
     "tcga-genomic": "medshard.sources.omics.tcga:TCGAGenomic",
     "rspect": "medshard.sources.ct.rspect:RSPECT",
+    "proteins": "medshard.sources.graphs.proteins:Proteins",
+    "ppi": "medshard.sources.graphs.ppi:PPI",
+    "pdb-proteins": "medshard.sources.structures.pdb_proteins:PDBProteins",
 }
 
 
