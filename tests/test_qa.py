@@ -1,5 +1,6 @@
-"""`medshard qa` on the conformance kit's build: one question per labelled classification
-sample, its label the correct option, shards named, same bytes on a rerun."""
+"""`medshard qa` on the conformance kit's build: one question per classification sample
+(an unlabelled one of a multi-label source answered "None of these"), its label the
+correct option, shards named, same bytes on a rerun."""
 
 from __future__ import annotations
 
@@ -39,9 +40,15 @@ def test_every_labelled_classification_sample_gets_one_question_answered_by_its_
     assert len(questions) + skipped == len(index) == summary["questions"] + skipped
     classification = [r for r in index if "classification" in r["task"]]
     assert classification, "the kit build holds classification samples"
+    multi = {q["source"] for q in questions if q["multi_label"]}
+    assert "ptb-xl" in multi
     for r in classification:
-        if r["labels"]:  # a labelled classification sample is never skipped
+        # a labelled sample is never skipped, nor an unlabelled one of a multi-label source
+        if r["labels"] or r["source"] in multi:
             assert asked[r["key"]] == 1, r["key"]
+    none_answers = [q for q in questions if q["answer_text"] == ["None of these"]]
+    assert none_answers, "the kit build holds a multi-label sample with no unified label"
+    assert all(not q["labels"] and q["multi_label"] for q in none_answers)
     by_key = {q["key"]: q for q in questions}
     for r in index:
         q = by_key.get(r["key"])
@@ -52,6 +59,7 @@ def test_every_labelled_classification_sample_gets_one_question_answered_by_its_
         letters_ = [o["letter"] for o in q["options"]]
         assert letters_ == letters(len(letters_))
         chosen = [o for o in q["options"] if o["letter"] in q["answer"]]
+        assert ("None of these" in [o["text"] for o in q["options"]]) == q["multi_label"]
         # the correct options' concepts are exactly the sample's unified labels
         assert set().union(*(o["concepts"] for o in chosen)) == set(r["labels"])
         assert [o["text"] for o in chosen] == q["answer_text"]

@@ -18,9 +18,11 @@ tumour: its text is "Glioma"), else of all its concepts.
 
 Answer. The options whose whole concept set is among the sample's labels, keeping
 only the largest (an option contained in another matched one is implied by it).
-They must cover every label; a sample whose labels no option set covers, or that
-has no unified label, gets no question and is counted under `skipped` with the
-reason. Every task whose name says "classification" (multi-class, multi-label, binary)
+They must cover every label; a sample whose labels no option set covers gets no
+question and is counted under `skipped` with the reason. A sample with no unified label
+is answered by the option "None of these" in a multi-label source (where no label means
+none of the listed conditions: CLIMB scores the empty set like any other); in a
+single-label source it has no class to ask for and is skipped. Every task whose name says "classification" (multi-class, multi-label, binary)
 is asked. A source whose task is "multi-label classification", or where any sample
 has more than one answer, is multi-label: its
 question says "select all that apply" and every answer lists all its letters (one
@@ -63,6 +65,10 @@ SUBJECT = {
 SINGLE = "Which of the following does this {subject} show? Answer with one letter."
 MULTI = ("Which of the following does this {subject} show? Select all that apply and answer "
          "with their letters.")
+
+
+# the answer of a multi-label sample with no unified label
+NONE_OPTION: dict[str, Any] = {"text": "None of these", "classes": [], "concepts": []}
 
 
 def letters(n: int) -> list[str]:
@@ -167,20 +173,26 @@ def make_questions(manifest: dict[str, Any], rows: list[dict[str, Any]], seed: i
         mask = (manifest.get("sources", {}).get(source) or {}).get("concepts")
         options = source_options(vocab, source, mask, None if source in vocab.data.sources
                                  else _fallback_map(source))
-        answers = {}
+        answers: dict[str, list[int]] = {}
+        unlabelled: list[str] = []
         for r in mine:
             if "classification" not in r["task"]:
                 skipped[source][f"task {r['task']} is not classification"] += 1
             elif not options:
                 skipped[source]["the source has no classes in the vocabulary"] += 1
             elif not r["labels"]:
-                skipped[source]["no unified label"] += 1
+                unlabelled.append(r["key"])
             elif (found := answer_options(options, r["labels"])) is None:
                 skipped[source]["labels not covered by the source's classes"] += 1
             else:
                 answers[r["key"]] = found
-        multi = (any("multi-label" in r["task"] for r in mine if r["key"] in answers)
+        multi = (any("multi-label" in r["task"] for r in mine if "classification" in r["task"])
                  or any(len(a) > 1 for a in answers.values()))
+        if multi and options:  # no label: none of the listed conditions
+            options = [*options, NONE_OPTION]
+            answers.update({key: [len(options) - 1] for key in unlabelled})
+        elif unlabelled:
+            skipped[source]["no unified label (single-label source)"] += len(unlabelled)
         for r in mine:
             if r["key"] not in answers:
                 continue
