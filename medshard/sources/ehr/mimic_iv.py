@@ -1,8 +1,9 @@
 """MIMIC-IV: one sample per hospital admission (EHR events), with the patient's ECGs and
 chest X-rays of that admission as further roles where MIMIC-IV-ECG / MIMIC-CXR-JPG are present.
 
-Raw layout (PhysioNet mimiciv 2.2 / 3.1; the version folder is the root; tables are
-gzip-compressed CSVs as shipped, a decompressed `.csv` is read too; columns by name):
+Raw layout (PhysioNet mimiciv 2.2 / 3.1; the version folder is the root):
+    Tables are gzip-compressed CSVs as shipped (a decompressed `.csv` is read too), read
+    by column name.
     hosp/admissions.csv.gz      subject_id, hadm_id, admittime, dischtime, deathtime,
                                 admission_type, admit_provider_id, admission_location,
                                 discharge_location, insurance, language, marital_status,
@@ -277,7 +278,8 @@ class MIMICIV(Source):
 
     # --- listing ---------------------------------------------------------------------
     def _linked(self, root: Path, bad: list[BadRow]) -> tuple[dict, dict]:
-        """subject -> [(time, study, files, info)] of MIMIC-IV-ECG and MIMIC-CXR-JPG."""
+        """subject -> time-sorted [(time, study, record path)] of MIMIC-IV-ECG and
+        [(time, study, dicom_id, view)] of MIMIC-CXR-JPG (small tuples: ~800k ECGs)."""
         ecgs: dict[int, list] = {}
         rel = f"{ECG_DIR}/record_list.csv"
         if (root / rel).is_file():
@@ -292,8 +294,7 @@ class MIMICIV(Source):
                 except ROW_ERRORS as exc:
                     bad.append(BadRow(rel, line, row_error_reason(exc), type(exc).__name__))
                     continue
-                ecgs.setdefault(subject, []).append(
-                    (t, study, [f"{base}.hea", f"{base}.dat"], {"study_id": str(study)}))
+                ecgs.setdefault(subject, []).append((t, study, base))
         cxrs: dict[int, list] = {}
         rel = self._find(root, CXR_METADATA[:-4]) or ""
         if rel:
@@ -310,15 +311,23 @@ class MIMICIV(Source):
                 except ROW_ERRORS as exc:
                     bad.append(BadRow(rel, line, row_error_reason(exc), type(exc).__name__))
                     continue
-                s = str(subject)
-                jpg = f"{CXR_DIR}/files/p{s[:2]}/p{s}/s{study}/{dicom}.jpg"
                 cxrs.setdefault(subject, []).append(
-                    (t, study, [jpg], {"study_id": str(study), "dicom_id": dicom,
-                                       "view_position": _opt(r.get("ViewPosition"))}))
+                    (t, study, dicom, _opt(r.get("ViewPosition"))))
         for d in (ecgs, cxrs):
             for items in d.values():
                 items.sort(key=lambda x: (x[0], x[1], x[2]))
         return ecgs, cxrs
+
+    @staticmethod
+    def _attachment(kind: str, subject: int, item: tuple) -> tuple[list[str], dict[str, Any]]:
+        """(files, meta entry without role/offset) of one linked ECG or X-ray."""
+        if kind == "ecg":
+            _, study, base = item
+            return [f"{base}.hea", f"{base}.dat"], {"study_id": str(study)}
+        _, study, dicom, view = item
+        s = str(subject)
+        return ([f"{CXR_DIR}/files/p{s[:2]}/p{s}/s{study}/{dicom}.jpg"],
+                {"study_id": str(study), "dicom_id": dicom, "view_position": view})
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         """One record per admissions row; the linked ECGs / X-rays of its window joined."""
@@ -369,8 +378,10 @@ class MIMICIV(Source):
             inside = [x for x in linked.get(subject, []) if admit <= x[0] < end]
             in_window[kind] = len(inside)
             attached[kind] = []
-            for i, (t, _, fs, info) in enumerate(inside[:cap]):
+            for i, item in enumerate(inside[:cap]):
+                fs, info = self._attachment(kind, subject, item)
                 files.extend(fs)
+                t = item[0]
                 attached[kind].append({"role": f"{kind}_{i}", **info,
                                        "offset_hours": round((t - admit) / 3600.0, 4)})
         sex, anchor_age, anchor_year = patients.get(subject, (None, None, None))
@@ -402,8 +413,7 @@ class MIMICIV(Source):
                 "los_days": round((disch - admit) / 86400.0, 6),
                 "input_hours": window,
                 "ecgs": attached["ecg"],
-                "cxrs": [{k: c[k] for k in ("role", "study_id", "dicom_id", "view_position",
-                                             "offset_hours")} for c in attached["cxr"]],
+                "cxrs": attached["cxr"],
                 "ecgs_in_window": in_window["ecg"],
                 "cxrs_in_window": in_window["cxr"],
             },
