@@ -273,3 +273,29 @@ def test_malformed_record_list_row_is_a_bad_row(raw, tmp_path):
     bad = [b for b in items if isinstance(b, BadRow)]
     assert [b.file for b in bad] == ["mimic-iv-ecg/record_list.csv"]
     assert "2150" not in bad[0].reason
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no_valuenum"])
+def test_a_broken_event_table_quarantines_admissions_with_one_line(raw, tmp_path, damage):
+    import shutil
+
+    root = tmp_path / "mimic-iv"
+    shutil.copytree(raw, root)
+    path = root / "hosp" / "labevents.csv.gz"
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+        expected = "unreadable"
+    else:
+        with gzip.open(path, "rt", newline="") as f:
+            rows = list(csv.reader(f))
+        rows[0] = ["value_num" if c == "valuenum" else c for c in rows[0]]
+        mimic_iv_fixture.write_table(path, rows[0], rows[1:])
+        expected = "hosp/labevents.csv.gz has no column valuenum"
+    src = get_source("mimic-iv")
+    recs = [r for r in src.list_records(root) if isinstance(r, RawRecord)]
+    messages = set()
+    for rec in recs[:3]:
+        with pytest.raises(RecordError) as err:
+            next(src.load(rec, root))
+        messages.add(str(err.value))
+    assert len(messages) == 1 and expected in messages.pop()

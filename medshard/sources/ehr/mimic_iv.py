@@ -124,7 +124,7 @@ from medshard.sources.base import (
     SourceOptions,
     row_error_reason,
 )
-from medshard.sources.ehr.mimic_iv_events import cached_event_store, parse_time
+from medshard.sources.ehr.mimic_iv_events import TableError, cached_event_store, parse_time
 
 SLUG = "mimic-iv"
 ECG_DIR = "mimic-iv-ecg"
@@ -460,7 +460,10 @@ class MIMICIV(Source):
             "units": units[0], "standard": "ecg"})
 
     def load(self, record: RawRecord, root: Path) -> Iterator[Sample]:
-        store = self._store(root)
+        try:
+            store = self._store(root)
+        except TableError as exc:
+            raise RecordError(str(exc)) from None
         hadm = int(record.record_id)
         events, undated = self._events(store.events(hadm))
         codes = store.codes(hadm)

@@ -31,9 +31,19 @@ OpenTable = Callable[[str], AbstractContextManager[IO[str]]]
 EPOCH = datetime(1, 1, 1)
 BATCH_ROWS = 20_000
 
-# kind of event -> (table, time column, code prefix)
 EVENT_TABLES = ("labevents", "chartevents", "prescriptions", "icustays")
 CODE_TABLES = ("diagnoses_icd", "procedures_icd")
+REQUIRED = {
+    "labevents": ("hadm_id", "itemid", "charttime", "value", "valuenum", "valueuom"),
+    "chartevents": ("hadm_id", "itemid", "charttime", "value", "valuenum", "valueuom"),
+    "prescriptions": ("hadm_id", "starttime", "drug"),
+    "icustays": ("hadm_id", "intime", "outtime"),
+}
+
+
+class TableError(Exception):
+    """An event table that cannot be partitioned (a missing column, a file that stops
+    decoding); every admission reading it is quarantined with this message."""
 
 
 def parse_time(text: str | None) -> float | None:
@@ -65,16 +75,45 @@ def _text(text: str | None) -> str | None:
 
 
 def _rows(open_table: OpenTable, rel: str) -> Iterator[dict[str, str]]:
-    """Each row of a table as a dict; a row the CSV reader cannot split ends the pass."""
+    """Each row of a small table as a dict (dictionaries, admissions)."""
+    header, rows = None, _lists(open_table, rel)
+    for row in rows:
+        if header is None:
+            header = row
+        elif len(row) == len(header):
+            yield dict(zip(header, row, strict=True))
+
+
+def _lists(open_table: OpenTable, rel: str) -> Iterator[list[str]]:
+    """Each row of a table as a list, the header first; a row with the wrong number of
+    cells belongs to no admission that can be named and is skipped."""
     with open_table(rel) as f:
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
             return
+        yield header
+        n = len(header)
         for row in reader:
-            if len(row) != len(header):
-                continue  # a malformed row belongs to no admission we can name
-            yield dict(zip(header, row, strict=True))
+            if len(row) == n:
+                yield row
+
+
+class _Clock:
+    """parse_time with a bounded cache: a table repeats each timestamp many times (one
+    specimen's labs, one charting round), so most rows cost a dict look-up."""
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        self.cache: dict[str, float | None] = {}
+        self.limit = limit
+
+    def __call__(self, text: str) -> float | None:
+        t = self.cache.get(text, ...)
+        if t is ...:
+            if len(self.cache) >= self.limit:
+                self.cache.clear()
+            t = self.cache[text] = parse_time(text)
+        return t  # type: ignore[return-value]
 
 
 @dataclass
@@ -136,35 +175,61 @@ def build_event_store(open_table: OpenTable, tables: dict[str, str], dest: Path)
     con.execute("CREATE TABLE codes (hadm INTEGER, kind TEXT, seq INTEGER, row INTEGER, "
                 "code TEXT, version TEXT, title TEXT)")
 
-    def offset(hadm: int, text: str | None) -> float | None:
-        t = parse_time(text)
-        return None if t is None else (t - admit[hadm]) / 3600.0
+    clock = _Clock()
+    admit_by_text = {str(h): (h, t) for h, t in admit.items()}
 
     def event_rows(tab: int, name: str) -> Iterator[tuple]:
-        for i, r in enumerate(_rows(open_table, tables[name])):
-            hadm_text = r.get("hadm_id", "").strip()
-            if not hadm_text.isdigit() or int(hadm_text) not in admit:
-                continue  # outpatient rows (no hadm_id) and admissions not listed
-            hadm = int(hadm_text)
-            if name in ("labevents", "chartevents"):
-                itemid = r["itemid"].strip()
-                names = labitems if name == "labevents" else items
-                yield (hadm, offset(hadm, r.get("charttime")), tab, i,
-                       f"{'lab' if name == 'labevents' else 'chart'}:{itemid}",
-                       "lab" if name == "labevents" else "chart", names.get(itemid),
-                       _float(r.get("valuenum")), _text(r.get("value")),
-                       _text(r.get("valueuom")))
-            elif name == "prescriptions":
-                ndc, drug = (r.get("ndc") or "").strip(), _text(r.get("drug"))
+        rows = _lists(open_table, tables[name])
+        col = {c: i for i, c in enumerate(next(rows, []))}
+        missing = [c for c in REQUIRED[name] if c not in col]
+        if missing:
+            raise TableError(f"{tables[name]} has no column {', '.join(missing)}: not the "
+                             "MIMIC-IV layout (check the file)")
+        h = col["hadm_id"]
+        if name in ("labevents", "chartevents"):
+            prefix, kind = ("lab", "lab") if name == "labevents" else ("chart", "chart")
+            names = labitems if name == "labevents" else items
+            it, tt, vn, vt = col["itemid"], col["charttime"], col["valuenum"], col["value"]
+            vu = col["valueuom"]
+            for i, r in enumerate(rows):
+                found = admit_by_text.get(r[h])
+                if found is None:
+                    continue  # outpatient rows (no hadm_id) and admissions not listed
+                hadm, t0 = found
+                t = clock(r[tt])
+                itemid = r[it]
+                yield (hadm, None if t is None else (t - t0) / 3600.0, tab, i,
+                       f"{prefix}:{itemid}", kind, names.get(itemid), _float(r[vn]),
+                       r[vt] or None, r[vu] or None)
+        elif name == "prescriptions":
+            st, dr, nd = col["starttime"], col["drug"], col.get("ndc")
+            dv, du, ro = col.get("dose_val_rx"), col.get("dose_unit_rx"), col.get("route")
+            for i, r in enumerate(rows):
+                found = admit_by_text.get(r[h])
+                if found is None:
+                    continue
+                hadm, t0 = found
+                t = clock(r[st])
+                ndc = r[nd].strip() if nd is not None else ""
+                drug = _text(r[dr])
                 code = f"ndc:{ndc}" if ndc.strip("0") else f"drug:{drug or ''}"
-                yield (hadm, offset(hadm, r.get("starttime")), tab, i, code, "medication",
-                       drug, _float(r.get("dose_val_rx")), _text(r.get("route")),
-                       _text(r.get("dose_unit_rx")))
-            elif name == "icustays":
-                for j, (col, what, unit) in enumerate((("intime", "in", "first_careunit"),
-                                                       ("outtime", "out", "last_careunit"))):
-                    yield (hadm, offset(hadm, r.get(col)), tab, 2 * i + j, f"icu:{what}",
-                           "icu", _text(r.get(unit)), None, None, None)
+                yield (hadm, None if t is None else (t - t0) / 3600.0, tab, i, code,
+                       "medication", drug, _float(r[dv]) if dv is not None else None,
+                       _text(r[ro]) if ro is not None else None,
+                       _text(r[du]) if du is not None else None)
+        elif name == "icustays":
+            spans = ((col["intime"], "in", col.get("first_careunit")),
+                     (col["outtime"], "out", col.get("last_careunit")))
+            for i, r in enumerate(rows):
+                found = admit_by_text.get(r[h])
+                if found is None:
+                    continue
+                hadm, t0 = found
+                for j, (tc, what, uc) in enumerate(spans):
+                    t = clock(r[tc])
+                    yield (hadm, None if t is None else (t - t0) / 3600.0, tab, 2 * i + j,
+                           f"icu:{what}", "icu", _text(r[uc]) if uc is not None else None,
+                           None, None, None)
 
     def code_rows(name: str) -> Iterator[tuple]:
         kind = "diagnosis" if name == "diagnoses_icd" else "procedure"
@@ -200,7 +265,7 @@ def build_event_store(open_table: OpenTable, tables: dict[str, str], dest: Path)
     return EventStore(dest)
 
 
-_STORES: dict[Any, EventStore] = {}
+_STORES: dict[Any, EventStore | TableError] = {}
 _LOCK = threading.Lock()
 _TMP: list[Path] = []
 
@@ -221,6 +286,15 @@ def cached_event_store(key: Any, open_table: OpenTable, tables: dict[str, str]) 
         if store is None:
             tmp = Path(tempfile.mkdtemp(prefix="medshard-mimic-iv-"))
             _TMP.append(tmp)
-            store = build_event_store(open_table, tables, tmp / "events.sqlite")
+            try:
+                store = build_event_store(open_table, tables, tmp / "events.sqlite")
+            except (TableError, csv.Error, UnicodeError, EOFError, OSError) as exc:
+                # one failed pass, not one per admission: later calls get the same error
+                store = TableError(str(exc) if isinstance(exc, TableError) else
+                                   f"an event table is unreadable: {type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0] if str(exc) else ''}")
+                shutil.rmtree(tmp, ignore_errors=True)
             _STORES[key] = store
+        if isinstance(store, TableError):
+            raise store
         return store
