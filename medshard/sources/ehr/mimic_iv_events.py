@@ -103,7 +103,7 @@ class _Clock:
     """parse_time with a bounded cache: a table repeats each timestamp many times (one
     specimen's labs, one charting round), so most rows cost a dict look-up."""
 
-    def __init__(self, limit: int = 1 << 20) -> None:
+    def __init__(self, limit: int = 1 << 16) -> None:
         self.cache: dict[str, float | None] = {}
         self.limit = limit
 
