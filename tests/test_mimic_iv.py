@@ -299,3 +299,18 @@ def test_a_broken_event_table_quarantines_admissions_with_one_line(raw, tmp_path
             next(src.load(rec, root))
         messages.add(str(err.value))
     assert len(messages) == 1 and expected in messages.pop()
+
+
+def test_a_batch_mixes_admissions_with_and_without_linked_roles(built):
+    from medshard.loaders import ShardDataset
+    from medshard.loaders.collate import Collate
+
+    out, _, _ = built
+    samples = sorted(ShardDataset(str(out), split=None), key=lambda s: s["key"])
+    batch = Collate()(samples)
+    keys = [s["key"] for s in samples]
+    assert len(batch["ehr"]) == len(samples) == 12
+    with_ecg = [k for k, e in zip(keys, batch["ecg_0"], strict=True) if e is not None]
+    assert with_ecg == ["mimic-iv_20001", "mimic-iv_20013"]
+    assert [k for k, c in zip(keys, batch["cxr_0"], strict=True) if c is not None] == [
+        "mimic-iv_20001", "mimic-iv_20005"]
