@@ -314,3 +314,19 @@ def test_a_batch_mixes_admissions_with_and_without_linked_roles(built):
     assert with_ecg == ["mimic-iv_20001", "mimic-iv_20013"]
     assert [k for k, c in zip(keys, batch["cxr_0"], strict=True) if c is not None] == [
         "mimic-iv_20001", "mimic-iv_20005"]
+
+
+def test_an_unreadable_ecg_header_quarantines_without_its_date(raw, tmp_path):
+    import shutil
+
+    root = tmp_path / "mimic-iv"
+    shutil.copytree(raw, root)
+    hea = root / "mimic-iv-ecg/files/p1000/p10001/s40000001/40000001.hea"
+    lines = hea.read_text().splitlines()
+    assert "15/03/2150" in lines[0]  # wfdb wrote the base date: the header carries it
+    hea.write_text("\n".join([lines[0].replace(" 12 ", " twelve ")] + lines[1:]) + "\n")
+    src = get_source("mimic-iv")
+    rec = {r.record_id: r for r in src.list_records(root) if isinstance(r, RawRecord)}
+    with pytest.raises(RecordError, match="unreadable ECG record 40000001.hea") as err:
+        next(src.load(rec["20001"], root))
+    assert "2150" not in str(err.value) and "10:30" not in str(err.value)

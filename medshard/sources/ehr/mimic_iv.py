@@ -108,6 +108,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -182,6 +183,15 @@ def _time(text: str | None, what: str) -> float:
 def _opt(text: str | None) -> str | None:
     text = (text or "").strip()
     return text or None
+
+
+_DATE_LIKE = re.compile(r"\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}|\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?")
+
+
+def _scrub_dates(text: str) -> str:
+    """A reader's error message without the dates and times it may quote (a WFDB header's
+    record line carries the ECG's base date and time)."""
+    return _DATE_LIKE.sub("<date>", text)[:300]
 
 
 def _cxr_time(date: str | None, time: str | None) -> float | None:
@@ -462,7 +472,8 @@ class MIMICIV(Source):
         except RecordError:
             raise
         except Exception as exc:  # wfdb's fallback raises many types for broken records
-            raise RecordError(f"unreadable ECG record {Path(files[0]).name}: {exc}") from None
+            raise RecordError(f"unreadable ECG record {Path(files[0]).name}: "
+                              f"{_scrub_dates(str(exc))}") from None
         units = sorted(set(fields["units"]))
         if len(units) != 1:
             raise RecordError(f"ECG {Path(files[0]).name}: mixed units across leads {units}")
