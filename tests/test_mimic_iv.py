@@ -330,3 +330,13 @@ def test_an_unreadable_ecg_header_quarantines_without_its_date(raw, tmp_path):
     with pytest.raises(RecordError, match="unreadable ECG record 40000001.hea") as err:
         next(src.load(rec["20001"], root))
     assert "2150" not in str(err.value) and "10:30" not in str(err.value)
+
+
+def test_chartevents_can_be_left_out(raw):
+    src = get_source("mimic-iv", chartevents=False)
+    assert "icu/chartevents.csv.gz" not in src.label_files(raw)
+    rec = {r.record_id: r for r in src.list_records(raw) if isinstance(r, RawRecord)}["20001"]
+    kinds = {k for k in next(src.load(rec, raw)).payloads["ehr"].data["kind"]}
+    assert kinds == {"lab", "medication", "icu"}
+    full = next(get_source("mimic-iv").load(rec, raw)).payloads["ehr"].data["kind"]
+    assert "chart" in full

@@ -100,7 +100,9 @@ Event tables are read through a per-process store partitioned by hadm_id
 linked releases' index tables; each admission then costs one indexed look-up. Measured
 (benchmarks/README.md): peak RSS flat at ~74 MiB over the imports from 250k to 4M
 labevents rows (pandas reading the 4M-row table: 994 MiB); the cost that grows is
-temporary disk (~72 B per event row) and one pass per worker process.
+temporary disk (~72 B per event row) and one pass per worker process, at ~30k rows/s on
+one shared core: labevents (~120M rows) is ~1 h and ~8.5 GB, chartevents (~430M rows) is
+hours and ~30 GB, which is why `chartevents=false` exists.
 """
 
 from __future__ import annotations
@@ -159,6 +161,10 @@ class MIMICIVOptions(SourceOptions):
         48.0, gt=0, le=8760, description="the input window: only events with an offset from "
         "admittime below this many hours, and only ECGs / X-rays taken before it, enter the "
         "sample (48: CLIMB's 48-h mortality window; no later event leaks the outcome)",
+    )
+    chartevents: bool = Field(
+        True, description="read icu/chartevents (ICU vitals and charted values; ~430M rows "
+        "in 3.1, the longest pass and most of the temporary store); false leaves them out",
     )
     max_ecgs: int = Field(2, ge=0, le=MAX_ATTACHED, description="ECG roles per admission "
                           "(ecg_0...), the first in time; more are counted in meta")
@@ -253,8 +259,9 @@ class MIMICIV(Source):
         return None
 
     def _tables(self, root: Path) -> dict[str, str]:
+        skip = () if self._options["chartevents"] else ("chartevents", "d_items")
         return {name: rel for name, stem in TABLES.items()
-                if (rel := self._find(root, stem)) is not None}
+                if name not in skip and (rel := self._find(root, stem)) is not None}
 
     def check_root(self, root: Path) -> None:
         super().check_root(root)
