@@ -17,6 +17,7 @@ from typing import Any
 from medshard import __version__
 from medshard.acquire.download.commands import add_commands as add_acquire_commands
 from medshard.errors import UserError
+from medshard.schemas.standards import DEFAULT_PNG_LEVEL
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12,
@@ -218,6 +219,7 @@ def build_config_from_args(args: argparse.Namespace, beam_args: list[str]):
         workers=args.workers,
         shard_size=args.shard_size,
         parquet_payload_compression=args.parquet_compression,
+        png_level=args.png_level,
         source_options=options,
         signal_specs=standards,
         beam_args=beam_args,
@@ -429,6 +431,27 @@ def add_fewshot_command(sub: Any) -> None:
     p.set_defaults(func=cmd_fewshot)
 
 
+def cmd_sites(args: argparse.Namespace) -> int:
+    from medshard.jobs.sites import write_leave_site_out
+
+    listing = write_leave_site_out(args.build, Path(args.out), args.sources)
+    for f in listing:
+        print(f"{f['source']:<16} {f['site']:<16} held out {f['held_out']:>6}  train "
+              f"{f['train']:>6}  {f['path']}")
+    print(f"{len(listing)} leave-one-site-out folds in {args.out} (listed in sites.json)")
+    return 0
+
+
+def add_sites_command(sub: Any) -> None:
+    p = sub.add_parser("sites", help="leave-one-site-out key lists per source and site "
+                       "(held_out.json / train.json for the loader's keys=)")
+    p.add_argument("build", help="build directory or URL")
+    p.add_argument("--out", required=True, help="directory for the key lists")
+    p.add_argument("--sources", nargs="+", metavar="SOURCE",
+                   help="default: every source whose samples record a site")
+    p.set_defaults(func=cmd_sites)
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     try:
         from medshard.jobs.train import run_training
@@ -524,6 +547,10 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--parquet-compression", choices=["none", "zstd"], default="none",
                    help="payload columns of Parquet shards; metadata columns are always zstd "
                         "(default: none)")
+    p.add_argument("--png-level", type=int, default=DEFAULT_PNG_LEVEL, metavar="0-9",
+                   help="zlib level of the PNGs written for images without a standard "
+                        "encoding (DICOM pixels, masks); lossless at every level: 1 encodes "
+                        "fastest, 9 smallest (default: %(default)s; benchmarks/png_level.py)")
     p.add_argument("--option", action="append", default=[], metavar="SOURCE.NAME=VALUE",
                    help="source option, e.g. chexpert.uncertain=positive (repeatable; "
                         "default: each option's default, see `medshard info SOURCE`)")
@@ -580,6 +607,7 @@ def make_parser() -> argparse.ArgumentParser:
 
     add_acquire_commands(sub)
     add_fewshot_command(sub)
+    add_sites_command(sub)
     add_train_command(sub)
     from medshard.sharding.release.commands import add_commands as add_release_commands
 

@@ -232,3 +232,42 @@ def test_parquet_payload_compression_is_a_recorded_choice(demo_raw, tmp_path):
         assert codecs["json"] == "ZSTD"
     manifests = [json.loads((p / "manifest.json").read_text()) for p in out.values()]
     assert manifests[0]["config_hash"] != manifests[1]["config_hash"]
+
+
+def test_png_level_changes_bytes_not_pixels_and_enters_the_config_hash(tmp_path):
+    """`--png-level`: every zlib level stores the same pixels (Pillow decodes them back);
+    the bytes differ, so the level is in the config hash and a resume cannot mix them."""
+    import io
+
+    import pydicom
+    from PIL import Image
+    from pydicom.data import get_testdata_file
+
+    from medshard.cli import build_config_from_args, make_parser
+    from medshard.errors import UserError
+    from medshard.pipeline.build import config_record
+    from medshard.pipeline.encoders import encode_payloads
+    from medshard.schemas.sample import Payload, Sample
+    from medshard.sources import get_source
+
+    ct = pydicom.dcmread(get_testdata_file("693_UNCR.dcm")).pixel_array.astype(np.uint16)
+    sample = Sample(classes=[], source_labels={}, payloads={"image": Payload("image", ct, {})})
+    stored = {lv: encode_payloads(sample, {}, "ct", "k", png_level=lv)[0]["image.png"]
+              for lv in (0, 1, 9)}
+    assert len(set(stored.values())) == 3 and len(stored[0]) > len(stored[1]) > len(stored[9])
+    for data in stored.values():
+        with Image.open(io.BytesIO(data)) as im:
+            np.testing.assert_array_equal(np.asarray(im).astype(np.uint16), ct)
+
+    args = make_parser().parse_args(["build", "ptb-xl", "--data-root", str(tmp_path),
+                                      "--out", str(tmp_path / "o"), "--png-level", "9"])
+    cfg = build_config_from_args(args, [])
+    assert cfg.png_level == 9
+    sources = {"ptb-xl": get_source("ptb-xl")}
+    records = {lv: config_record(BuildConfig(sources=["ptb-xl"], data_root=tmp_path,
+                                             out=tmp_path / "o", png_level=lv), sources)
+               for lv in (3, 9)}
+    assert records[3]["png_level"] == 3 and records[9]["png_level"] == 9
+    with pytest.raises(UserError, match=r"^--png-level must be a zlib level from 0 to 9, got 10$"):
+        run_build(BuildConfig(sources=["ptb-xl"], data_root=tmp_path, out=tmp_path / "o",
+                              png_level=10, progress=False))

@@ -31,9 +31,9 @@ from medshard.sources.eeg import tuab_fixture as demo_tuab
 from medshard.sources.eeg import tuev_fixture as demo_tuev
 from medshard.sources.eeg.tuh import MONTAGE_16, MONTAGE_16_CHANNELS, parse_electrode
 
-BROKEN_TUAB = "edf/train/normal/01_tcp_ar/aaaaabrk_s001_t000.edf"  # lacks electrode T5
-SHORT_TUAB = "edf/eval/normal/01_tcp_ar/aaaaashr_s001_t000.edf"  # 9 s: no whole window
-BROKEN_TUEV = "edf/train/00009999/00009999_00000001"  # .rec names TCP channel 22
+BROKEN_TUAB = demo_tuab.MISSING_ELECTRODE_SESSION  # lacks electrode T5
+SHORT_TUAB = demo_tuab.SHORT_SESSION  # 9 s: no whole window
+BROKEN_TUEV = demo_tuev.BAD_CHANNEL_SESSION  # .rec names TCP channel 22
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +49,7 @@ def tuab_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tuev_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = demo_tuev.write_raw(tmp_path_factory.mktemp("tuev"))
     edf = demo_tuev.write_session(root / f"{BROKEN_TUEV}.edf", duration_s=20, rate_hz=250)
-    edf.with_suffix(".rec").write_text("3,5.0000,6.0000,1\n22,8.0000,9.0000,6\n")
+    edf.with_suffix(".rec").write_text(demo_tuev.BAD_CHANNEL_REC)
     return root
 
 
@@ -368,59 +368,35 @@ def test_bad_options_are_refused():
 
 
 @pytest.fixture(scope="module")
-def eeg_build(tuab_root, tuev_root, tmp_path_factory):
-    """One build of both sources (webdataset + parquet) and the log text it produced."""
-    import logging
-
-    from medshard.pipeline.build import BuildConfig, run_build
-
-    out = tmp_path_factory.mktemp("eeg-build")
-    log_text = io.StringIO()
-    handler = logging.StreamHandler(log_text)
-    handler.setLevel(logging.DEBUG)
-    logger = logging.getLogger("medshard")
-    old_level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        with pytest.MonkeyPatch.context() as mp:
-            mp.setenv("MEDSHARD_SECRET", "eeg-test-secret")
-            result = run_build(
-                BuildConfig(
-                    sources=["tuab", "tuev"],
-                    data_root=out.parent,
-                    raw={"tuab": tuab_root, "tuev": tuev_root},
-                    out=out / "build",
-                    formats=("webdataset", "parquet"),
-                    progress=False,
-                    source_options={"tuab": {"val_fraction": 0.5}, "tuev": {"val_fraction": 0.5}},
-                )
-            )
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    return result, out / "build", log_text.getvalue()
+def eeg_build(kit):
+    """The conformance kit's build (every fixture; TUAB's and TUEV's include the missing-T5,
+    too-short and channel-22 sessions of this module's roots)."""
+    if not {"tuab", "tuev"} <= set(kit.fixtures):
+        pytest.skip("--sources leaves out tuab or tuev")
+    return kit.manifest, kit.out, kit.data_root
 
 
 def test_build_quarantines_missing_channel_session_naming_the_channel(eeg_build):
-    result, out, _ = eeg_build
+    manifest, out, _ = eeg_build
     lines = [json.loads(x) for x in (out / "quarantine.jsonl").read_text().splitlines()]
-    by_record = {q["record_id"]: q for q in lines}
+    by_record = {q["record_id"]: q for q in lines if q["source"] in ("tuab", "tuev")}
     broken = by_record["aaaaabrk_s001_t000"]
     assert broken["source"] == "tuab" and broken["files"] == [BROKEN_TUAB]
     assert "T3-T5" in broken["message"] and "T5-O1" in broken["message"]
     assert "channel 22" in by_record[Path(BROKEN_TUEV).name]["message"]
-    tuab = result.manifest.sources["tuab"].counts
-    assert sum(c.quarantined for c in tuab.values()) == 1
-    assert sum(c.filtered for c in tuab.values()) == 1
-    assert sum(c.samples for c in tuab.values()) == sum(d // 10 for *_, d in demo_tuab.DEMO_SESSIONS)
-    tuev = result.manifest.sources["tuev"].counts
+    tuab = manifest["sources"]["tuab"]["counts"]
+    assert sum(c["quarantined"] for c in tuab.values()) == 2  # + the truncated session
+    assert sum(c["filtered"] for c in tuab.values()) == 1
+    assert sum(c["samples"] for c in tuab.values()) == sum(
+        d // 10 for *_, d in demo_tuab.DEMO_SESSIONS)
+    tuev = manifest["sources"]["tuev"]["counts"]
     n_events = sum(len(ev) for _, _, ev in demo_tuev.DEMO_SESSIONS)
-    assert sum(c.samples for c in tuev.values()) == n_events
+    assert sum(c["samples"] for c in tuev.values()) == n_events
 
 
-def test_build_shards_hold_standardized_windows_matching_mne_and_scipy(eeg_build, tuab_root):
-    _, out, _ = eeg_build
+def test_build_shards_hold_standardized_windows_matching_mne_and_scipy(eeg_build):
+    _, out, data_root = eeg_build
+    tuab_root = data_root / "tuab"
     key = "tuab_aaaaaqjw_s001_t000_w0001"
     [tar_path] = list((out / "webdataset" / "tuab" / "test").glob("*.tar"))
     with tarfile.open(tar_path) as tar:
@@ -491,3 +467,24 @@ def test_two_hour_session_is_processed_in_bounded_memory(tmp_path):
     assert figures["windows"] == 720
     assert figures["peak_mb"] - figures["baseline_mb"] < 64
 
+
+
+def test_sessions_read_from_several_threads_equal_one_thread_reads(tuab_root):
+    """pyedflib is not thread-safe (one process-wide file table in EDFlib); Beam workers run
+    bundles in threads. Reads from four threads at once must equal reads from one, and the
+    same file may be open in two threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from medshard.sources.eeg.tuh import TUHSession
+
+    files = sorted(p for p in tuab_root.rglob("*.edf") if "aaaaabrk" not in p.name)
+
+    def read(path: Path) -> np.ndarray:
+        with TUHSession(path) as session:
+            return session.read_montage(0, session.n_samples)
+
+    expected = {p: read(p) for p in files}
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        for _ in range(5):
+            for path, got in zip(files * 4, pool.map(read, files * 4), strict=True):
+                np.testing.assert_array_equal(got, expected[path])

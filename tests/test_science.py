@@ -164,7 +164,7 @@ def test_corrections_change_the_config_hash(demo_raw, tmp_path):
     assert digest(replace(ECG_SPEC, normalization="lead-range")) != base
     assert digest(replace(ECG_SPEC, n_samples=2500)) != base
     assert digest(label_policy="ptbxl-superclass") != base
-    assert json.loads(base)["vocabulary_version"] == "2.3.0"
+    assert json.loads(base)["vocabulary_version"] == "2.4.0"
 
 
 def test_cli_signal_standard_options(demo_raw, tmp_path, capsys):

@@ -124,6 +124,7 @@ TABLE7_TO_SOURCE: dict[str, dict[str, list[str]]] = {
         "Glioma Tumor": ["glioma_tumor"], "Meningioma Tumor": ["meningioma_tumor"],
     },
     "brain-mri": {"Yes": ["yes"], "No": ["no"]},
+    "abcd": {"Normal": [], "Abnormal": []},  # CLIMB's loader predicts sex: M / F
     "lc25000": {
         "Colon adenocarcinomas": ["colon_aca"], "Benign colon": ["colon_n"],
         "Lung adenocarcinomas": ["lung_aca"], "Lung squamous cell carcinomas": ["lung_scc"],
@@ -180,6 +181,7 @@ EXTRA_SOURCE_CLASSES: dict[str, list[str]] = {
     "rspect": ["Acute and Chronic PE"],  # for an adapter that keeps acute_and_chronic_pe
     "hugadb": HUGADB_ACTIVITIES,  # all 12 activities, Table 7 lists CLIMB's 4
     "coronahack": ["COVID-19"],  # Label_2_Virus_category separates it; CLIMB folds it in
+    "abcd": ["M", "F"],  # id2sex.txt, what CLIMB's ABCD loader predicts
 }
 
 
@@ -206,7 +208,7 @@ EXPECTED_MASK_SIZE: dict[str, int] = {
     "lndb": 3, "inspect": 4, "kits23": 2, "hemorrhage": 2, "rspect": 3,
     "echonet-dynamic": 0, "busi": 3, "covid-blues": 2, "covid-us": 3,
     "brain-tumor": 5, "brain-mri": 2,
-    "abcd": 0, "abide": 2, "ppmi": 2, "proteins": 2, "ppi": 0,
+    "abcd": 2, "abide": 2, "ppmi": 2, "proteins": 2, "ppi": 0,
     "lc25000": 5, "bcss": 4, "cholec80": 14, "hugadb": 12,
     "expression-atlas": 0, "geo": 0, "vital": 0, "mimic-iv": 2,
 }
@@ -267,8 +269,8 @@ def test_table_is_the_45_climb_datasets() -> None:
 
 def test_file_validates_and_is_version_2(raw: dict, vocab: Vocabulary) -> None:
     data = VocabularyFile.model_validate(raw)
-    assert data.version == "2.3.0"
-    assert vocab.version == "2.3.0"
+    assert data.version == "2.4.0"
+    assert vocab.version == "2.4.0"
     # ASCII-only JSON: readable whatever the locale's default encoding
     resources.files("medshard.schemas").joinpath("vocabulary.json").read_bytes().decode("ascii")
 
@@ -279,6 +281,7 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "brain-tumor-mri-7023": (["glioma", "meningioma", "notumor", "pituitary"], 5),
     "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
+    "cc-ccii": (["NCP", "CP", "Normal"], 3),
 }
 
 
@@ -336,7 +339,7 @@ def test_only_abcd_has_unmapped_classes(vocab: Vocabulary) -> None:
     rhythms_and_axes = {
         (slug, code) for slug in CHALLENGE_SETS for code in challenge_codes(slug) & no_concept
     }
-    assert unmapped == {("abcd", "Normal"), ("abcd", "Abnormal")} | rhythms_and_axes
+    assert unmapped == rhythms_and_axes
 
 
 def test_lung_opacity_and_infiltration_are_one_concept(vocab: Vocabulary) -> None:

@@ -51,7 +51,7 @@ from medshard.pipeline.shard_task import (
 from medshard.pipeline.split import DEFAULT_FRACTIONS, assign_split
 from medshard.schemas import SPLITS, BadRow, Manifest, SourceSummary, SplitCounts
 from medshard.schemas.models import DuplicateReport
-from medshard.schemas.standards import SIGNAL_STANDARDS, SignalSpec
+from medshard.schemas.standards import DEFAULT_PNG_LEVEL, SIGNAL_STANDARDS, SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.layout import WORK_DIR
 from medshard.sharding.manifest import (
@@ -83,6 +83,7 @@ class BuildConfig:
     shard_size: int = 512 << 20
     row_group_bytes: int = 16 << 20
     parquet_payload_compression: str = "none"  # or "zstd"
+    png_level: int = DEFAULT_PNG_LEVEL  # zlib level 0-9 of the PNGs written (lossless)
     source_options: dict[str, dict[str, Any]] = field(default_factory=dict)
     signal_specs: dict[str, SignalSpec] = field(default_factory=lambda: dict(SIGNAL_STANDARDS))
     split_fractions: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_FRACTIONS))
@@ -130,6 +131,7 @@ def config_record(config: BuildConfig, sources: dict[str, Source],
         "shard_size": config.shard_size,
         "row_group_bytes": config.row_group_bytes,
         "parquet_payload_compression": config.parquet_payload_compression,
+        "png_level": config.png_level,
         "signal_specs": {m: s.as_config() for m, s in sorted(config.signal_specs.items())},
         "split_fractions": dict(sorted(config.split_fractions.items())),
         "vocabulary_version": load_vocabulary().version,
@@ -210,6 +212,8 @@ def _check_config(config: BuildConfig) -> dict[str, Source]:
         raise UserError(f"unknown format {bad[0]!r}: use webdataset, parquet or both")
     if config.parquet_payload_compression not in ("none", "zstd"):
         raise UserError("--parquet-compression must be none or zstd")
+    if not (isinstance(config.png_level, int) and 0 <= config.png_level <= 9):
+        raise UserError(f"--png-level must be a zlib level from 0 to 9, got {config.png_level!r}")
     if config.workers < 1:
         raise UserError("--workers must be at least 1")
     if config.shard_size < 1:
@@ -329,6 +333,7 @@ def plan_jobs(
                         out=store.base,
                         row_group_bytes=config.row_group_bytes,
                         parquet_payload_compression=config.parquet_payload_compression,
+                        png_level=config.png_level,
                         records_digest=digest,
                         label_files=labels,
                         follow_symlinks_within_root=config.follow_symlinks,

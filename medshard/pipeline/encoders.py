@@ -38,7 +38,7 @@ from medshard.pipeline.transforms.image import check_encoded_image, encode_png, 
 from medshard.pipeline.transforms.signal import standardize_signal
 from medshard.schemas.models import PAYLOAD_KINDS
 from medshard.schemas.sample import Payload, RecordError, Sample
-from medshard.schemas.standards import SignalSpec
+from medshard.schemas.standards import DEFAULT_PNG_LEVEL, SignalSpec
 from medshard.sharding.members import NpyMember, npz_bytes
 
 Member = bytes | NpyMember
@@ -54,6 +54,7 @@ class EncodeContext:
     role: str
     modality: str = ""
     signal_specs: Mapping[str, SignalSpec] = field(default_factory=dict)
+    png_level: int = DEFAULT_PNG_LEVEL
 
 
 Encoder = Callable[[Payload, EncodeContext], Encoded]
@@ -124,7 +125,7 @@ def encode_image(p: Payload, ctx: EncodeContext) -> Encoded:
     if arr.ndim not in (2, 3):
         raise RecordError(f"image {ctx.role!r} must be H x W or H x W x C, got shape {arr.shape}")
     if arr.dtype in (np.uint8, np.uint16):
-        encoding, data = "png", encode_png(arr)
+        encoding, data = "png", encode_png(arr, ctx.png_level)
     else:  # signed or wider values (CT in HU) do not fit PNG: stored exactly
         encoding, data = "npy", NpyMember(arr)
     desc.setdefault("height", int(arr.shape[0]))
@@ -148,7 +149,7 @@ def encode_mask(p: Payload, ctx: EncodeContext) -> Encoded:
         raise RecordError(f"mask {ctx.role!r} holds values outside 0..65535 "
                           f"({values[0]}..{values[-1]}); PNG cannot keep them")
     depth = 8 if not values.size or values[-1] <= 255 else 16
-    data = encode_png(arr.astype(np.uint8 if depth == 8 else np.uint16))
+    data = encode_png(arr.astype(np.uint8 if depth == 8 else np.uint16), ctx.png_level)
     desc = {
         "height": int(arr.shape[0]), "width": int(arr.shape[1]), "bit_depth": depth,
         "encoding": "png", "values": [int(v) for v in values],
@@ -350,7 +351,8 @@ def _check_annotations(descriptors: dict[str, dict[str, Any]]) -> None:
 
 
 def encode_payloads(
-    sample: Sample, signal_specs: Mapping[str, SignalSpec], modality: str, key: str
+    sample: Sample, signal_specs: Mapping[str, SignalSpec], modality: str, key: str,
+    png_level: int = DEFAULT_PNG_LEVEL,
 ) -> tuple[dict[str, Member], dict[str, dict[str, Any]]]:
     """Encode every payload (roles in sorted order): members in shard order, and the
     descriptor of each role, ready for `SampleMeta.payloads`."""
@@ -358,7 +360,7 @@ def encode_payloads(
     descriptors: dict[str, dict[str, Any]] = {}
     for role in sorted(sample.payloads):
         ctx = EncodeContext(key=key, role=role, modality=modality,
-                            signal_specs=signal_specs)
+                            signal_specs=signal_specs, png_level=png_level)
         encoded, desc = encode_payload(sample.payloads[role], ctx)
         members.update(encoded)
         descriptors[role] = {k: v for k, v in desc.items() if v is not None}

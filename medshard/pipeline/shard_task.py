@@ -43,7 +43,7 @@ from medshard.formats.remote import (
 from medshard.pipeline.duplicates import DEDUPE_REASON, payload_hashes
 from medshard.pipeline.encoders import encode_payloads
 from medshard.schemas import Filtered, RawRecord, RecordError, SampleMeta
-from medshard.schemas.standards import SignalSpec
+from medshard.schemas.standards import DEFAULT_PNG_LEVEL, SignalSpec
 from medshard.schemas.vocabulary import load_vocabulary
 from medshard.sharding.layout import shard_path
 from medshard.sharding.members import JSON_MEMBER, json_bytes
@@ -85,6 +85,7 @@ class ShardJob:
     out: str
     row_group_bytes: int = 16 << 20
     parquet_payload_compression: str = "none"
+    png_level: int = DEFAULT_PNG_LEVEL
     records_digest: str = ""
     label_files: dict[str, str] | None = None  # relative path -> sha256, hashed by the driver
     follow_symlinks_within_root: bool = False
@@ -425,7 +426,8 @@ def run_shard_job(job: ShardJob) -> dict[str, Any]:
                         stage = "transform"
                         key = sample_key(job.source, rec.record_id, sample.key_suffix)
                         full_key = full_sample_key(job.source, rec.record_id, sample.key_suffix)
-                        members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key)
+                        members, descriptors = encode_payloads(sample, job.signal_specs, job.modality, key,
+                                                                 job.png_level)
                         undeclared = sorted(set(members) - set(job.payload_members))
                         if undeclared:
                             raise RecordError(

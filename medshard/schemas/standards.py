@@ -138,3 +138,10 @@ def describe_standard(spec: SignalSpec) -> str:
     zero = f", drops records whose first {spec.zero_prefix_filter} samples are zero" \
         if spec.zero_prefix_filter else ""
     return f"{spec.sampling_rate_hz:g} Hz, {length}, {chans}, {spec.normalization}{zero}"
+
+
+# zlib level of the PNGs medshard writes (`medshard build --png-level`). 3, not zlib's 6:
+# on the real radiographs, CT, MR and fundus images of benchmarks/png_level.py it encodes
+# 2.4x faster for 5% more bytes (level 1: 3.6x faster, 8% more); the encode is most of a
+# DICOM image source's build time. Every level is lossless: the pixels are the same.
+DEFAULT_PNG_LEVEL = 3

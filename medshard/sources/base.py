@@ -190,11 +190,13 @@ class Source:
         parse: Callable[[dict[str, str]], RawRecord | None],
         *,
         encoding: str = "utf-8",
+        delimiter: str = ",",
     ) -> Iterator[RawRecord | BadRow]:
-        """`parse(row)` for each row of the CSV `rel`; a row it cannot parse (ROW_ERRORS)
-        becomes a BadRow with the file and line, and the listing goes on. None: skip."""
+        """`parse(row)` for each row of the CSV `rel` (TSV: delimiter="\t"); a row it
+        cannot parse (ROW_ERRORS) becomes a BadRow with the file and line, and the listing
+        goes on. None: skip."""
         with open(self.path(root, rel), newline="", encoding=encoding, errors="strict") as f:
-            reader = csv.DictReader(f)
+            reader = csv.DictReader(f, delimiter=delimiter)
             while True:
                 try:
                     row = next(reader)

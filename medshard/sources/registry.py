@@ -49,6 +49,13 @@ BUILTIN_SOURCES: dict[str, str] = {
     "aptos-2019": "medshard.sources.fundus.aptos2019:APTOS2019",
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
     "jichi": "medshard.sources.fundus.jichi:Jichi",
+    "lndb": "medshard.sources.ct.lndb:LNDb",
+    "inspect": "medshard.sources.ct.inspect_ctpa:INSPECT",
+    "hemorrhage": "medshard.sources.ct.hemorrhage:Hemorrhage",
+    "cc-ccii": "medshard.sources.ct.cc_ccii:CCCCII",
+    "abide": "medshard.sources.brain_networks.abide:ABIDE",
+    "abcd": "medshard.sources.brain_networks.abcd:ABCD",
+    "ppmi": "medshard.sources.brain_networks.ppmi:PPMI",
     "mimic-iv": "medshard.sources.ehr.mimic_iv:MIMICIV",
 }
 

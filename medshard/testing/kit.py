@@ -29,6 +29,7 @@ import sys
 import warnings
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,12 +145,19 @@ def build_fixtures(slugs: list[str], workdir: Path, build: bool = True,
     with (captured_logs() as logs, warnings.catch_warnings(record=True) as caught,
           contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors)):
         warnings.simplefilter("always")
-        for out in outs if repeat else outs[:1]:
+        def build(out: Path) -> None:
             run_build(BuildConfig(
                 sources=list(slugs), data_root=data_root, out=out,
                 formats=("webdataset", "parquet"), shard_size=4 << 20,
                 source_options=options, progress=False,
             ))
+
+        # the repeat runs at the same time as the first build, in a second thread: the
+        # waits of one (fsync, zlib, decoders, which release the GIL) overlap the other's
+        # work, and two builds scheduled differently are a stronger test of determinism
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            for done in [pool.submit(build, out) for out in (outs if repeat else outs[:1])]:
+                done.result()
     # everything the build said, however it said it: log lines, warnings, prints
     kit.log_text = "\n".join([*logs.lines, *(str(w.message) for w in caught),
                               printed.getvalue(), errors.getvalue()])
@@ -381,7 +389,8 @@ def _traced(kit: KitBuild, slug: str) -> SourceTrace:
 
 def check_listing_reads_no_payload(kit: KitBuild, slug: str) -> None:
     t = _traced(kit, slug)
-    payload = {(t.root / f).resolve() for r in t.records for f in r.files}
+    payload = {(t.root / f).resolve() for r in t.records if isinstance(r, RawRecord)
+               for f in r.files}
     heavy = {p: n for p, n in t.list_reads.bytes_read.items()
              if p in payload and n > LISTING_BYTES_PER_FILE}
     if heavy:
@@ -404,7 +413,7 @@ def check_reads_inside_root(kit: KitBuild, slug: str) -> None:
     t = _traced(kit, slug)
     allowed = _installed_roots()
     for rec in t.records:  # what a source passes to readers that open files themselves
-        for f in rec.files:
+        for f in (rec.files if isinstance(rec, RawRecord) else ()):
             if not (t.root / f).resolve().is_relative_to(t.root):
                 _fail(slug, "reads_inside_root", f"record {rec.record_id} names {f}, which "
                       f"resolves outside the source root {t.root}")
@@ -526,13 +535,12 @@ def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
             if path.suffix == ".parquet":  # pages may be compressed: read the values too
                 table = pq.read_table(path)
                 for name, col in zip(table.column_names, table.columns, strict=True):
-                    for v in col.to_pylist():
-                        if isinstance(v, str):
-                            yield f"{path.name}:{name}", v.encode()
-                        elif isinstance(v, bytes):
-                            yield f"{path.name}:{name}", v
-                        elif v is not None:
-                            yield f"{path.name}:{name}", json.dumps(v, default=str).encode()
+                    # a column's values as one text, NUL between values (no marker holds a
+                    # NUL, so none is found across two values): one search per column
+                    yield f"{path.name}:{name}", b"\0".join(
+                        v.encode() if isinstance(v, str) else v if isinstance(v, bytes)
+                        else json.dumps(v, default=str).encode()
+                        for v in col.to_pylist() if v is not None)
     yield "logs", kit.log_text.encode()
 
 
@@ -541,11 +549,15 @@ def _phi_hits(kit: KitBuild) -> dict[str, str]:
     if kit.phi_hits is None:
         wanted = {slug: [m.lower().encode() for m in f.phi_markers]
                   for slug, f in kit.fixtures.items() if f.phi_markers}
+        unique = sorted({m for markers in wanted.values() for m in markers})  # sources share
         hits: dict[str, str] = {}
         for where, data in _output_texts(kit):
             lowered = data.lower()  # "ROE" and "Roe" are the same leak
+            present = {m for m in unique if m in lowered}
+            if not present:
+                continue
             for slug, markers in wanted.items():
-                found = next((m for m in markers if m in lowered), None)
+                found = next((m for m in markers if m in present), None)
                 if slug not in hits and found is not None:
                     hits[slug] = f"planted marker {found.decode()!r} found in {where}"
         kit.phi_hits = hits
@@ -726,11 +738,17 @@ CHECKS: dict[str, Callable[[KitBuild, str], None]] = {
 
 
 def _pick_readable_record(src: Source, root: Path, skip: set[str]) -> Any:
-    """The first listed record (not in `skip`) that loads to at least one sample."""
+    """The first listed record (not in `skip`) that loads to at least one sample.
+
+    A record whose last file every listed record shares (one container for the whole
+    dataset: BrainGB's PPMI.mat) is no candidate: replacing that file is missing raw
+    data for the whole source, refused at listing, not one broken record."""
     from medshard.schemas import BadRow
 
-    for rec in src.list_records(root):
-        if isinstance(rec, BadRow) or rec.record_id in skip:
+    records = [r for r in src.list_records(root) if not isinstance(r, BadRow)]
+    shared = set.intersection(*(set(r.files) for r in records)) if len(records) > 1 else set()
+    for rec in records:
+        if rec.record_id in skip or (rec.files and rec.files[-1] in shared):
             continue
         if not all((root / f).is_file() and not (root / f).is_symlink() for f in rec.files):
             continue

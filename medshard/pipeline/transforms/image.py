@@ -39,6 +39,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from medshard.schemas.sample import RecordError
+from medshard.schemas.standards import DEFAULT_PNG_LEVEL
 
 _FORMAT_EXT = {"JPEG": "jpg", "PNG": "png"}
 MAX_IMAGE_PIXELS = 64_000_000
@@ -206,8 +207,9 @@ def _check_declared_size(size: tuple[int, int], fmt: str | None, n_bytes: int) -
                           f"than {fmt} can encode: the header is corrupt")
 
 
-def encode_png(array: np.ndarray) -> bytes:
-    """Lossless PNG of a uint8/uint16 array (H x W, or H x W x 3/4 for uint8)."""
+def encode_png(array: np.ndarray, level: int = DEFAULT_PNG_LEVEL) -> bytes:
+    """Lossless PNG of a uint8/uint16 array (H x W, or H x W x 3/4 for uint8), at zlib
+    compression `level` (0-9)."""
     if array.dtype == np.uint16 and array.ndim == 2:
         im = Image.fromarray(array)  # Pillow writes mode I;16 as 16-bit grayscale PNG
     elif array.dtype == np.uint8 and array.ndim in (2, 3):
@@ -217,7 +219,7 @@ def encode_png(array: np.ndarray) -> bytes:
             f"cannot store {array.dtype} image of shape {array.shape} as PNG losslessly"
         )
     buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=6)
+    im.save(buf, format="PNG", compress_level=level)
     return buf.getvalue()
 
 

@@ -205,11 +205,20 @@ PHI_MARKERS: tuple[str, ...] = (
 )
 
 
+MISSING_ELECTRODE_SESSION = "edf/train/normal/01_tcp_ar/aaaaabrk_s001_t000.edf"  # lacks T5
+SHORT_SESSION = "edf/eval/normal/01_tcp_ar/aaaaashr_s001_t000.edf"  # 9 s: no whole window
+
+
 def write_fixture(root: Path) -> Path:
-    """The miniature plus one broken record: a session file cut inside its EDF header."""
+    """The miniature plus three records that write no sample: a session file cut inside
+    its EDF header and one lacking electrode T5 (both quarantined at load), and a 9-s
+    session, shorter than one window (filtered)."""
     write_raw(root)
     whole = (root / session_path(*DEMO_SESSIONS[0][:5])).read_bytes()
     (root / BROKEN_SESSION).write_bytes(whole[:700])
+    write_session(root / MISSING_ELECTRODE_SESSION, duration_s=20,
+                  electrodes=tuple(e for e in TUH_ELECTRODES if e != "T5"))
+    write_session(root / SHORT_SESSION, duration_s=9)
     return root
 
 
@@ -231,14 +240,15 @@ def _fixture():
     return Fixture(
         write=write_fixture,
         samples={"train": 13, "test": 3},
-        quarantined={"aaaaazzz_s001_t000": "load"},
+        quarantined={"aaaaazzz_s001_t000": "load", "aaaaabrk_s001_t000": "load"},
+        filtered={"recording shorter than one 10-s window": 1},
         adversarial={"long_name": long_name},
         phi_markers=PHI_MARKERS,
         real="one real EEG channel (pyedflib's `test_utf8.edf`), written as TUH-layout EDF "
         "with a real EDF writer",
         illustrative="every electrode is that trace at a different offset (so inter-channel "
-        "structure is not real); labels, header identities; one truncated session "
-        "(quarantined)",
+        "structure is not real); labels, header identities; a truncated session and one lacking "
+        "electrode T5 (quarantined), a 9-s session (filtered)",
     )
 
 

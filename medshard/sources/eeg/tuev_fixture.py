@@ -69,6 +69,9 @@ def write_raw(root: Path, *, rate_hz: int = 250) -> Path:
 
 
 BROKEN_SESSION = "edf/train/00009999/00009999_00000001"
+# a whole EDF whose .rec names TCP channel 22 (the montage has 0-21)
+BAD_CHANNEL_SESSION = "edf/train/00009998/00009998_00000001"
+BAD_CHANNEL_REC = "3,5.0000,6.0000,1\n22,8.0000,9.0000,6\n"
 
 
 def write_fixture(root: Path) -> Path:
@@ -79,6 +82,8 @@ def write_fixture(root: Path) -> Path:
     (root / BROKEN_SESSION).parent.mkdir(parents=True, exist_ok=True)
     (root / f"{BROKEN_SESSION}.edf").write_bytes(whole[:700])
     (root / f"{BROKEN_SESSION}.rec").write_text(format_rec(events), encoding="ascii")
+    edf = write_session(root / f"{BAD_CHANNEL_SESSION}.edf", duration_s=20, rate_hz=250)
+    edf.with_suffix(".rec").write_text(BAD_CHANNEL_REC, encoding="ascii")
     return root
 
 
@@ -89,12 +94,13 @@ def _fixture():
     return Fixture(
         write=write_fixture,
         samples={"train": 6, "val": 5, "test": 4},
-        quarantined={"00009999_00000001": "load"},
+        quarantined={"00009999_00000001": "load", "00009998_00000001": "load"},
         phi_markers=PHI_MARKERS,
         real="one real EEG channel (pyedflib's `test_utf8.edf`), written as TUH-layout EDF "
         "with a real EDF writer",
         illustrative="every electrode is that trace at a different offset; events, labels, "
-        "header identities; one truncated session (quarantined)",
+        "header identities; a truncated session and one whose .rec names channel 22 "
+        "(quarantined)",
     )
 
 

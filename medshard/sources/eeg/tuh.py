@@ -10,6 +10,14 @@ channel the difference of two referential electrodes.
 the montage on demand, so a two-hour session is never held whole in memory:
 only the requested span of the 16 electrodes is decoded.
 
+pyedflib is not thread-safe: its C library (EDFlib) keeps every open file in one
+process-wide table, refuses a file another thread has open ("file has already been
+opened") and, read from two threads at once, returns short reads and samples of the
+other thread's file (measured: two builds in two threads wrote different TUAB windows).
+Beam's workers run several bundles of one process in threads, so every pyedflib call
+here runs under one process-wide lock, and no file stays open between reads: a block
+read opens the file, decodes the block and closes it.
+
 What leaves this module is signal data, the sampling rate, the duration and
 channel labels. EDF header identity fields (patient name/code, birthdate, sex,
 recording start date, technician, equipment, admin code) are never read into
@@ -19,6 +27,9 @@ any returned value.
 from __future__ import annotations
 
 import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
@@ -30,6 +41,9 @@ from medshard.schemas.download import DownloadSpec, ManualSteps
 from medshard.schemas.models import License
 from medshard.schemas.sample import RecordError
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
+
+# every pyedflib call of the process (see the module docstring)
+_EDFLIB_LOCK = threading.Lock()
 
 # The 22-channel ACNS TCP montage in the channel numbering of TUEV's .rec files
 # (TUEV AAREADME): (bipolar name, anode electrode, cathode electrode).
@@ -152,18 +166,25 @@ class TUHSession:
     ) -> None:
         self.path = path
         self.montage = montage
-        try:
-            self._reader = pyedflib.EdfReader(str(path))
-        except OSError as exc:  # pyedflib raises OSError for unreadable / non-EDF files
-            raise RecordError(f"cannot read EDF {path.name}: {exc}; re-download the file") from exc
-        try:
-            self._index_channels()
-        except BaseException:
-            self._reader.close()
-            raise
+        with self._open() as reader:
+            self._index_channels(reader)
 
-    def _index_channels(self) -> None:
-        labels = self._reader.getSignalLabels()
+    @contextmanager
+    def _open(self) -> Iterator[pyedflib.EdfReader]:
+        """The file open in pyedflib, for one header or block read, under `_EDFLIB_LOCK`."""
+        with _EDFLIB_LOCK:
+            try:
+                reader = pyedflib.EdfReader(str(self.path))
+            except OSError as exc:  # pyedflib raises OSError for unreadable / non-EDF files
+                raise RecordError(f"cannot read EDF {self.path.name}: {exc}; re-download "
+                                  "the file") from exc
+            try:
+                yield reader
+            finally:
+                reader.close()
+
+    def _index_channels(self, reader: pyedflib.EdfReader) -> None:
+        labels = reader.getSignalLabels()
         found: dict[str, int] = {}
         for i, label in enumerate(labels):
             parsed = parse_electrode(label)
@@ -180,7 +201,7 @@ class TUHSession:
             )
         self._channel = {e: found[e] for e in needed}
         self.source_labels = [labels[self._channel[e]] for e in needed]
-        rates = {float(self._reader.getSampleFrequency(i)) for i in self._channel.values()}
+        rates = {float(reader.getSampleFrequency(i)) for i in self._channel.values()}
         if len(rates) != 1:
             raise RecordError(
                 f"EDF {self.path.name}: montage electrodes use different sampling rates "
@@ -189,10 +210,10 @@ class TUHSession:
         self.sampling_rate_hz = rates.pop()
         self._block: dict[str, np.ndarray] = {}
         self._block_start, self._block_len = 0, 0
-        self.n_samples = min(int(self._reader.getNSamples()[i]) for i in self._channel.values())
+        self.n_samples = min(int(reader.getNSamples()[i]) for i in self._channel.values())
         self._to_uv = {}
         for e, i in self._channel.items():
-            unit = self._reader.getPhysicalDimension(i).strip()
+            unit = reader.getPhysicalDimension(i).strip()
             factor = _TO_MICROVOLTS.get(unit.lower())
             if factor is None:
                 raise RecordError(
@@ -231,8 +252,9 @@ class TUHSession:
             # call costs ~0.2 ms of Python whatever its length); a block is >= 60 s
             lo = start
             length = min(max(n, int(self.BLOCK_S * self.sampling_rate_hz)), self.n_samples - lo)
-            self._block = {e: self._reader.readSignal(i, lo, length) * self._to_uv[e]
-                           for e, i in self._channel.items()}
+            with self._open() as reader:
+                self._block = {e: reader.readSignal(i, lo, length) * self._to_uv[e]
+                               for e, i in self._channel.items()}
             self._block_start, self._block_len = lo, length
         ref = {e: block[start - lo:stop - lo] for e, block in self._block.items()}
         out = np.empty((len(self.montage), n), dtype=np.float64)
@@ -241,8 +263,8 @@ class TUHSession:
         return out
 
     def close(self) -> None:
-        """Release the file handle."""
-        self._reader.close()
+        """Drop the decoded block (no file handle is held between reads)."""
+        self._block = {}
 
     def __enter__(self) -> TUHSession:
         return self

@@ -1,0 +1,1 @@
+"""Brain-network sources: one connectome graph per subject (ABIDE, ABCD, PPMI)."""
