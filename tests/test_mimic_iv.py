@@ -340,3 +340,19 @@ def test_chartevents_can_be_left_out(raw):
     assert kinds == {"lab", "medication", "icu"}
     full = next(get_source("mimic-iv").load(rec, raw)).payloads["ehr"].data["kind"]
     assert "chart" in full
+
+
+def test_two_worker_processes_build_the_same_bytes(raw, built, tmp_path):
+    """Each worker process partitions the event tables into its own store: the shards
+    must not depend on which process (and which store) wrote them."""
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    ref, _, _ = built
+    out = tmp_path / "mp"
+    run_build(BuildConfig(sources=["mimic-iv"], data_root=raw.parent, out=out,
+                          formats=("webdataset", "parquet"), progress=False, workers=2))
+    shards = sorted(p.relative_to(out) for p in out.rglob("*") if p.suffix in (".tar",
+                                                                                ".parquet"))
+    assert len([s for s in shards if s.suffix == ".tar"]) > 1  # several shard tasks
+    for rel in shards:
+        assert (out / rel).read_bytes() == (ref / rel).read_bytes(), rel
