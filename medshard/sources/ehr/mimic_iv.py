@@ -153,7 +153,6 @@ TABLES = {
     "d_icd_procedures": "hosp/d_icd_procedures", "icustays": "icu/icustays",
     "chartevents": "icu/chartevents", "d_items": "icu/d_items",
 }
-EVENT_COLUMNS = ("time", "code", "kind", "name", "value", "text", "unit")
 
 
 class MIMICIVOptions(SourceOptions):
