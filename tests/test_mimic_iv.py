@@ -100,6 +100,14 @@ def test_ecg_and_xray_outside_the_window_are_not_attached(built):
     assert sorted(k for k in samples["mimic-iv_20002"] if k != "json") == ["ehr.jsonl"]
 
 
+def test_an_admission_without_events_in_the_window_is_filtered_not_empty(built):
+    out, samples, _ = built
+    assert all(s["ehr.jsonl"] for s in samples.values())
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "no EHR event in the input window" in json.dumps(manifest["sources"]["mimic-iv"])
+    assert {"mimic-iv_20009", "mimic-iv_20011", "mimic-iv_20012"}.isdisjoint(samples)
+
+
 def test_no_absolute_date_in_any_output_byte_or_log(raw, built):
     out, _, log = built
     dates: set[str] = set()
@@ -173,7 +181,7 @@ def test_48h_mortality_and_length_of_stay_match_pandas(raw, built):
                                   else ["ehr.no-in-hospital-death-48h"])
         assert meta["meta"]["los_days"] == pytest.approx(los[hadm], abs=1e-6)
         n += 1
-    assert n == 12 and died.sum() == 1
+    assert n == 9 and died.sum() == 1  # 13 admissions: 1 quarantined, 3 without events
     # 20005 died in hospital, but at hour 111: not the 48-h class
     m = json.loads(samples["mimic-iv_20005"]["json"])
     assert m["source_labels"]["hospital_expire_flag"] == "1"
@@ -309,7 +317,7 @@ def test_a_batch_mixes_admissions_with_and_without_linked_roles(built):
     samples = sorted(ShardDataset(str(out), split=None), key=lambda s: s["key"])
     batch = Collate()(samples)
     keys = [s["key"] for s in samples]
-    assert len(batch["ehr"]) == len(samples) == 12
+    assert len(batch["ehr"]) == len(samples) == 9
     with_ecg = [k for k, e in zip(keys, batch["ecg_0"], strict=True) if e is not None]
     assert with_ecg == ["mimic-iv_20001", "mimic-iv_20013"]
     assert [k for k, c in zip(keys, batch["cxr_0"], strict=True) if c is not None] == [

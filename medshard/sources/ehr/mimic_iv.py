@@ -69,7 +69,10 @@ when the NDC is blank/0, `icu:in` / `icu:out`), `kind` (lab | chart | medication
 `name` (d_labitems / d_items label, drug name, care unit), `value` (valuenum; a
 prescription's dose_val_rx when numeric), `text` (the raw value; a prescription's route)
 and `unit` (valueuom; dose_unit_rx). Rows without a parseable time are not placed in time:
-they are counted in `meta.events_without_time`. Lab comments (free text) are not kept.
+they are counted in `meta.events_without_time`. Lab comments (free text) are not kept. An
+admission with no event in the window is filtered, counted ("no EHR event in the input
+window"): its EHR payload would be empty (CLIMB's code likewise skips admissions it has
+nothing for).
 
 Multimodal roles: `ecg_0` ... (signal, the ECG standard: 500 Hz, 10 s, 12 leads) and
 `cxr_0` ... (the JPEG as shipped), in time order, at most `max_ecgs` / `max_cxrs` (those
@@ -122,6 +125,7 @@ from pydantic import Field
 from medshard.formats.wfdb import read_record
 from medshard.schemas import (
     BadRow,
+    Filtered,
     License,
     Payload,
     RawRecord,
@@ -506,6 +510,8 @@ class MIMICIV(Source):
             pos += 1
             payloads[cxr["role"]] = Payload("image", data, {
                 "view": cxr["view_position"], "source_encoding": "jpeg", "bit_depth": 8})
+        if not len(events["time"]):  # after the attachments: a broken file is quarantined
+            raise Filtered("no EHR event in the input window")
         labels = dict(record.source_labels)
         for kind, key in (("diagnosis", "diagnoses"), ("procedure", "procedures")):
             labels[key] = [{"seq_num": seq, "icd_code": code, "icd_version": version,

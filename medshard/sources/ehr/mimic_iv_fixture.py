@@ -213,8 +213,9 @@ def _fixture():
 
     return Fixture(
         write=write_fixture,
-        samples={"train": 10, "val": 2},
+        samples={"train": 7, "val": 2},
         quarantined={BROKEN_ADMISSION: "load"},
+        filtered={"no EHR event in the input window": 3},
         adversarial={"outside_path": outside_path, "malformed_row": malformed_rows},
         # shifted dates of the tables, the ECG header (dd/mm/yyyy) and the CXR StudyDate,
         # and the real-year anchor group: none may leave the source
