@@ -225,7 +225,7 @@ def _fixture():
         "rows); the 12-lead ECG in pydicom's `waveform_ecg.dcm` as MIMIC-IV-ECG WFDB; "
         "pydicom-data's `RG1_UNCR.dcm` radiograph as MIMIC-CXR-JPG JPEGs",
         illustrative="every patient, admission and event (synthetic, declared so); ECG and "
-        "X-ray ids and times; one truncated ECG",
+        "X-ray ids and times; one truncated ECG (quarantined); three admissions without an event in the 48-h window (filtered)",
     )
 
 
