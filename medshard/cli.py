@@ -481,6 +481,29 @@ def add_train_command(sub: Any) -> None:
     p.set_defaults(func=cmd_train)
 
 
+def cmd_qa(args: argparse.Namespace) -> int:
+    from medshard.jobs.qa import write_qa
+
+    summary = write_qa(args.build, Path(args.out), args.seed, args.sources)
+    for source, splits in summary["per_source"].items():
+        print(f"{source:<24} " + "  ".join(f"{k} {v}" for k, v in splits.items()))
+    for source, reasons in summary["skipped"].items():
+        for reason, n in reasons.items():
+            print(f"{source:<24} skipped {n}: {reason}")
+    print(f"{summary['questions']} questions in {args.out}/qa.jsonl")
+    return 0
+
+
+def add_qa_command(sub: Any) -> None:
+    p = sub.add_parser("qa", help="CLIMB-QA-style multiple-choice questions from a build's "
+                       "classification labels (JSONL referencing samples by key)")
+    p.add_argument("build", help="build directory or URL")
+    p.add_argument("--out", required=True, help="directory for qa.jsonl and qa_summary.json")
+    p.add_argument("--seed", type=int, default=0, help="option-order seed (default: 0)")
+    p.add_argument("--sources", nargs="+", metavar="SOURCE", help="default: every source")
+    p.set_defaults(func=cmd_qa)
+
+
 # --- parser -----------------------------------------------------------------------------
 
 
@@ -609,6 +632,7 @@ def make_parser() -> argparse.ArgumentParser:
     add_fewshot_command(sub)
     add_sites_command(sub)
     add_train_command(sub)
+    add_qa_command(sub)
     from medshard.sharding.release.commands import add_commands as add_release_commands
 
     add_release_commands(sub)

@@ -282,6 +282,10 @@ MULTIMED: dict[str, tuple[list[str], int]] = {
     "kermany-oct": (["CNV", "DME", "DRUSEN", "NORMAL"], 4),
     "lhncbc-malaria": (["Parasitized", "Uninfected"], 2),
     "cc-ccii": (["NCP", "CP", "Normal"], 3),
+    "pmc-image-text": ([], 0),  # figure-caption pairs: not classification
+    "expression-atlas-scrna": ([], 0),  # open-ended cell types: source labels only
+    "tcga-genomic": ([], 0),  # cancer types await concepts: source labels only
+    "pdb-proteins": ([], 0),
 }
 
 

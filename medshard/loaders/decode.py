@@ -11,7 +11,8 @@ memory-mapped local shard (tensors then share that memory, no copy). Decoded sam
   - `.npy` kinds (signal, volume, array, vector, image stored as npy): a tensor of its own
     dtype (signals float32 C x T, amplitudes in the descriptor's `scale` units), except
     unsigned 16/32-bit arrays, which become int32/int64 because torch has no arithmetic
-    on them; a vector's feature ids stay in its descriptor;
+    on them; a vector's feature ids stay in its descriptor, and a sparse vector (`.npz`)
+    comes back dense (zeros between its entries, NaN where not measured);
   - image (`.png`, `.jpg`): native size, C x H x W, uint8 for 8-bit, int32 for 16-bit;
   - mask: the label map H x W, uint8 (8-bit) or int32 (16-bit), values as stored;
   - graph: a dict, `edge_index` int64 2 x E, `edge_weight` float32 E, `node_features`
@@ -367,6 +368,21 @@ def graph_tensors(data: bytes | bytearray | memoryview) -> dict[str, Any]:
     return out
 
 
+def vector_tensor(data: bytes | bytearray | memoryview, descriptor: dict[str, Any]) -> torch.Tensor:
+    """A vector as a dense 1-D tensor: `.npy` as stored; sparse `.npz` expanded (zeros
+    between the stored entries, NaN at the missing ones, float32 unless the values are
+    float64)."""
+    if descriptor.get("storage", "dense") != "sparse":
+        return npy_tensor(data)
+    with np.load(io.BytesIO(bytes(data)), allow_pickle=False) as npz:
+        idx, values, missing = npz["indices"], npz["values"], npz["missing"]
+    dtype = np.float64 if values.dtype == np.float64 else np.float32
+    out = np.zeros(int(descriptor["length"]), dtype=dtype)
+    out[idx] = values
+    out[missing] = np.nan
+    return torch.from_numpy(out)
+
+
 def events_columns(data: bytes | bytearray | memoryview, descriptor: dict[str, Any]) -> dict:
     """Events JSON Lines as one entry per column: float64 tensors (NaN for null) or str lists."""
     rows = [json.loads(line) for line in bytes(data).decode("utf-8").splitlines() if line]
@@ -391,7 +407,7 @@ PAYLOAD_DECODERS: dict[str, Callable[[Any, dict[str, Any]], Any]] = {
     "signal": lambda data, desc: npy_tensor(data),
     "volume": lambda data, desc: npy_tensor(data),
     "array": lambda data, desc: npy_tensor(data),
-    "vector": lambda data, desc: npy_tensor(data),
+    "vector": vector_tensor,
     "image": _npy_or_image,
     "mask": lambda data, desc: mask_tensor(data),
     "graph": lambda data, desc: graph_tensors(data),

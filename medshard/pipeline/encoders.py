@@ -16,7 +16,9 @@ stored format opens without medshard:
 | video    | `<role>.<encoding>` | the source's encoded bytes                                 |
 | graph    | `<role>.npz`        | `edge_index` int64 2 x E, `edge_weight` float32 E,         |
 |          |                     | `node_features` float32 N x F, `node_ids` unicode N        |
-| vector   | `<role>.npy`        | 1-D numeric vector; feature ids in the descriptor          |
+| vector   | `<role>.npy`        | 1-D numeric vector (NaN: not measured); feature ids or a   |
+|          | or `<role>.npz`     | declared feature index in the descriptor; sparse: indices, |
+|          |                     | values, missing                                            |
 | events   | `<role>.jsonl`      | UTF-8 JSON Lines, one event per line, ordered by time      |
 | text     | `<role>.txt`        | UTF-8 text                                                 |
 
@@ -247,18 +249,65 @@ def encode_graph(p: Payload, ctx: EncodeContext) -> Encoded:
     return _out(ctx, "graph", "npz", npz_bytes(arrays), desc)
 
 
+def _vector_ids(p: Payload, ctx: EncodeContext, length: int) -> dict[str, Any]:
+    """The descriptor's `feature_ids` (checked unique, one per entry) or `feature_index`
+    (its length must be the vector's)."""
+    index = p.descriptor.get("feature_index")
+    if p.descriptor.get("feature_ids") is None and index is not None:
+        if int(index.get("length", -1)) != length:
+            raise RecordError(f"vector {ctx.role!r} has {length} entries but its feature index "
+                              f"{index.get('name')!r} has {index.get('length')}")
+        return {"feature_ids": None, "feature_index": dict(index)}
+    ids = [str(i) for i in p.descriptor.get("feature_ids") or []]
+    if len(ids) != length or len(set(ids)) != len(ids):
+        raise RecordError(f"vector {ctx.role!r} needs {length} unique feature_ids, "
+                          f"got {len(ids)} ({len(set(ids))} unique)")
+    return {"feature_ids": ids, "feature_index": index}
+
+
+def _sparse_vector(data: dict[str, Any], ctx: EncodeContext) -> tuple[dict[str, np.ndarray], int]:
+    """(arrays, length) of a sparse vector {"length", "indices", "values", optional
+    "missing"}, checked: indices ascending, unique and inside 0..length-1, one value each,
+    missing entries disjoint from stored ones."""
+    length = int(data["length"])
+    idx = np.asarray(data["indices"])
+    values = np.asarray(data["values"])
+    missing = np.asarray(data.get("missing", np.empty(0, np.int64)))
+    for name, a in (("indices", idx), ("missing", missing)):
+        if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
+            raise RecordError(f"sparse vector {ctx.role!r}: {name} must be 1-D integers")
+        if a.size and (a.min() < 0 or a.max() >= length or np.any(np.diff(a) <= 0)):
+            raise RecordError(f"sparse vector {ctx.role!r}: {name} must be ascending, unique "
+                              f"and inside 0..{length - 1}")
+    if values.shape != idx.shape or not np.issubdtype(values.dtype, np.number):
+        raise RecordError(f"sparse vector {ctx.role!r}: {values.shape[0] if values.ndim else 0} "
+                          f"values for {idx.shape[0]} indices")
+    if np.intersect1d(idx, missing).size:
+        raise RecordError(f"sparse vector {ctx.role!r}: an entry is both stored and missing")
+    # int32 positions (a vector of 2**31 entries is no gene index): 8 bytes per stored entry
+    itype = np.int32 if length < 2**31 else np.int64
+    return {"indices": idx.astype(itype), "values": values,
+            "missing": missing.astype(itype)}, length
+
+
 @register_encoder("vector")
 def encode_vector(p: Payload, ctx: EncodeContext) -> Encoded:
-    """A 1-D numeric vector as `.npy` (dtype kept); `descriptor["feature_ids"]` names each entry."""
+    """A 1-D numeric vector as `.npy` (dtype kept; NaN marks an entry not measured), or a
+    sparse one (`data` a dict: length, indices, values, missing) as `.npz`; feature ids in
+    `descriptor["feature_ids"]`, or a declared `descriptor["feature_index"]`."""
+    if isinstance(p.data, dict):
+        arrays, length = _sparse_vector(p.data, ctx)
+        desc = {**p.descriptor, **_vector_ids(p, ctx, length), "length": length,
+                "dtype": str(arrays["values"].dtype), "storage": "sparse",
+                "n_missing": int(arrays["missing"].size)}
+        return _out(ctx, "vector", "npz", npz_bytes(arrays), desc)
     arr = np.asarray(p.data)
     if arr.ndim != 1 or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise RecordError(f"vector {ctx.role!r} must be 1-D numbers, got {arr.dtype} {arr.shape}")
-    ids = [str(i) for i in p.descriptor.get("feature_ids", [])]
-    if len(ids) != arr.shape[0] or len(set(ids)) != len(ids):
-        raise RecordError(f"vector {ctx.role!r} needs {arr.shape[0]} unique feature_ids, "
-                          f"got {len(ids)} ({len(set(ids))} unique)")
-    desc = {**p.descriptor, "feature_ids": ids, "length": int(arr.shape[0]),
-            "dtype": str(arr.dtype)}
+    n_missing = int(np.isnan(arr).sum()) if arr.dtype.kind == "f" else 0
+    desc = {**p.descriptor, **_vector_ids(p, ctx, int(arr.shape[0])),
+            "length": int(arr.shape[0]), "dtype": str(arr.dtype), "storage": "dense",
+            "n_missing": n_missing}
     return _out(ctx, "vector", "npy", NpyMember(arr), desc)
 
 

@@ -11,12 +11,13 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-SCHEMA_VERSION = "2.2"  # 2.2: sample `full_key` (and the index column), image descriptors with `laterality` and `metadata_removed`; 2.1: provenance files as lists of {path, sha256}; 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
+SCHEMA_VERSION = "2.3"  # 2.3: vector `storage` (sparse .npz), `feature_index`, `n_missing`; 2.2: sample `full_key` (and the index column), image descriptors with `laterality` and `metadata_removed`; 2.1: provenance files as lists of {path, sha256}; 2.0: descriptors keyed by role (`payloads`); mask, graph, vector, events, text
 # 1.1 added split unit, concepts, label files, original rates, rescale
 
 Modality = Literal[
     "ecg", "eeg", "chest-xray", "mammography", "dermoscopy", "fundus", "pathology",
     "ct", "mri", "ultrasound", "video", "graph", "omics", "imu", "ehr", "text", "oct",
+    "protein",
 ]
 AccessKind = Literal["open", "registration", "credentialed", "manual"]
 Split = Literal["train", "val", "test"]
@@ -247,14 +248,40 @@ class GraphDescriptor(_Descriptor):
     )
 
 
+class FeatureIndex(_Strict):
+    """A declared, versioned list of feature ids (e.g. Ensembl genes) that vectors share."""
+
+    name: str = Field(description="what the list is, e.g. the file it was read from")
+    sha256: str = Field(description="sha256 of the ids joined by newlines: the index version")
+    length: int = Field(ge=0)
+
+
 class VectorDescriptor(_Descriptor):
-    """A 1-D feature vector (`.npy`) with one id per entry, e.g. gene expression per gene."""
+    """A 1-D feature vector with one id per entry, e.g. gene expression per gene.
+
+    `storage` "dense": `<role>.npy`, the vector itself; NaN marks an entry not measured.
+    "sparse": `<role>.npz` with `indices` (int32, ascending), `values` (the entries at
+    them; all others are 0) and `missing` (int32, ascending: entries not measured, NaN
+    when decoded). Feature ids are listed in `feature_ids`, or given by `feature_index`
+    (a declared list, too long to repeat in every sample) when `feature_ids` is null."""
 
     kind: Literal["vector"]
     length: int = Field(ge=0)
     dtype: str
-    feature_ids: list[str] = Field(description="id of entry i, e.g. an Ensembl gene id")
+    feature_ids: list[str] | None = Field(
+        default=None, description="id of entry i, e.g. an Ensembl gene id; null: the ids are "
+        "`feature_index`'s")
+    feature_index: FeatureIndex | None = Field(
+        default=None, description="the declared id list the entries follow (its version)")
+    storage: Literal["dense", "sparse"] = "dense"
+    n_missing: int = Field(default=0, ge=0, description="entries not measured (masked)")
     units: str | None = Field(default=None, description="e.g. TPM, log2(FPKM+1)")
+
+    @model_validator(mode="after")
+    def _ids_named(self) -> VectorDescriptor:
+        if self.feature_ids is None and self.feature_index is None:
+            raise ValueError("a vector needs feature_ids or a feature_index")
+        return self
 
 
 class EventsDescriptor(_Descriptor):

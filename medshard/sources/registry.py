@@ -56,6 +56,16 @@ BUILTIN_SOURCES: dict[str, str] = {
     "abide": "medshard.sources.brain_networks.abide:ABIDE",
     "abcd": "medshard.sources.brain_networks.abcd:ABCD",
     "ppmi": "medshard.sources.brain_networks.ppmi:PPMI",
+    "vital": "medshard.sources.text.vital:BioMedVital",
+    "pmc-image-text": "medshard.sources.text.pmc_image_text:PMCImageText",
+    "expression-atlas-scrna": "medshard.sources.omics.scxa:ScExpressionAtlas",
+    "expression-atlas": "medshard.sources.omics.expression_atlas:ExpressionAtlas",
+    "geo": "medshard.sources.omics.geo:GEO",
+    "tcga-genomic": "medshard.sources.omics.tcga:TCGAGenomic",
+    "rspect": "medshard.sources.ct.rspect:RSPECT",
+    "proteins": "medshard.sources.graphs.proteins:Proteins",
+    "ppi": "medshard.sources.graphs.ppi:PPI",
+    "pdb-proteins": "medshard.sources.structures.pdb_proteins:PDBProteins",
     "mimic-iv": "medshard.sources.ehr.mimic_iv:MIMICIV",
 }
 

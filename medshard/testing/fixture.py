@@ -26,7 +26,8 @@ class Fixture:
 
     write: Callable[[Path], Any]
     samples: Mapping[str, int]  # split -> samples the build writes
-    quarantined: Mapping[str, str] = field(default_factory=dict)  # record id -> stage
+    # record id (or "file:line" of an index row that made no record) -> stage
+    quarantined: Mapping[str, str] = field(default_factory=dict)
     filtered: Mapping[str, int] = field(default_factory=dict)  # reason -> records
     phi_markers: tuple[str, ...] = ()  # strings planted in the raw files; never in any output
     options: Mapping[str, Any] = field(default_factory=dict)  # source options for the build

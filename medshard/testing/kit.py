@@ -444,11 +444,11 @@ def check_split_counts(kit: KitBuild, slug: str) -> None:
 
 
 def check_quarantine(kit: KitBuild, slug: str) -> None:
-    got = {q["record_id"]: q["stage"] for q in kit.quarantine if q["source"] == slug}
+    got = {_quarantine_id(q): q["stage"] for q in kit.quarantine if q["source"] == slug}
     want = dict(kit.fixtures[slug].quarantined)
     if got != want:
-        detail = {q["record_id"]: f"{q['stage']}: {q['message']}" for q in kit.quarantine
-                  if q["source"] == slug and want.get(q["record_id"]) != q["stage"]}
+        detail = {_quarantine_id(q): f"{q['stage']}: {q['message']}" for q in kit.quarantine
+                  if q["source"] == slug and want.get(_quarantine_id(q)) != q["stage"]}
         _fail(slug, "quarantine", f"quarantined {got}, the fixture declares {want} "
               f"(unexpected: {detail})")
 
@@ -761,6 +761,8 @@ def _pick_readable_record(src: Source, root: Path, skip: set[str]) -> Any:
 
 
 def _quarantine_id(q: dict[str, Any]) -> str:
+    """A quarantine line's record id, or "file:line" for an index row that made no record
+    (as fixtures and `medshard.testing.adversarial.Expect` declare it)."""
     if q.get("record_id"):
         return str(q["record_id"])
     return f"{q['files'][0]}:{q.get('line')}"

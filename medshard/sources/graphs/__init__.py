@@ -1,0 +1,1 @@
+"""Graph sources: one graph per sample (TU-format protein graphs, PPI networks)."""

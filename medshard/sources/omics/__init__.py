@@ -1,0 +1,1 @@
+"""Omics sources: gene expression (bulk, single-cell, GEO series, TCGA)."""

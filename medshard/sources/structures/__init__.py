@@ -1,0 +1,1 @@
+"""Structure sources: macromolecular structures (wwPDB mmCIF entries)."""

@@ -1,0 +1,1 @@
+"""Text and image-text sources: instruction data and figure-caption pairs."""
