@@ -66,6 +66,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "proteins": "medshard.sources.graphs.proteins:Proteins",
     "ppi": "medshard.sources.graphs.ppi:PPI",
     "pdb-proteins": "medshard.sources.structures.pdb_proteins:PDBProteins",
+    "mimic-iv": "medshard.sources.ehr.mimic_iv:MIMICIV",
 }
 
 

@@ -1,0 +1,1 @@
+"""Electronic health record sources (MIMIC-IV)."""
