@@ -49,6 +49,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "aptos-2019": "medshard.sources.fundus.aptos2019:APTOS2019",
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
     "jichi": "medshard.sources.fundus.jichi:Jichi",
+    "cholec80": "medshard.sources.video.cholec80:Cholec80",
 }
 
 
