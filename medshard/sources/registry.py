@@ -50,6 +50,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "messidor-2": "medshard.sources.fundus.messidor2:Messidor2",
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "cholec80": "medshard.sources.video.cholec80:Cholec80",
+    "covid-blues": "medshard.sources.ultrasound.covid_blues:CovidBlues",
 }
 
 
