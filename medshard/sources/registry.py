@@ -51,6 +51,7 @@ BUILTIN_SOURCES: dict[str, str] = {
     "jichi": "medshard.sources.fundus.jichi:Jichi",
     "cholec80": "medshard.sources.video.cholec80:Cholec80",
     "covid-blues": "medshard.sources.ultrasound.covid_blues:CovidBlues",
+    "covid-us": "medshard.sources.ultrasound.covid_us:CovidUS",
 }
 
 
