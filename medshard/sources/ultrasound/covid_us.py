@@ -1,9 +1,6 @@
 """COVID-US (COVIDx-US): lung ultrasound videos gathered from public sources, by NRC Canada.
 
-Raw layout (github.com/nrc-cnrc/COVID-US): the repository ships no video; its notebook
-`create_COVIDxUS.ipynb` downloads each one from its publisher (ButterflyNetwork,
-GrepMed, The POCUS Atlas, LITFL, Radiopaedia, CoreUltrasound, University of Florida,
-papers, Clarius) and saves it under the row's id:
+Raw layout (github.com/nrc-cnrc/COVID-US after running its notebook, see below):
     utils/video_metadata.csv          one row per video: id (e.g. `23_grepmed_pneumonia`),
                                       filename (the publisher's), filetype (mp4 | gif | ...),
                                       folder, source, url, probe (Convex | Linear), class
@@ -12,6 +9,9 @@ papers, Clarius) and saves it under the row's id:
                                       age, comment (free text), paper_link, paper_doi,
                                       license, link
     data/video/<id>.<filetype>        the downloaded video (the notebook's VIDEO_PATH)
+The repository ships no video: its notebook `create_COVIDxUS.ipynb` downloads each one
+from its publisher (ButterflyNetwork, GrepMed, The POCUS Atlas, LITFL, Radiopaedia,
+CoreUltrasound, University of Florida, papers, Clarius) and saves it under the row's id.
 CLIMB's copy (a Google Drive zip of `videos/<id>.mp4`, DDVD233/CLIMB
 src/datasets/ultrasound/covid_us.py) is accepted too: `videos/<id>.<filetype>` is read
 when `data/video/` lacks the file. Where the facts come from: the repository's README

@@ -1,7 +1,6 @@
 """Cholec80: 80 laparoscopic cholecystectomy videos with surgical phase and tool annotations.
 
-Raw layout (CAMMA, University of Strasbourg, by request form at
-camma.unistra.fr/datasets; the archive unpacks to `cholec80/`):
+Raw layout (CAMMA, by request form at camma.unistra.fr/datasets; unpacks to `cholec80/`):
     videos/videoNN.mp4                       NN = 01..80, 25 fps, one operation each
     phase_annotations/videoNN-phase.txt      tab-separated, header `Frame<TAB>Phase`, one row
                                              per frame from 0 at 25 fps, Phase one of the 7
