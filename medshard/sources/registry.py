@@ -67,6 +67,9 @@ BUILTIN_SOURCES: dict[str, str] = {
     "ppi": "medshard.sources.graphs.ppi:PPI",
     "pdb-proteins": "medshard.sources.structures.pdb_proteins:PDBProteins",
     "mimic-iv": "medshard.sources.ehr.mimic_iv:MIMICIV",
+    "cholec80": "medshard.sources.video.cholec80:Cholec80",
+    "covid-blues": "medshard.sources.ultrasound.covid_blues:CovidBlues",
+    "covid-us": "medshard.sources.ultrasound.covid_us:CovidUS",
 }
 
 
