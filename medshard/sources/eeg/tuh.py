@@ -15,8 +15,9 @@ process-wide table, refuses a file another thread has open ("file has already be
 opened") and, read from two threads at once, returns short reads and samples of the
 other thread's file (measured: two builds in two threads wrote different TUAB windows).
 Beam's workers run several bundles of one process in threads, so every pyedflib call
-here runs under one process-wide lock, and no file stays open between reads: a block
-read opens the file, decodes the block and closes it.
+here runs under one process-wide lock, and sessions of one file share one reader (opened
+once: EDFlib parses a file's annotations on every open, so reopening per block would
+read a two-hour file again for every minute of it).
 
 What leaves this module is signal data, the sampling rate, the duration and
 channel labels. EDF header identity fields (patient name/code, birthdate, sex,
@@ -28,8 +29,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
@@ -44,6 +43,37 @@ from medshard.sources.base import CarveValOptions, MissingRawData, Source
 
 # every pyedflib call of the process (see the module docstring)
 _EDFLIB_LOCK = threading.Lock()
+# the files open in this process: path -> (reader, sessions using it); EDFlib refuses to
+# open a file twice, so sessions of one file share one reader
+_OPEN: dict[str, tuple[pyedflib.EdfReader, int]] = {}
+
+
+def _open_shared(path: Path) -> pyedflib.EdfReader:
+    """The process's reader of `path` (opened now, or shared with the sessions using it)."""
+    key = str(path)
+    with _EDFLIB_LOCK:
+        if key in _OPEN:
+            reader, users = _OPEN[key]
+            _OPEN[key] = (reader, users + 1)
+            return reader
+        try:
+            reader = pyedflib.EdfReader(key)
+        except OSError as exc:  # pyedflib raises OSError for unreadable / non-EDF files
+            raise RecordError(f"cannot read EDF {path.name}: {exc}; re-download the "
+                              "file") from exc
+        _OPEN[key] = (reader, 1)
+        return reader
+
+
+def _close_shared(path: Path) -> None:
+    key = str(path)
+    with _EDFLIB_LOCK:
+        reader, users = _OPEN[key]
+        if users > 1:
+            _OPEN[key] = (reader, users - 1)
+        else:
+            del _OPEN[key]
+            reader.close()
 
 # The 22-channel ACNS TCP montage in the channel numbering of TUEV's .rec files
 # (TUEV AAREADME): (bipolar name, anode electrode, cathode electrode).
@@ -166,22 +196,13 @@ class TUHSession:
     ) -> None:
         self.path = path
         self.montage = montage
-        with self._open() as reader:
-            self._index_channels(reader)
-
-    @contextmanager
-    def _open(self) -> Iterator[pyedflib.EdfReader]:
-        """The file open in pyedflib, for one header or block read, under `_EDFLIB_LOCK`."""
-        with _EDFLIB_LOCK:
-            try:
-                reader = pyedflib.EdfReader(str(self.path))
-            except OSError as exc:  # pyedflib raises OSError for unreadable / non-EDF files
-                raise RecordError(f"cannot read EDF {self.path.name}: {exc}; re-download "
-                                  "the file") from exc
-            try:
-                yield reader
-            finally:
-                reader.close()
+        self._reader: pyedflib.EdfReader | None = _open_shared(path)
+        try:
+            with _EDFLIB_LOCK:
+                self._index_channels(self._reader)
+        except BaseException:
+            self.close()
+            raise
 
     def _index_channels(self, reader: pyedflib.EdfReader) -> None:
         labels = reader.getSignalLabels()
@@ -252,9 +273,12 @@ class TUHSession:
             # call costs ~0.2 ms of Python whatever its length); a block is >= 60 s
             lo = start
             length = min(max(n, int(self.BLOCK_S * self.sampling_rate_hz)), self.n_samples - lo)
-            with self._open() as reader:
-                self._block = {e: reader.readSignal(i, lo, length) * self._to_uv[e]
-                               for e, i in self._channel.items()}
+            if self._reader is None:
+                raise ValueError(f"EDF {self.path.name} was closed")
+            with _EDFLIB_LOCK:  # one pyedflib call at a time in the process
+                raw = {e: self._reader.readSignal(i, lo, length)
+                       for e, i in self._channel.items()}
+            self._block = {e: block * self._to_uv[e] for e, block in raw.items()}
             self._block_start, self._block_len = lo, length
         ref = {e: block[start - lo:stop - lo] for e, block in self._block.items()}
         out = np.empty((len(self.montage), n), dtype=np.float64)
@@ -263,8 +287,11 @@ class TUHSession:
         return out
 
     def close(self) -> None:
-        """Drop the decoded block (no file handle is held between reads)."""
+        """Release this session's share of the file handle."""
         self._block = {}
+        if self._reader is not None:
+            _close_shared(self.path)
+            self._reader = None
 
     def __enter__(self) -> TUHSession:
         return self
