@@ -22,8 +22,10 @@ They must cover every label; a sample whose labels no option set covers gets no
 question and is counted under `skipped` with the reason. A sample with no unified label
 is answered by the option "None of these" in a multi-label source (where no label means
 none of the listed conditions: CLIMB scores the empty set like any other); in a
-single-label source it has no class to ask for and is skipped. Every task whose name says "classification" (multi-class, multi-label, binary)
-is asked. A source whose task is "multi-label classification", or where any sample
+single-label source it has no class to ask for and is skipped. Every classification
+task is asked: a task whose name says "classification" (multi-class, multi-label,
+binary), "multilabel" (Cholec80's phases and tools) or "recognition" (HuGaDB's
+activities). A source whose task is multi-label, or where any sample
 has more than one answer, is multi-label: its
 question says "select all that apply" and every answer lists all its letters (one
 question per sample, scored as a set, as CLIMB-QA is); otherwise exactly one letter.
@@ -69,6 +71,16 @@ MULTI = ("Which of the following does this {subject} show? Select all that apply
 
 # the answer of a multi-label sample with no unified label
 NONE_OPTION: dict[str, Any] = {"text": "None of these", "classes": [], "concepts": []}
+
+
+def is_classification(task: str) -> bool:
+    """Whether a sample's task asks for classes (the words sources use for it)."""
+    return any(word in task for word in ("classification", "multilabel", "multi-label",
+                                         "recognition"))
+
+
+def _multi_label(task: str) -> bool:
+    return "multi-label" in task or "multilabel" in task
 
 
 def letters(n: int) -> list[str]:
@@ -176,7 +188,7 @@ def make_questions(manifest: dict[str, Any], rows: list[dict[str, Any]], seed: i
         answers: dict[str, list[int]] = {}
         unlabelled: list[str] = []
         for r in mine:
-            if "classification" not in r["task"]:
+            if not is_classification(r["task"]):
                 skipped[source][f"task {r['task']} is not classification"] += 1
             elif not options:
                 skipped[source]["the source has no classes in the vocabulary"] += 1
@@ -186,7 +198,7 @@ def make_questions(manifest: dict[str, Any], rows: list[dict[str, Any]], seed: i
                 skipped[source]["labels not covered by the source's classes"] += 1
             else:
                 answers[r["key"]] = found
-        multi = (any("multi-label" in r["task"] for r in mine if "classification" in r["task"])
+        multi = (any(_multi_label(r["task"]) for r in mine if is_classification(r["task"]))
                  or any(len(a) > 1 for a in answers.values()))
         if multi and options:  # no label: none of the listed conditions
             options = [*options, NONE_OPTION]
