@@ -75,6 +75,7 @@ def _close_shared(path: Path) -> None:
             del _OPEN[key]
             reader.close()
 
+
 # The 22-channel ACNS TCP montage in the channel numbering of TUEV's .rec files
 # (TUEV AAREADME): (bipolar name, anode electrode, cathode electrode).
 TCP_MONTAGE_22: tuple[tuple[str, str, str], ...] = (
