@@ -36,21 +36,47 @@ def kit_sources(config) -> list[str]:
     return slugs
 
 
+def _reads_kit(item) -> bool:
+    return "kit" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(trylast=True)  # after -k / -m have deselected
 def pytest_collection_modifyitems(config, items):
-    if not config.getoption("--sources"):
-        return
-    chosen = set(kit_sources(config))
-    keep, drop = [], []
-    for item in items:
-        slug = getattr(item, "callspec", None) and item.callspec.params.get("slug")
-        is_builtin = item.originalname == "test_builtin_source_conforms"
-        (drop if is_builtin and slug not in chosen else keep).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    """`--sources` keeps only those sources' conformance tests; the tests that read the
+    kit's build run last, so that the build (a child process started when collection
+    ends) overlaps every other test."""
+    if config.getoption("--sources"):
+        chosen = set(kit_sources(config))
+        keep, drop = [], []
+        for item in items:
+            slug = getattr(item, "callspec", None) and item.callspec.params.get("slug")
+            is_builtin = item.originalname == "test_builtin_source_conforms"
+            (drop if is_builtin and slug not in chosen else keep).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    items[:] = [i for i in items if not _reads_kit(i)] + [i for i in items if _reads_kit(i)]
+
+
+_PENDING_KIT = pytest.StashKey()
+
+
+def pytest_collection_finish(session):
+    """Start the conformance kit's build in a child process as soon as the tests that read
+    it are known: the session runs its other tests meanwhile (CI has two cores; pytest
+    uses one)."""
+    if any(_reads_kit(item) for item in session.items):
+        from medshard.testing.kit import start_build_fixtures
+
+        workdir = Path(tempfile.mkdtemp(prefix="conformance-", dir=_HOME))
+        session.config.stash[_PENDING_KIT] = start_build_fixtures(
+            kit_sources(session.config), workdir)
 
 
 def pytest_sessionfinish(session, exitstatus):
+    pending = session.config.stash.get(_PENDING_KIT, None)
+    if pending is not None:
+        pending.cancel()
     shutil.rmtree(_HOME, ignore_errors=True)
 
 
@@ -88,8 +114,14 @@ def demo_build(demo_raw, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def kit(request, tmp_path_factory):
     """One build (both formats) of every built-in source's fixture (or of `--sources`), and
-    its repeat: the conformance kit's build, shared by the whole-build reader tests."""
-    from medshard.testing import build_fixtures
+    its repeat: the conformance kit's build, shared by the whole-build reader tests. It was
+    started in a child process when collection ended; this waits for it."""
+    from medshard.testing.kit import start_build_fixtures
 
-    return build_fixtures(kit_sources(request.config), tmp_path_factory.mktemp("conformance"))
+    pending = request.config.stash.get(_PENDING_KIT, None)
+    if pending is None:  # a kit test that collection did not see (pytest --lf, -p ...)
+        pending = start_build_fixtures(kit_sources(request.config),
+                                       tmp_path_factory.mktemp("conformance"))
+        request.config.stash[_PENDING_KIT] = pending
+    return pending.result()
 

@@ -7,7 +7,10 @@ source. Dataset-specific meaning (label tables, transforms) lives in the per-sou
 from __future__ import annotations
 
 import importlib
+import os
+import re
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -112,3 +115,51 @@ def test_a_bad_listing_entry_is_no_duplicate_id(registered, tmp_path):
         run_check(kit, "toy-bad-entry", "unique_ids")
     finally:
         del conformance_toy.ListsABadEntry
+
+
+def test_the_kit_built_in_a_child_process_equals_the_kit_built_here(tmp_path):
+    """The session's kit builds in a child process (conftest), beside the other tests:
+    what its checks read must be what `build_fixtures` gives in this process."""
+    from medshard.testing import start_build_fixtures
+
+    pending = start_build_fixtures(["tuev"], tmp_path / "child")
+    here = build_fixtures(["tuev"], tmp_path / "here")
+    child = pending.result()
+    assert child.index == here.index and child.quarantine == here.quarantine
+    assert child.manifest["sources"] == here.manifest["sources"]
+    assert [r.record_id for r in child.traces["tuev"].records] == \
+        [r.record_id for r in here.traces["tuev"].records]
+    assert child.traces["tuev"].classes == here.traces["tuev"].classes
+
+    def lines(kit, workdir):  # what the builds said, paths and timings aside
+        return {re.sub(r"in \d+\.\d+s", "in Ns", line.replace(str(workdir), "W"))
+                for line in kit.log_text.splitlines()}
+
+    assert lines(child, tmp_path / "child") == lines(here, tmp_path / "here")
+    assert "channel 22 is not a TCP channel" in child.log_text  # a quarantined record
+    for check in CHECKS:
+        run_check(child, "tuev", check)
+
+
+def test_a_check_failing_in_the_kits_child_process_fails_here_with_its_message(
+        tmp_path, monkeypatch):
+    """A source the child's build rejects (here: one registered by entry point, as a
+    third-party package is, that lists an id twice) fails in this process with the
+    check's own message; anything else the child dies of is reported with its output."""
+    from medshard.testing import start_build_fixtures
+
+    site = tmp_path / "site"
+    dist = site / "medshard_dup_ids-0.1.dist-info"
+    dist.mkdir(parents=True)
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: medshard-dup-ids\n"
+                                   "Version: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[medshard.sources]\ntoy-duplicate-ids = tests.conformance_toy:DuplicateIds\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(
+        [str(site), str(Path(__file__).parent.parent), os.environ.get("PYTHONPATH", "")]))
+    pending = start_build_fixtures(["toy-duplicate-ids"], tmp_path / "dup")
+    with pytest.raises(ConformanceError, match=r"^toy-duplicate-ids: unique_ids: record id "):
+        pending.result()
+    pending = start_build_fixtures(["no-such-source"], tmp_path / "unknown")
+    with pytest.raises(RuntimeError, match=r"exited with 1(.|\n)*unknown source 'no-such-source'"):
+        pending.result()

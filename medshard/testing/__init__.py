@@ -12,15 +12,17 @@ from medshard.testing.kit import (
     CHECKS,
     ConformanceError,
     KitBuild,
+    PendingKit,
     build_fixtures,
     check_adversarial,
     check_sources,
     run_check,
+    start_build_fixtures,
     write_fixtures,
 )
 
 __all__ = [
-    "CHECKS", "ConformanceError", "Fixture", "KitBuild", "build_fixtures", "check_adversarial",
-    "check_sources",
-    "load_fixture", "run_check", "write_fixtures",
+    "CHECKS", "ConformanceError", "Fixture", "KitBuild", "PendingKit", "build_fixtures",
+    "check_adversarial", "check_sources", "load_fixture", "run_check", "start_build_fixtures",
+    "write_fixtures",
 ]

@@ -12,6 +12,10 @@ with the logs captured. Each check reads that build, or calls the source directl
 file reads traced. A failure is a `ConformanceError` whose message starts with
 "<source>: <check>:" and says what was found.
 
+`start_build_fixtures(slugs, workdir)` runs the same in a child process and returns at
+once; its `result()` is the `KitBuild`. A test session starts it when collection ends and
+runs its other tests meanwhile (tests/conftest.py).
+
 `check_adversarial(slug, workdir)` builds a mutated copy of the fixture of its own
 (`medshard.testing.adversarial`): a payload symlinked out of the root, and the cases the
 fixture declares (`..` paths, malformed index rows, long file names).
@@ -129,25 +133,31 @@ def build_fixtures(slugs: list[str], workdir: Path, build: bool = True,
     the fixtures only, for the checks in SOURCE_CHECKS; `repeat=False` builds once (every
     check but rebuild_identical).
     """
-    from medshard.pipeline.build import BuildConfig, run_build
-
     data_root = workdir / "raw"
     fixtures = write_fixtures(slugs, data_root)
-    outs = (workdir / "build", workdir / "build-again")
-    kit = KitBuild(data_root, outs[0], outs[1], fixtures, "")
+    kit = KitBuild(data_root, workdir / "build", workdir / "build-again", fixtures, "")
     for slug in slugs:
         check_registered(kit, slug)
         check_unique_ids(kit, slug)
     if not build:
         return kit
-    options = {s: dict(f.options) for s, f in fixtures.items() if f.options}
+    kit.log_text = _build_twice(kit, repeat)
+    _read_build(kit)
+    return kit
+
+
+def _build_twice(kit: KitBuild, repeat: bool) -> str:
+    """Build every fixture into `kit.out` (and `kit.out_again`); everything the builds said."""
+    from medshard.pipeline.build import BuildConfig, run_build
+
+    options = {s: dict(f.options) for s, f in kit.fixtures.items() if f.options}
     printed, errors = io.StringIO(), io.StringIO()
     with (captured_logs() as logs, warnings.catch_warnings(record=True) as caught,
           contextlib.redirect_stdout(printed), contextlib.redirect_stderr(errors)):
         warnings.simplefilter("always")
         def build(out: Path) -> None:
             run_build(BuildConfig(
-                sources=list(slugs), data_root=data_root, out=out,
+                sources=list(kit.fixtures), data_root=kit.data_root, out=out,
                 formats=("webdataset", "parquet"), shard_size=4 << 20,
                 source_options=options, progress=False,
             ))
@@ -155,17 +165,78 @@ def build_fixtures(slugs: list[str], workdir: Path, build: bool = True,
         # the repeat runs at the same time as the first build, in a second thread: the
         # waits of one (fsync, zlib, decoders, which release the GIL) overlap the other's
         # work, and two builds scheduled differently are a stronger test of determinism
+        outs = (kit.out, kit.out_again) if repeat else (kit.out,)
         with ThreadPoolExecutor(max_workers=2) as pool:
-            for done in [pool.submit(build, out) for out in (outs if repeat else outs[:1])]:
+            for done in [pool.submit(build, out) for out in outs]:
                 done.result()
     # everything the build said, however it said it: log lines, warnings, prints
-    kit.log_text = "\n".join([*logs.lines, *(str(w.message) for w in caught),
-                              printed.getvalue(), errors.getvalue()])
+    return "\n".join([*logs.lines, *(str(w.message) for w in caught),
+                      printed.getvalue(), errors.getvalue()])
+
+
+def _read_build(kit: KitBuild) -> None:
     kit.index = pq.read_table(kit.out / "index.parquet").to_pylist()
     kit.quarantine = [json.loads(line) for line in
                       (kit.out / "quarantine.jsonl").read_text().splitlines() if line]
     kit.manifest = json.loads((kit.out / "manifest.json").read_text())
-    return kit
+
+
+class PendingKit:
+    """`build_fixtures` running in a child process (`start_build_fixtures`).
+
+    The child writes the fixtures, traces each source's reads, builds twice and leaves
+    the logs and traces beside the build; `result()` waits and returns the `KitBuild`,
+    or raises the child's `ConformanceError` as its own.
+    """
+
+    LOG, TRACES, ERROR, OUTPUT = "kit-log.txt", "kit-traces.pickle", "kit-error.txt", "kit-child.txt"
+
+    def __init__(self, slugs: list[str], workdir: Path, repeat: bool = True) -> None:
+        import subprocess
+
+        self.slugs, self.workdir = list(slugs), workdir
+        workdir.mkdir(parents=True, exist_ok=True)
+        self._output = open(workdir / self.OUTPUT, "wb")  # noqa: SIM115 - closed in result()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-m", "medshard.testing._kit_child", str(workdir),
+             "1" if repeat else "0", *self.slugs],
+            stdin=subprocess.DEVNULL, stdout=self._output, stderr=subprocess.STDOUT)
+        self._kit: KitBuild | None = None
+
+    def result(self) -> KitBuild:
+        if self._kit is not None:
+            return self._kit
+        code = self._proc.wait()
+        self._output.close()
+        error = self.workdir / self.ERROR
+        if error.exists():
+            raise ConformanceError(error.read_text())
+        if code != 0:
+            tail = (self.workdir / self.OUTPUT).read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"the kit's build process exited with {code}; its last "
+                               f"output:\n{tail}")
+        import pickle
+
+        kit = KitBuild(self.workdir / "raw", self.workdir / "build",
+                       self.workdir / "build-again", {s: fixture_of(s) for s in self.slugs},
+                       (self.workdir / self.LOG).read_text())
+        kit.traces = pickle.loads((self.workdir / self.TRACES).read_bytes())
+        _read_build(kit)
+        self._kit = kit
+        return kit
+
+    def cancel(self) -> None:
+        """Stop the child if it still runs (a session that ends early)."""
+        if self._proc.poll() is None:
+            self._proc.kill()
+            self._proc.wait()
+        self._output.close()
+
+
+def start_build_fixtures(slugs: list[str], workdir: Path, repeat: bool = True) -> PendingKit:
+    """`build_fixtures(slugs, workdir)` in a child process, started now: a test session
+    runs its other tests while the kit builds on another core."""
+    return PendingKit(slugs, workdir, repeat)
 
 
 # --- tracing what a source reads --------------------------------------------------------
