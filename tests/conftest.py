@@ -65,7 +65,7 @@ def pytest_collection_finish(session):
     """Start the conformance kit's build in a child process as soon as the tests that read
     it are known: the session runs its other tests meanwhile (CI has two cores; pytest
     uses one)."""
-    if any(_reads_kit(item) for item in session.items):
+    if not session.config.option.collectonly and any(_reads_kit(i) for i in session.items):
         from medshard.testing.kit import start_build_fixtures
 
         workdir = Path(tempfile.mkdtemp(prefix="conformance-", dir=_HOME))
