@@ -251,7 +251,8 @@ def test_a_non_invertible_nifti_affine_is_quarantined_with_what_to_do(tmp_path):
         broken.set_qform(None, code=0)
         broken.set_sform(singular, code=2)
         nib.save(broken, root / rel)
-    with pytest.raises(RecordError, match=r"affine is not invertible.*re-download the case"):
+    with pytest.raises(RecordError,
+                       match=r"imaging.nii.gz: the NIfTI affine is not invertible.*re-download it"):
         list(src.load(rec, root))
 
 

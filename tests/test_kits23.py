@@ -20,7 +20,7 @@ from nibabel.affines import voxel_sizes
 
 from medshard.schemas import Filtered, RecordError
 from medshard.sources.ct import kits23_fixture as demo
-from medshard.sources.ct.kits23 import SEGMENTATION_LABELS, KiTS23, read_voxels, to_ras
+from medshard.sources.ct.kits23 import SEGMENTATION_LABELS, KiTS23
 from medshard.sources.registry import get_source
 
 WRITTEN = ["case_00000", "case_00001", "case_00002", "case_00003"]
@@ -146,29 +146,6 @@ def test_missing_imaging_is_a_record_error_naming_the_fix(kits_root, tmp_path):
     (root / "dataset/case_00000/imaging.nii.gz").unlink()
     with pytest.raises(RecordError, match="kits23_download_data"):
         list(KiTS23().load(_records(root)["case_00000"], root))
-
-
-def test_header_scaling_is_applied_exactly(tmp_path):
-    raw = (np.arange(24, dtype=np.int16).reshape(2, 3, 4) * 7) - 50
-    img = nib.Nifti1Image(raw, np.eye(4))
-    img.header.set_slope_inter(2, -1024)
-    img.to_filename(tmp_path / "int.nii.gz")
-    got = read_voxels(nib.load(tmp_path / "int.nii.gz"))
-    assert got.dtype.kind == "i"
-    np.testing.assert_array_equal(got, raw.astype(np.int64) * 2 - 1024)
-
-    img.header.set_slope_inter(0.5, 1.25)
-    img.to_filename(tmp_path / "float.nii.gz")
-    got = read_voxels(nib.load(tmp_path / "float.nii.gz"))
-    assert got.dtype == np.float32
-    np.testing.assert_allclose(got, raw * 0.5 + 1.25)
-
-
-def test_to_ras_does_not_copy_an_already_ras_array():
-    arr = np.zeros((4, 5, 6), dtype=np.int16)
-    out, affine = to_ras(arr, np.diag([1.0, 2.0, 3.0, 1.0]))
-    assert np.shares_memory(out, arr)
-    np.testing.assert_array_equal(affine, np.diag([1.0, 2.0, 3.0, 1.0]))
 
 
 # ---------------------------------------------------------------- end to end

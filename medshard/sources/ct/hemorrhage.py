@@ -49,16 +49,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-import nibabel as nib
 import numpy as np
-from nibabel.affines import voxel_sizes
 
+from medshard.formats.nifti import open_volume, source_orientation, to_ras, volume_payload
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.ct.kits23 import to_ras
 
 DIAGNOSIS_CSV = "hemorrhage_diagnosis_raw_ct.csv"
 MIRROR_CSV = "hemorrhage_diagnosis.csv"
@@ -205,16 +203,10 @@ class Hemorrhage(Source):
                 raise Filtered("no CT released for subjects 059-065 (ct-ich README)")
             raise RecordError(f"missing CT {ct_rel}; download ct-ich's ct_scans/ folder")
         volume, affine, orientation = self._slice(ct_path, ct_rel, k)
-        payloads = {"volume": Payload(kind="volume", data=volume, descriptor={
-            "shape": list(volume.shape),
-            "spacing_mm": [float(v) for v in voxel_sizes(affine)],
-            "affine": [[float(v) for v in row] for row in affine],
-            "orientation": "RAS",
-            "dtype": str(volume.dtype),
-            "units": "HU",
-        })}
+        payloads = {"volume": volume_payload(volume, affine, units="HU")}
         if len(record.files) > 1:
-            mask, mask_affine, _ = self._slice(self.path(root, record.files[1]), record.files[1], k)
+            mask, mask_affine, _ = self._slice(self.path(root, record.files[1]), record.files[1], k,
+                                               what="mask")
             if mask.shape != volume.shape or not np.allclose(mask_affine, affine, atol=1e-3):
                 raise RecordError(f"{record.files[1]} is not on the CT's grid")
             if mask.size and (mask.min() < 0 or mask.max() > 255):
@@ -224,14 +216,10 @@ class Hemorrhage(Source):
         return payloads, orientation
 
     @staticmethod
-    def _slice(path: Path, rel: str, k: int) -> tuple[np.ndarray, np.ndarray, str]:
+    def _slice(path: Path, rel: str, k: int,
+               what: str = "CT") -> tuple[np.ndarray, np.ndarray, str]:
         """Slice k (1-based, third axis) as an (X, Y, 1) RAS array with its affine."""
-        try:
-            img = nib.load(path)
-        except Exception as exc:  # nibabel raises several types for broken headers
-            raise RecordError(f"{rel}: unreadable NIfTI ({type(exc).__name__})") from None
-        if len(img.shape) != 3:
-            raise RecordError(f"{rel} is {len(img.shape)}-D {img.shape}; expected a 3-D CT")
+        img = open_volume(path, rel, what=what)
         if not 1 <= k <= img.shape[2]:
             raise RecordError(f"SliceNumber {k} is beyond the {img.shape[2]} slices of {rel}")
         try:
@@ -240,6 +228,5 @@ class Hemorrhage(Source):
         except (OSError, EOFError, ValueError) as exc:  # cut short
             raise RecordError(f"{rel}: cannot read slice {k} ({type(exc).__name__}: the file "
                               "is shorter than its header says); re-download it") from None
-        orientation = "".join(nib.aff2axcodes(img.affine))
         out, affine = to_ras(data, slab.affine)
-        return out, affine, orientation
+        return out, affine, source_orientation(img.affine)

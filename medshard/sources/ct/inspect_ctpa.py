@@ -45,15 +45,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
-import nibabel as nib
-from nibabel.affines import voxel_sizes
-
-from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.formats.nifti import open_volume, read_ras, source_orientation, volume_payload
+from medshard.schemas import BadRow, License, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
 from medshard.sources.base import MissingRawData, Source
-from medshard.sources.ct.kits23 import read_voxels, to_ras
 
 CLIMB_LABELS = "Final_Impressions_labels.csv"
 LABEL_CELLS = ("pe_positive", "pe_acute", "pe_subsegmentalonly", "1_month_mortality",
@@ -216,29 +213,13 @@ class INSPECT(Source):
         path = self.path(root, rel)
         if not path.is_file():
             raise RecordError(f"missing CT {rel}; unpack INSPECT's CTPA archive")
-        try:
-            img = nib.load(path)
-        except Exception as exc:  # nibabel raises several types for broken headers
-            raise RecordError(f"{rel}: unreadable NIfTI ({type(exc).__name__})") from None
-        if len(img.shape) != 3:
-            raise RecordError(f"{rel} is {len(img.shape)}-D {img.shape}; expected a 3-D CT")
-        try:
-            volume, affine = to_ras(read_voxels(img), img.affine)
-        except (OSError, EOFError, ValueError) as exc:  # truncated gzip, short data
-            raise RecordError(f"{rel}: cannot read voxels ({type(exc).__name__}); the file is "
-                              "cut short: re-download it") from None
+        img = open_volume(path, rel)
+        volume, affine = read_ras(img, rel)
         yield Sample(
             classes=[cls],
             source_labels=dict(cells),
-            payloads={"volume": Payload(kind="volume", data=volume, descriptor={
-                "shape": list(volume.shape),
-                "spacing_mm": [float(v) for v in voxel_sizes(affine)],
-                "affine": [[float(v) for v in row] for row in affine],
-                "orientation": "RAS",
-                "dtype": str(volume.dtype),
-                "units": "HU",
-            })},
-            meta={"source_orientation": "".join(nib.aff2axcodes(img.affine)),
+            payloads={"volume": volume_payload(volume, affine, units="HU")},
+            meta={"source_orientation": source_orientation(img.affine),
                   "subject_is_patient": bool(record.meta["subject_is_patient"])},
             task="classification",
         )

@@ -40,9 +40,15 @@ from typing import Any, ClassVar
 
 import nibabel as nib
 import numpy as np
-from nibabel.affines import voxel_sizes
-from nibabel.orientations import apply_orientation, inv_ornt_aff, io_orientation
 
+from medshard.formats.nifti import (
+    open_volume,
+    read_ras,
+    read_voxels,
+    source_orientation,
+    to_ras,
+    volume_payload,
+)
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
@@ -58,44 +64,6 @@ CLINICAL_FIELDS = (
     "rhabdoid_features", "cytoreductive", "aua_risk_score",
 )
 MAX_AGE = 90  # HIPAA Safe Harbor: ages above 89 are aggregated
-
-
-def read_voxels(img: nib.Nifti1Image) -> np.ndarray:
-    """The voxel array in its stored dtype, with the header's scaling applied exactly.
-
-    No scaling (slope 1, intercept 0, the KiTS case): the stored array as is. Integer
-    slope and intercept on integer data: an integer array wide enough for the result.
-    Any other scaling: float32.
-    """
-    proxy = img.dataobj
-    slope = float(getattr(proxy, "slope", 1.0))
-    inter = float(getattr(proxy, "inter", 0.0))
-    raw = np.asanyarray(proxy.get_unscaled()) if hasattr(proxy, "get_unscaled") else np.asarray(proxy)
-    if slope == 1.0 and inter == 0.0:
-        return raw
-    if raw.dtype.kind in "iu" and slope.is_integer() and inter.is_integer():
-        info = np.iinfo(raw.dtype)
-        bounds = sorted((info.min * slope + inter, info.max * slope + inter))
-        out = np.int16 if -(2**15) <= bounds[0] and bounds[1] < 2**15 else np.int32
-        scaled = raw.astype(out)
-        scaled *= int(slope)
-        scaled += int(inter)
-        return scaled
-    return (raw.astype(np.float32) * np.float32(slope)) + np.float32(inter)
-
-
-def to_ras(arr: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """`arr` permuted and flipped to RAS+ with its affine; C-contiguous, native byte order.
-
-    Same result as nibabel's `as_closest_canonical`. Copies at most once (none when
-    the array already is RAS, C-ordered and native-endian).
-    """
-    ornt = io_orientation(affine)
-    new_affine = affine @ inv_ornt_aff(ornt, arr.shape)
-    view = apply_orientation(arr, ornt)
-    # one pass: contiguity and byte order together (torch cannot read big-endian arrays)
-    out = np.asarray(view, dtype=view.dtype.newbyteorder("="), order="C")
-    return out, new_affine
 
 
 class KiTS23(Source):
@@ -209,13 +177,8 @@ class KiTS23(Source):
         for rel, path in zip(record.files, (image_path, seg_path), strict=True):
             if not path.is_file():
                 raise RecordError(f"{rel} is missing; run kits23_download_data to fetch it")
-        try:
-            image = nib.load(image_path)
-            seg_img = nib.load(seg_path)
-        except Exception as exc:  # nibabel raises several types for broken headers
-            raise RecordError(f"unreadable NIfTI: {exc}") from exc
-        if len(image.shape) != 3:
-            raise RecordError(f"imaging is {len(image.shape)}-D {image.shape}; expected a 3-D CT")
+        image = open_volume(image_path, record.files[0])
+        seg_img = open_volume(seg_path, record.files[1], what="segmentation")
         if seg_img.shape != image.shape:
             raise RecordError(
                 f"segmentation shape {seg_img.shape} differs from imaging shape {image.shape}"
@@ -223,37 +186,23 @@ class KiTS23(Source):
         if not np.allclose(seg_img.affine, image.affine, atol=1e-3):
             raise RecordError("segmentation affine differs from the imaging affine")
 
-        if not np.all(np.isfinite(image.affine)) or abs(np.linalg.det(image.affine[:3, :3])) < 1e-9:
-            raise RecordError(f"{record.files[0]}: the NIfTI affine is not invertible (no voxel "
-                              "grid in space); the header is broken: re-download the case")
-        source_orientation = "".join(nib.aff2axcodes(image.affine))
+        volume, affine = read_ras(image, record.files[0])
         try:
-            volume, affine = to_ras(read_voxels(image), image.affine)
             mask, _ = to_ras(_mask_voxels(seg_img), image.affine)
         except (OSError, EOFError, ValueError) as exc:  # truncated gzip, short data
-            raise RecordError(f"cannot read voxels: {exc}") from exc
+            raise RecordError(f"{record.files[1]}: cannot read voxels ({type(exc).__name__}); "
+                              "the file is cut short: re-download it") from None
 
         meta: dict[str, Any] = {
             **record.meta.get("clinical", {}),
-            "source_orientation": source_orientation,
+            "source_orientation": source_orientation(image.affine),
             "segmentation_labels": dict(SEGMENTATION_LABELS),
         }
         yield Sample(
             classes=["malignant" if malignant else "benign"],
             source_labels={"malignant": bool(malignant)},
             payloads={
-                "volume": Payload(
-                    kind="volume",
-                    data=volume,
-                    descriptor={
-                        "shape": list(volume.shape),
-                        "spacing_mm": [float(v) for v in voxel_sizes(affine)],
-                        "affine": [[float(v) for v in row] for row in affine],
-                        "orientation": "RAS",
-                        "dtype": str(volume.dtype),
-                        "units": "HU",
-                    },
-                ),
+                "volume": volume_payload(volume, affine, units="HU"),
                 "segmentation": Payload(
                     kind="array", data=mask,
                     descriptor={"annotates": "volume", "label_names": dict(SEGMENTATION_LABELS)},

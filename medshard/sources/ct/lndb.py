@@ -62,16 +62,14 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import numpy as np
-from nibabel.affines import voxel_sizes
-from nibabel.orientations import aff2axcodes
 from pydantic import Field
 
 from medshard.formats.mhd import LPS_TO_RAS, MetaImageError, read_header, read_region
-from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
+from medshard.formats.nifti import source_orientation, to_ras, volume_payload
+from medshard.schemas import BadRow, License, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
-from medshard.sources.ct.kits23 import to_ras
 
 MERGED_CSV = "trainNodules_gt.csv"
 RADIOLOGIST_CSV = "trainNodules.csv"
@@ -295,21 +293,13 @@ class LNDb(Source):
                                                               record.meta["world_lps_mm"])
         except MetaImageError as exc:
             raise RecordError(f"{mhd_rel}: {exc}") from None
-        source_orientation = "".join(aff2axcodes(LPS_TO_RAS @ header.affine_lps))
         volume, affine = to_ras(crop, LPS_TO_RAS @ affine_lps)
         labels = record.source_labels
         yield Sample(
             classes=(list(record.meta["classes"]) if scan
                      else [finding_class(labels["Nodule"], labels["Volume"])]),
             source_labels=dict(labels),
-            payloads={"volume": Payload(kind="volume", data=volume, descriptor={
-                "shape": list(volume.shape),
-                "spacing_mm": [float(v) for v in voxel_sizes(affine)],
-                "affine": [[float(v) for v in row] for row in affine],
-                "orientation": "RAS",
-                "dtype": str(volume.dtype),
-                "units": "HU",
-            })},
+            payloads={"volume": volume_payload(volume, affine, units="HU")},
             meta={
                 "sample_kind": "scan" if scan else "finding",
                 "finding_ids": (list(record.meta["finding_ids"]) if scan
@@ -324,7 +314,7 @@ class LNDb(Source):
                 "padded_voxels": None if scan else int(padded),
                 "scan_shape": list(header.size),
                 "scan_spacing_mm": list(header.spacing),
-                "source_orientation": source_orientation,
+                "source_orientation": source_orientation(LPS_TO_RAS @ header.affine_lps),
             },
             task="classification",
         )

@@ -94,15 +94,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
-from nibabel.affines import voxel_sizes
 from pydantic import Field
 
 from medshard.formats.dicom_series import fill_volume, plan_series, read_slice_header
+from medshard.formats.nifti import volume_payload
 from medshard.schemas import (
     BadRow,
     Filtered,
     License,
-    Payload,
     RawRecord,
     RecordError,
     Sample,
@@ -356,12 +355,7 @@ class RSPECT(Source):
         yield Sample(
             classes=[cls],
             source_labels={k: int(v) for k, v in record.source_labels.items()},
-            payloads={"volume": Payload(kind="volume", data=volume.array, descriptor={
-                "spacing_mm": [float(v) for v in voxel_sizes(affine)],
-                "affine": [[float(v) for v in row] for row in affine],
-                "orientation": "RAS",
-                "units": "HU",
-            })},
+            payloads={"volume": volume_payload(volume.array, affine, units="HU")},
             meta=meta,
             task="classification",
         )
