@@ -10,14 +10,8 @@ channel the difference of two referential electrodes.
 the montage on demand, so a two-hour session is never held whole in memory:
 only the requested span of the 16 electrodes is decoded.
 
-pyedflib is not thread-safe: its C library (EDFlib) keeps every open file in one
-process-wide table, refuses a file another thread has open ("file has already been
-opened") and, read from two threads at once, returns short reads and samples of the
-other thread's file (measured: two builds in two threads wrote different TUAB windows).
-Beam's workers run several bundles of one process in threads, so every pyedflib call
-here runs under one process-wide lock, and sessions of one file share one reader (opened
-once: EDFlib parses a file's annotations on every open, so reopening per block would
-read a two-hour file again for every minute of it).
+The EDF itself is read through `medshard.formats.edf.EdfFile`, which makes pyedflib safe
+in Beam's threaded workers (one process-wide lock, one shared reader per file).
 
 What leaves this module is signal data, the sampling rate, the duration and
 channel labels. EDF header identity fields (patient name/code, birthdate, sex,
@@ -28,53 +22,17 @@ any returned value.
 from __future__ import annotations
 
 import re
-import threading
 from pathlib import Path
 from types import TracebackType
 from typing import ClassVar
 
 import numpy as np
-import pyedflib
 
+from medshard.formats.edf import EdfFile, microvolts_per_unit
 from medshard.schemas.download import DownloadSpec, ManualSteps
 from medshard.schemas.models import License
 from medshard.schemas.sample import RecordError
 from medshard.sources.base import CarveValOptions, MissingRawData, Source
-
-# every pyedflib call of the process (see the module docstring)
-_EDFLIB_LOCK = threading.Lock()
-# the files open in this process: path -> (reader, sessions using it); EDFlib refuses to
-# open a file twice, so sessions of one file share one reader
-_OPEN: dict[str, tuple[pyedflib.EdfReader, int]] = {}
-
-
-def _open_shared(path: Path) -> pyedflib.EdfReader:
-    """The process's reader of `path` (opened now, or shared with the sessions using it)."""
-    key = str(path)
-    with _EDFLIB_LOCK:
-        if key in _OPEN:
-            reader, users = _OPEN[key]
-            _OPEN[key] = (reader, users + 1)
-            return reader
-        try:
-            reader = pyedflib.EdfReader(key)
-        except OSError as exc:  # pyedflib raises OSError for unreadable / non-EDF files
-            raise RecordError(f"cannot read EDF {path.name}: {exc}; re-download the "
-                              "file") from exc
-        _OPEN[key] = (reader, 1)
-        return reader
-
-
-def _close_shared(path: Path) -> None:
-    key = str(path)
-    with _EDFLIB_LOCK:
-        reader, users = _OPEN[key]
-        if users > 1:
-            _OPEN[key] = (reader, users - 1)
-        else:
-            del _OPEN[key]
-            reader.close()
-
 
 # The 22-channel ACNS TCP montage in the channel numbering of TUEV's .rec files
 # (TUEV AAREADME): (bipolar name, anode electrode, cathode electrode).
@@ -107,9 +65,6 @@ TCP_MONTAGE_22: tuple[tuple[str, str, str], ...] = (
 MONTAGE_16: tuple[tuple[str, str, str], ...] = TCP_MONTAGE_22[0:8] + TCP_MONTAGE_22[14:22]
 MONTAGE_16_NAME = "tcp-bipolar-16"
 MONTAGE_16_CHANNELS: list[str] = [name for name, _, _ in MONTAGE_16]
-
-# Physical dimension in the EDF header -> factor to microvolts.
-_TO_MICROVOLTS = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
 
 # "EEG FP1-REF", "eeg fp1 - le", "EEG FP1" -> electrode FP1, reference REF / LE / "".
 _ELECTRODE_LABEL = re.compile(r"^\s*EEG\s+([A-Z0-9]+)\s*(?:-\s*(REF|LE)\s*)?$", re.IGNORECASE)
@@ -197,16 +152,16 @@ class TUHSession:
     ) -> None:
         self.path = path
         self.montage = montage
-        self._reader: pyedflib.EdfReader | None = _open_shared(path)
+        self._edf: EdfFile | None = EdfFile(path)
         try:
-            with _EDFLIB_LOCK:
-                self._index_channels(self._reader)
+            self._index_channels(self._edf)
         except BaseException:
             self.close()
             raise
 
-    def _index_channels(self, reader: pyedflib.EdfReader) -> None:
-        labels = reader.getSignalLabels()
+    def _index_channels(self, edf: EdfFile) -> None:
+        signals = edf.signals
+        labels = [sig.label for sig in signals]
         found: dict[str, int] = {}
         for i, label in enumerate(labels):
             parsed = parse_electrode(label)
@@ -223,7 +178,7 @@ class TUHSession:
             )
         self._channel = {e: found[e] for e in needed}
         self.source_labels = [labels[self._channel[e]] for e in needed]
-        rates = {float(reader.getSampleFrequency(i)) for i in self._channel.values()}
+        rates = {signals[i].rate_hz for i in self._channel.values()}
         if len(rates) != 1:
             raise RecordError(
                 f"EDF {self.path.name}: montage electrodes use different sampling rates "
@@ -232,11 +187,11 @@ class TUHSession:
         self.sampling_rate_hz = rates.pop()
         self._block: dict[str, np.ndarray] = {}
         self._block_start, self._block_len = 0, 0
-        self.n_samples = min(int(reader.getNSamples()[i]) for i in self._channel.values())
+        self.n_samples = min(signals[i].n_samples for i in self._channel.values())
         self._to_uv = {}
         for e, i in self._channel.items():
-            unit = reader.getPhysicalDimension(i).strip()
-            factor = _TO_MICROVOLTS.get(unit.lower())
+            unit = signals[i].unit
+            factor = microvolts_per_unit(unit)
             if factor is None:
                 raise RecordError(
                     f"EDF {self.path.name}: channel {labels[i]!r} has unit {unit!r}, not a "
@@ -274,11 +229,9 @@ class TUHSession:
             # call costs ~0.2 ms of Python whatever its length); a block is >= 60 s
             lo = start
             length = min(max(n, int(self.BLOCK_S * self.sampling_rate_hz)), self.n_samples - lo)
-            if self._reader is None:
+            if self._edf is None:
                 raise ValueError(f"EDF {self.path.name} was closed")
-            with _EDFLIB_LOCK:  # one pyedflib call at a time in the process
-                raw = {e: self._reader.readSignal(i, lo, length)
-                       for e, i in self._channel.items()}
+            raw = {e: self._edf.read(i, lo, length) for e, i in self._channel.items()}
             self._block = {e: block * self._to_uv[e] for e, block in raw.items()}
             self._block_start, self._block_len = lo, length
         ref = {e: block[start - lo:stop - lo] for e, block in self._block.items()}
@@ -290,9 +243,9 @@ class TUHSession:
     def close(self) -> None:
         """Release this session's share of the file handle."""
         self._block = {}
-        if self._reader is not None:
-            _close_shared(self.path)
-            self._reader = None
+        if self._edf is not None:
+            self._edf.close()
+            self._edf = None
 
     def __enter__(self) -> TUHSession:
         return self
