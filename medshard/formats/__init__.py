@@ -1,1 +1,1 @@
-"""File-format readers shared by sources: DICOM, WFDB, AVI, ... They know nothing of datasets."""
+"""File-format readers shared by sources: DICOM, WFDB, EDF, NIfTI, AVI, ... They know nothing of datasets."""
