@@ -107,6 +107,11 @@ class Source:
     # source names them otherwise: {"sex": ..., "age_years": ..., "site": ...}; the
     # defaults are the meta fields "sex", "age" and "site".
     demographic_fields: ClassVar[dict[str, str]] = {}
+    # Label files every copy of the dataset holds, relative to the root (its metadata CSV,
+    # ...): the base `check_root` refuses a root that lacks one, naming it and `root_hint`
+    # (what to put there), and the base `label_files` returns them.
+    required_files: ClassVar[tuple[str, ...]] = ()
+    root_hint: ClassVar[str] = ""
 
     # Set by the build (--follow-symlinks): read symlinks whose target stays in the root.
     follow_symlinks_within_root: bool = False
@@ -218,6 +223,10 @@ class Source:
         """Raise MissingRawData with what to do when `root` lacks the source's layout."""
         if not root.is_dir():
             raise MissingRawData(f"{self.info.name}: raw data directory {root} does not exist")
+        for rel in self.required_files:
+            if not (root / rel).is_file():
+                hint = self.root_hint or f"see `medshard info {self.info.name}`"
+                raise MissingRawData(f"{self.info.name}: {rel} not found in {root}; {hint}")
 
     def label_classes(self) -> list[str]:
         """The classes this source emits with its current options (default: all of
@@ -230,8 +239,9 @@ class Source:
 
         Their sha256 goes into every sample's provenance and the manifest, and a change
         in them rebuilds the source's shards (upstream revises label files in place).
+        Default: those of `required_files` that are there.
         """
-        return []
+        return [rel for rel in self.required_files if (root / rel).is_file()]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         """Raw records, and a BadRow for each index row that cannot make one."""

@@ -82,6 +82,8 @@ def _cells(path: str, size: int, mtime: float) -> list[np.ndarray]:
 
 class PPMI(Source):
     payload_members = ("connectome.npz",)
+    required_files = (MAT,)
+    root_hint = "put BrainGB's PPMI.mat there (`medshard info ppmi`)"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="ppmi",
         title="PPMI structural connectomes (BrainGB's PPMI.mat), Parkinson's disease vs "
@@ -118,15 +120,6 @@ class PPMI(Source):
         ],
     ))
     fixture: ClassVar[str | None] = "medshard.sources.brain_networks.ppmi_fixture:FIXTURE"
-
-    def label_files(self, root: Path) -> list[str]:
-        return [MAT]
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / MAT).is_file():
-            raise MissingRawData(f"ppmi: no {MAT} in {root}; put BrainGB's PPMI.mat there "
-                                 "(medshard info ppmi)")
 
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         """One record per row of `label`; loadmat reads `label` and skips over `X`."""

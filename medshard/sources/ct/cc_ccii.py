@@ -37,7 +37,7 @@ import numpy as np
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 
 INDEX_CSV = "unzip_filenames.csv"
 CLASSES = ("NCP", "CP", "Normal")
@@ -58,6 +58,8 @@ class CCCCII(Source):
         ],
         layouts={"cncb": [FileSpec(path=INDEX_CSV)]},
     ))
+    required_files = (INDEX_CSV,)
+    root_hint = "download it with the class zip files from CNCB (`medshard info cc-ccii`)"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="cc-ccii",
         title="CC-CCII: China Consortium of Chest CT Image Investigation (COVID-19 CT)",
@@ -85,15 +87,6 @@ class CCCCII(Source):
             "no per-split counts; medshard counts scans",
         ),
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / INDEX_CSV).is_file():
-            raise MissingRawData(f"cc-ccii: {INDEX_CSV} not found in {root}; download it with "
-                                 "the class zip files from CNCB (`medshard info cc-ccii`)")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [INDEX_CSV]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         yield from self.csv_records(root, INDEX_CSV, lambda row: self._record(root, row))

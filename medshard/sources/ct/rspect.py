@@ -180,6 +180,8 @@ class RSPECT(Source):
         layouts={"competition": [FileSpec(path="train.csv")]},
     ))
     demographic_fields = {"sex": "sex", "age_years": "age"}
+    required_files = (INDEX,)
+    root_hint = "it must be the unzipped competition folder holding train.csv and train/"
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="RSPECT: RSNA-STR Pulmonary Embolism CT dataset (CT pulmonary angiograms)",
@@ -212,15 +214,6 @@ class RSPECT(Source):
             "sample per series (7,279 training studies), so its counts differ by design",
         ),
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / INDEX).is_file():
-            raise MissingRawData(f"{SLUG}: {INDEX} not found in {root}; it must be the unzipped "
-                                 "competition folder holding train.csv and train/")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [INDEX]
 
     def label_classes(self) -> list[str]:
         if self._options["acute_and_chronic"] == "acute":

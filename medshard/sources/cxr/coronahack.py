@@ -48,7 +48,7 @@ from typing import Any, ClassVar
 from medshard.schemas import BadRow, Filtered, License, Payload, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import CarveValOptions, MissingRawData, Source
+from medshard.sources.base import CarveValOptions, Source
 from medshard.sources.cxr.pneumonia_images import (
     image_record_id,
     kermany_patient,
@@ -87,6 +87,9 @@ class CoronaHack(Source):
     Options = CarveValOptions
     fixture = "medshard.sources.cxr.coronahack_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
+    required_files = (METADATA,)
+    root_hint = ("the data root must be the folder unpacked from the Kaggle archive (it holds "
+                 "the metadata CSV and Coronahack-Chest-XRay-Dataset/)")
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="CoronaHack: chest X-ray dataset (normal, bacterial, viral and COVID-19 pneumonia)",
@@ -123,18 +126,6 @@ class CoronaHack(Source):
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="kaggle", dataset="praveengovi/coronahack-chest-xraydataset"
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / METADATA).is_file():
-            raise MissingRawData(
-                f"{SLUG}: {METADATA} not found in {root}; the data root must be the folder "
-                "unpacked from the Kaggle archive (it holds the metadata CSV and "
-                "Coronahack-Chest-XRay-Dataset/)"
-            )
-
-    def label_files(self, root: Path) -> list[str]:
-        return [METADATA]
 
     def image_dir(self, root: Path) -> str:
         for rel in IMAGE_DIRS:

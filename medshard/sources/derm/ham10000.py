@@ -43,7 +43,7 @@ from typing import Any, ClassVar
 from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 from medshard.sources.photo_sets import (
         ImageIndex,
         image_payload,
@@ -63,6 +63,8 @@ class HAM10000(Source):
     fixture = "medshard.sources.derm.ham10000_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
     demographic_fields = {"site": "dataset"}  # the collection an image came from (Vienna, ...)
+    required_files = (METADATA,)
+    root_hint = "put the metadata CSV and the image part folders there (`medshard info ham10000`)"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="ham10000",
         title="HAM10000: a large collection of multi-source dermatoscopic images of common "
@@ -105,15 +107,6 @@ class HAM10000(Source):
             layouts={"dataverse": [FileSpec(path=METADATA)]},
         ),
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / METADATA).is_file():
-            raise MissingRawData(f"ham10000: {METADATA} not found in {root}; put the metadata "
-                                 "CSV and the image part folders there (`medshard info ham10000`)")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [METADATA]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         self.check_root(root)

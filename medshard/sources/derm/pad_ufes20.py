@@ -40,7 +40,7 @@ from typing import Any, ClassVar
 from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 from medshard.sources.photo_sets import ImageIndex, image_payload
 
 DIAGNOSTICS = ("ACK", "BCC", "MEL", "NEV", "SCC", "SEK")
@@ -68,6 +68,8 @@ class PADUFES20(Source):
     fixture = "medshard.sources.derm.pad_ufes20_fixture:FIXTURE"
     payload_members = ("image.png", "image.jpg")
     demographic_fields = {"sex": "gender"}
+    required_files = (METADATA,)
+    root_hint = "put the Mendeley release there (`medshard info pad-ufes-20`)"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="pad-ufes-20",
         title="PAD-UFES-20: a skin lesion dataset of patient data and clinical images collected "
@@ -105,15 +107,6 @@ class PADUFES20(Source):
             layouts={"mendeley": [FileSpec(path=METADATA)]},
         ),
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / METADATA).is_file():
-            raise MissingRawData(f"pad-ufes-20: {METADATA} not found in {root}; put the "
-                                 "Mendeley release there (`medshard info pad-ufes-20`)")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [METADATA]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         self.check_root(root)

@@ -43,7 +43,7 @@ from medshard.formats.wfdb import read_record
 from medshard.schemas import BadRow, License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source, SourceOptions
+from medshard.sources.base import Source, SourceOptions
 
 DIAGNOSTIC_CLASSES = ("NORM", "MI", "STTC", "CD", "HYP")
 
@@ -142,6 +142,8 @@ class PTBXLOptions(SourceOptions):
 
 class PTBXL(Source):
     payload_members = ("signal.npy",)
+    required_files = ("ptbxl_database.csv", "scp_statements.csv")
+    root_hint = "download PTB-XL 1.0.3 from PhysioNet (`medshard download ptb-xl`)"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="ptb-xl",
         title="PTB-XL, a large publicly available electrocardiography dataset",
@@ -186,15 +188,6 @@ class PTBXL(Source):
         if self._options["label_policy"] == "ptbxl-superclass":
             return [c for c in self.info.label_space if c in DIAGNOSTIC_CLASSES]
         return list(self.info.label_space)
-
-    def label_files(self, root: Path) -> list[str]:
-        return ["ptbxl_database.csv", "scp_statements.csv"]
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        for name in ("ptbxl_database.csv", "scp_statements.csv"):
-            if not (root / name).is_file():
-                raise MissingRawData(f"ptb-xl: {name} not found in {root}")
 
     def _load_statements(self, root: Path) -> dict[str, dict[str, str]]:
         with open(self.path(root, "scp_statements.csv"), newline="", encoding="utf-8") as f:

@@ -50,7 +50,7 @@ import numpy as np
 from medshard.schemas import License, Payload, RawRecord, RecordError, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 from medshard.sources.splits import hash_split
 
 RATE_HZ = 200.0
@@ -71,6 +71,8 @@ def majority(votes: dict[str, int]) -> tuple[str, bool]:
 
 class IIIC(Source):
     payload_members = ("signal.npy", "ekg.npy")
+    required_files = ("train.csv",)
+    root_hint = "put the competition's train.csv and train_eegs/ there"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="iiic",
         title="IIIC patterns in ICU EEG (HMS Harmful Brain Activity Classification release)",
@@ -100,15 +102,6 @@ class IIIC(Source):
         provider="kaggle", competition="hms-harmful-brain-activity-classification",
         include=["train.csv", "train_eegs/*"], approx_bytes=30_000_000_000)
     fixture: ClassVar[str | None] = "medshard.sources.eeg.iiic_fixture:FIXTURE"
-
-    def label_files(self, root: Path) -> list[str]:
-        return ["train.csv"]
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / "train.csv").is_file():
-            raise MissingRawData(f"iiic: train.csv not found in {root}; put the competition's "
-                                 "train.csv and train_eegs/ there")
 
     def list_records(self, root: Path) -> Iterator[RawRecord]:
         """One record per train.csv row; a malformed row is listed and quarantined at load."""

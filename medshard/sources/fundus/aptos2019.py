@@ -32,7 +32,7 @@ from typing import ClassVar
 from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 from medshard.sources.photo_sets import image_payload
 
 RULES = "https://www.kaggle.com/competitions/aptos2019-blindness-detection/rules"
@@ -44,6 +44,9 @@ _ID = re.compile(r"^[0-9a-f]+$")
 class APTOS2019(Source):
     fixture = "medshard.sources.fundus.aptos2019_fixture:FIXTURE"
     payload_members = ("image.png", "image.jpg")
+    required_files = ("train.csv",)
+    root_hint = ("run `medshard download aptos-2019` (accept the competition rules on Kaggle "
+                 "first) or put train.csv and train_images/ there")
     info: ClassVar[SourceInfo] = SourceInfo(
         name="aptos-2019",
         title="APTOS 2019 Blindness Detection (diabetic retinopathy grades of fundus photographs)",
@@ -72,16 +75,6 @@ class APTOS2019(Source):
         provider="kaggle", competition="aptos2019-blindness-detection",
         include=["train.csv", "train_images/*"], approx_bytes=9_000_000_000,
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / "train.csv").is_file():
-            raise MissingRawData(f"aptos-2019: train.csv not found in {root}; run `medshard "
-                                 "download aptos-2019` (accept the competition rules on Kaggle "
-                                 "first) or put train.csv and train_images/ there")
-
-    def label_files(self, root: Path) -> list[str]:
-        return ["train.csv"]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         self.check_root(root)

@@ -39,7 +39,7 @@ from typing import ClassVar
 from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 from medshard.sources.photo_sets import ImageIndex, image_payload
 
 DAVIS = ("ndr", "sdr", "ppdr", "pdr")
@@ -59,6 +59,8 @@ def _davis(text: str, column: str) -> str:
 class Jichi(Source):
     fixture = "medshard.sources.fundus.jichi_fixture:FIXTURE"
     payload_members = ("image.jpg", "image.png")
+    required_files = (LIST_CSV,)
+    root_hint = "unpack the figshare item there (`medshard info jichi`)"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="jichi",
         title="Jichi Medical University fundus photographs with modified Davis DR grades",
@@ -97,15 +99,6 @@ class Jichi(Source):
             layouts={"figshare": [FileSpec(path=LIST_CSV)]},
         ),
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / LIST_CSV).is_file():
-            raise MissingRawData(f"jichi: {LIST_CSV} not found in {root}; unpack the figshare "
-                                 "item there (`medshard info jichi`)")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [LIST_CSV]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         self.check_root(root)

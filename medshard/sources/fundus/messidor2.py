@@ -41,7 +41,7 @@ from typing import ClassVar
 from medshard.schemas import BadRow, Filtered, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 from medshard.sources.photo_sets import (
     IMAGE_SUFFIXES,
         ImageIndex,
@@ -70,6 +70,9 @@ def _grade(text: str) -> int | None:
 class Messidor2(Source):
     fixture = "medshard.sources.fundus.messidor2_fixture:FIXTURE"
     payload_members = ("image.png", "image.jpg")
+    required_files = (GRADES_CSV, EXAMS_CSV)
+    root_hint = ("the grades CSV comes from Kaggle google-brain/messidor2-dr-grades, the "
+                 "exams CSV from the ADCIS download (`medshard info messidor-2`)")
     info: ClassVar[SourceInfo] = SourceInfo(
         name="messidor-2",
         title="Messidor-2 with the adjudicated DR grades of Krause et al.",
@@ -112,17 +115,6 @@ class Messidor2(Source):
             layouts={"adcis+kaggle": [FileSpec(path=GRADES_CSV), FileSpec(path=EXAMS_CSV)]},
         ),
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        for name, where in ((GRADES_CSV, "Kaggle google-brain/messidor2-dr-grades"),
-                            (EXAMS_CSV, "the ADCIS download")):
-            if not (root / name).is_file():
-                raise MissingRawData(f"messidor-2: {name} not found in {root}; it comes from "
-                                     f"{where} (`medshard info messidor-2`)")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [GRADES_CSV, EXAMS_CSV]
 
     def examinations(self, root: Path) -> dict[str, str]:
         """Image name (lower case) -> its examination's unit: the exam's first image name."""

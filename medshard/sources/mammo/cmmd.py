@@ -101,6 +101,8 @@ class CMMD(Source):
     Options = CMMDOptions
     fixture = "medshard.sources.mammo.cmmd_fixture:FIXTURE"
     payload_members = ("cc.png", "mlo.png")
+    required_files = (TABLE,)
+    root_hint = "put the clinical table and the NBIA download's CMMD/ folder there"
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="The Chinese Mammography Database (CMMD)",
@@ -142,15 +144,6 @@ class CMMD(Source):
             "folder, keeping its CMMD/ tree.",
         ],
     ), approx_bytes=18_000_000_000)
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / TABLE).is_file():
-            raise MissingRawData(f"{SLUG}: {TABLE} not found in {root}; put the clinical table "
-                                 "and the NBIA download's CMMD/ folder there")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [TABLE] if (root / TABLE).is_file() else []
 
     def _table(self, root: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         """(spreadsheet row number, {column: value}) of the first sheet."""

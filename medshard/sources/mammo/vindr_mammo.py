@@ -163,6 +163,9 @@ class VinDrMammo(Source):
     Options = VinDrMammoOptions
     fixture = "medshard.sources.mammo.vindr_mammo_fixture:FIXTURE"
     payload_members = ("cc.png", "mlo.png")
+    required_files = (BREAST_CSV,)
+    root_hint = ("it must be the VinDr-Mammo 1.0.0 folder that holds "
+                 "breast-level_annotations.csv and images/")
     info: ClassVar[SourceInfo] = SourceInfo(
         name=SLUG,
         title="VinDr-Mammo: a large-scale benchmark dataset for computer-aided diagnosis in "
@@ -202,14 +205,6 @@ class VinDrMammo(Source):
     download: ClassVar[DownloadSpec | None] = DownloadSpec(
         provider="physionet", project="vindr-mammo", version="1.0.0"
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / BREAST_CSV).is_file():
-            raise MissingRawData(
-                f"{SLUG}: {BREAST_CSV} not found in {root}; it must be the VinDr-Mammo 1.0.0 "
-                "folder that holds breast-level_annotations.csv and images/"
-            )
 
     def label_files(self, root: Path) -> list[str]:
         return [f for f in (BREAST_CSV, FINDING_CSV) if (root / f).is_file()]

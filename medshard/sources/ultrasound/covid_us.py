@@ -47,7 +47,7 @@ from medshard.schemas import BadRow, License, RawRecord, Sample, SourceInfo
 from medshard.schemas.download import DownloadSpec, FileSpec, ManualSteps
 from medshard.schemas.models import PublishedCounts
 from medshard.schemas.sample import Filtered
-from medshard.sources.base import MissingRawData, Source
+from medshard.sources.base import Source
 from medshard.sources.ultrasound.mp4_video import mp4_video_payload
 
 METADATA = "utils/video_metadata.csv"
@@ -85,6 +85,8 @@ class CovidUS(Source):
         layouts={"notebook": [FileSpec(path=METADATA)]},
     ))
     payload_members = ("video.mp4",)
+    required_files = (METADATA,)
+    root_hint = "clone github.com/nrc-cnrc/COVID-US into this folder"
     info: ClassVar[SourceInfo] = SourceInfo(
         name="covid-us",
         title="COVID-US (COVIDx-US): lung ultrasound videos of COVID-19, pneumonia and normal lungs",
@@ -117,15 +119,6 @@ class CovidUS(Source):
             "stratified by publisher, not by subject",
         ),
     )
-
-    def check_root(self, root: Path) -> None:
-        super().check_root(root)
-        if not (root / METADATA).is_file():
-            raise MissingRawData(f"covid-us: {root}/{METADATA} is missing; clone "
-                                 "github.com/nrc-cnrc/COVID-US into this folder")
-
-    def label_files(self, root: Path) -> list[str]:
-        return [METADATA]
 
     def list_records(self, root: Path) -> Iterator[RawRecord | BadRow]:
         # the notebook reads it as latin-1; every byte decodes, so no row is lost to encoding
