@@ -15,6 +15,32 @@ def output_files(out: Path) -> dict[str, bytes]:
     return files
 
 
+def opencv_frames(video: Path | bytes, suffix: str = ".mp4") -> tuple[list, float, int]:
+    """Every frame (BGR arrays), the fps and the frame count as OpenCV reads `video` (a file,
+    or encoded bytes written to a temporary file with `suffix`): the independent decoder
+    the video tests compare against."""
+    import tempfile
+
+    import cv2
+
+    if isinstance(video, bytes):
+        with tempfile.NamedTemporaryFile(suffix=suffix) as f:
+            f.write(video)
+            f.flush()
+            return opencv_frames(Path(f.name))
+    cap = cv2.VideoCapture(str(video))
+    assert cap.isOpened(), video
+    fps, count = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(frame)
+    cap.release()
+    return frames, fps, count
+
+
 def free_port() -> int:
     import socket
 

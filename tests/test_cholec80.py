@@ -3,7 +3,6 @@ OpenCV's own decode, and the split by video number."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pytest
 from medshard.schemas import RecordError
 from medshard.sources.video.cholec80 import Cholec80
 from medshard.sources.video.cholec80_fixture import MALFORMED, write_fixture
+from tests.helpers import opencv_frames
 
 cv2 = pytest.importorskip("cv2")
 
@@ -28,21 +28,8 @@ def _samples(root: Path, video: str, **options):
     return list(source.load(record, root))
 
 
-def _decode(path_or_bytes) -> list[np.ndarray]:
-    if isinstance(path_or_bytes, bytes):
-        with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
-            f.write(path_or_bytes)
-            f.flush()
-            return _decode(Path(f.name))
-    cap = cv2.VideoCapture(str(path_or_bytes))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames
+def _decode(video) -> list[np.ndarray]:
+    return opencv_frames(video)[0]
 
 
 def _check_labels(root: Path, sample) -> None:

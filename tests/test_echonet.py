@@ -14,7 +14,6 @@ import struct
 import tarfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
@@ -24,6 +23,7 @@ from medshard.schemas import Filtered, RecordError
 from medshard.sources.registry import get_source
 from medshard.sources.ultrasound import echonet_fixture as demo
 from medshard.sources.ultrasound.echonet import EchoNetDynamic, read_tracings
+from tests.helpers import opencv_frames
 
 NAMES = [v[0] for v in demo.VIDEOS]
 
@@ -34,21 +34,6 @@ def echo_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("echonet")
     demo.write_raw(root)
     return root
-
-
-def decode(path: Path) -> tuple[list[np.ndarray], float, int]:
-    """Every frame, the fps and the frame count as OpenCV reports them."""
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), path
-    fps, count = cap.get(cv2.CAP_PROP_FPS), int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
-    frames = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        frames.append(frame)
-    cap.release()
-    return frames, fps, count
 
 
 def _records(root: Path) -> dict:
@@ -73,7 +58,7 @@ def _rewrite_filelist(release: Path, edit) -> None:
 def test_avi_header_matches_the_decoder(echo_root, name):
     path = echo_root / "EchoNet-Dynamic" / "Videos" / f"{name}.avi"
     info = parse_avi(path.read_bytes())
-    frames, fps, count = decode(path)
+    frames, fps, count = opencv_frames(path)
     assert info.fps == fps == 50.0
     assert info.n_frames == count == len(frames)
     assert info.indexed_frames == len(frames)
@@ -86,7 +71,7 @@ def test_fps_comes_from_rate_over_scale(tmp_path):
     demo.write_avi(tmp_path / "ntsc.avi", frames, fps=30000 / 1001)
     data = (tmp_path / "ntsc.avi").read_bytes()
     info = parse_avi(data)
-    _, fps, count = decode(tmp_path / "ntsc.avi")
+    _, fps, count = opencv_frames(tmp_path / "ntsc.avi")
     assert info.fps == fps and info.n_frames == count == 5
     # avih's whole microseconds per frame would give a rounded rate; strh's rate/scale does not
     (us_per_frame,) = struct.unpack_from("<I", data, data.index(b"avih") + 8)
@@ -247,8 +232,8 @@ def test_shard_video_decodes_frame_for_frame_like_the_raw_file(echo_build, tmp_p
         raw_path = root / "EchoNet-Dynamic" / "Videos" / f"{name}.avi"
         assert data == raw_path.read_bytes()
         (tmp_path / "shard.avi").write_bytes(data)
-        shard_frames, fps, count = decode(tmp_path / "shard.avi")
-        raw_frames, _, _ = decode(raw_path)
+        shard_frames, fps, count = opencv_frames(tmp_path / "shard.avi")
+        raw_frames, _, _ = opencv_frames(raw_path)
         assert len(shard_frames) == len(raw_frames) == count == meta["payloads"]["video"]["n_frames"]
         for a, b in zip(shard_frames, raw_frames, strict=True):
             np.testing.assert_array_equal(a, b)

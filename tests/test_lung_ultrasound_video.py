@@ -3,7 +3,6 @@ payload against the file's own bytes and OpenCV's decode."""
 
 from __future__ import annotations
 
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ from medshard.schemas.sample import Filtered
 from medshard.sources.ultrasound import covid_blues_fixture, covid_us_fixture
 from medshard.sources.ultrasound.covid_blues import CovidBlues
 from medshard.sources.ultrasound.covid_us import CovidUS
+from tests.helpers import opencv_frames
 
 cv2 = pytest.importorskip("cv2")
 
@@ -34,18 +34,7 @@ def _records(source, root: Path) -> list[RawRecord]:
 
 
 def _decode(data: bytes) -> list[np.ndarray]:
-    with tempfile.NamedTemporaryFile(suffix=".mp4") as f:
-        f.write(data)
-        f.flush()
-        cap = cv2.VideoCapture(f.name)
-        frames = []
-        while True:
-            ok, frame = cap.read()
-            if not ok:
-                break
-            frames.append(frame)
-        cap.release()
-    return frames
+    return opencv_frames(data)[0]
 
 
 def test_blues_label_is_the_patients_pcr_result(blues: Path) -> None:
