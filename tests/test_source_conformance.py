@@ -7,6 +7,7 @@ source. Dataset-specific meaning (label tables, transforms) lives in the per-sou
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import sys
@@ -165,3 +166,18 @@ def test_a_check_failing_in_the_kits_child_process_fails_here_with_its_message(
     pending = start_build_fixtures(["no-such-source"], tmp_path / "unknown")
     with pytest.raises(RuntimeError, match=r"exited with 1(.|\n)*unknown source 'no-such-source'"):
         pending.result()
+
+
+def test_a_manifest_that_differs_between_builds_is_reported_at_the_first_differing_field():
+    from medshard.testing.kit import _first_json_difference
+
+    first = {"sources": {"a": {"counts": {"train": {"written": 3, "quarantined": 0}}}},
+             "shards": [{"path": "x"}, {"path": "y"}]}
+    assert _first_json_difference(first, first) is None
+    second = json.loads(json.dumps(first))
+    second["sources"]["a"]["counts"]["train"]["written"] = 2
+    assert (_first_json_difference(first, second)
+            == ".sources.a.counts.train.written: 3 against 2")
+    second = {**first, "shards": [{"path": "x"}]}
+    assert _first_json_difference(first, second) == ".shards: 2 against 1 items"
+    assert _first_json_difference(first, {**first, "extra": 1}) == ".extra: only in the second"

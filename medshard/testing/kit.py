@@ -591,12 +591,35 @@ def check_formats_agree(kit: KitBuild, slug: str) -> None:
             _fail(slug, "formats_agree", f"sample {key}: members {diff} differ")
 
 
+def _first_json_difference(a: Any, b: Any, where: str = "") -> str | None:
+    """The path of the first value that differs between two JSON documents, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if key not in a or key not in b:
+                return f"{where}.{key}: only in the {'second' if key in b else 'first'}"
+            found = _first_json_difference(a[key], b[key], f"{where}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            found = _first_json_difference(x, y, f"{where}[{i}]")
+            if found:
+                return found
+        return f"{where}: {len(a)} against {len(b)} items" if len(a) != len(b) else None
+    return None if a == b else f"{where}: {json.dumps(a)[:120]} against {json.dumps(b)[:120]}"
+
+
 def check_rebuild_identical(kit: KitBuild, slug: str) -> None:
     paths = [s["path"] for s in kit.manifest["shards"] if s["source"] == slug]
     for rel in [*paths, "manifest.json", "index.parquet", "quarantine.jsonl"]:
         a, b = kit.out / rel, kit.out_again / rel
         if not b.exists() or a.read_bytes() != b.read_bytes():
-            _fail(slug, "rebuild_identical", f"{rel} differs between two builds")
+            what = ""
+            if rel == "manifest.json" and b.exists():
+                first, second = json.loads(a.read_bytes()), json.loads(b.read_bytes())
+                what = f" (at {_first_json_difference(first, second) or 'key order'})"
+            _fail(slug, "rebuild_identical", f"{rel} differs between two builds{what}")
 
 
 def _output_texts(kit: KitBuild) -> Iterator[tuple[str, bytes]]:
