@@ -9,6 +9,15 @@ here runs under one process-wide lock, and `EdfFile`s of one path share one read
 (opened once: EDFlib parses a file's annotations on every open, so reopening per block
 would read a two-hour file again for every minute of it).
 
+Two pyedflib defects are contained here (pyedflib 0.1.42, measured):
+- a reader whose open fails (a truncated or garbled file) keeps handle 0, and freeing it
+  closes EDFlib's handle 0, which by then belongs to another open file: that file's
+  reads then fail. Such half-opened readers are kept alive (`_Reader`), so they are
+  never freed; they hold no file.
+- a read that fails returns zeros (and prints "read -1, less than n requested"): every
+  read fills a NaN-initialized buffer and refuses one that still holds a NaN, since
+  EDF physical values are always finite.
+
 What leaves this module is per-signal label, sampling rate, sample count and physical
 dimension, and physical sample values. The EDF header's identity fields (patient
 name/code, birthdate, sex, recording start date, technician, equipment, admin code) are
@@ -32,6 +41,21 @@ _LOCK = threading.Lock()
 # the files open in this process: path -> (reader, EdfFiles using it); EDFlib refuses to
 # open a file twice, so EdfFiles of one path share one reader
 _OPEN: dict[str, tuple[pyedflib.EdfReader, int]] = {}
+
+# readers whose open failed: kept so that they are never freed (see the module docstring)
+_UNOPENED: list[pyedflib.EdfReader] = []
+
+
+class _Reader(pyedflib.EdfReader):
+    """pyedflib's reader, except that one whose open fails is never freed."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            super().__init__(path)
+        except BaseException:
+            _UNOPENED.append(self)
+            raise
+
 
 # physical dimension (lower case) -> factor to microvolts
 _TO_MICROVOLTS = {"uv": 1.0, "µv": 1.0, "μv": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
@@ -69,7 +93,7 @@ class EdfFile:
                 reader, users = _OPEN[key]
             else:
                 try:
-                    reader = pyedflib.EdfReader(key)
+                    reader = _Reader(key)
                 except OSError as exc:  # pyedflib raises OSError for unreadable / non-EDF files
                     raise RecordError(f"cannot read EDF {path.name}: {exc}; re-download the "
                                       "file") from exc
@@ -92,8 +116,18 @@ class EdfFile:
         """Samples [start, start + n) of signal `index`, physical units, float64."""
         if self._reader is None:
             raise ValueError(f"EDF {self.path.name} was closed")
+        if not 0 <= index < len(self.signals) or start < 0 or n < 0 or \
+                start + n > self.signals[index].n_samples:
+            raise ValueError(f"EDF {self.path.name}: no samples {start}..{start + n} in "
+                             f"signal {index}")
+        out = np.full(n, np.nan)
         with _LOCK:  # one pyedflib call at a time in the process
-            return self._reader.readSignal(index, start, n)
+            self._reader.readsignal(index, start, n, out)
+        if np.isnan(out).any():
+            raise RecordError(f"EDF {self.path.name}: reading samples {start}..{start + n} of "
+                              f"signal {index} failed (the file is shorter than its header "
+                              "says, or unreadable); re-download it")
+        return out
 
     def _release(self) -> None:
         # with _LOCK held
